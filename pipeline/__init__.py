@@ -1,0 +1,1 @@
+"""Corpus-preparation stages: subtitles, audio, alignment, phonemes, faces, features."""

@@ -1,0 +1,56 @@
+"""The ``talkface`` umbrella command.
+
+Subcommands are imported only when they run, so ``talkface --help`` stays fast
+and a command never pays for another's heavy imports (torch, mediapipe, Prefect).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+# name -> "module:attribute" of a click command; later stages add their own.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "select": ("selection.cli:select_samples", "Select a phoneme-balanced subset (same as select-samples)."),
+    "report": ("warehouse.report_cli:report", "Write the HTML histogram report of a selection."),
+    "demo-data": ("warehouse.demo_cli:demo_data", "Generate realistic demo phoneme histograms."),
+    "tables": ("warehouse.cli:tables", "List the warehouse tables, versions and row counts."),
+}  # fmt: skip
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(SUBCOMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in SUBCOMMANDS:
+            return None
+        module_name, attr = SUBCOMMANDS[cmd_name][0].split(":")
+        return getattr(importlib.import_module(module_name), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, SUBCOMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup)
+@click.version_option(package_name="talkface")
+def cli() -> None:
+    """Phoneme-balanced talking-face corpora: from videos and subtitles to a
+    balanced, pose-filtered training corpus and a trained generator.
+
+    The warehouse location comes from --warehouse or $TALKFACE_WAREHOUSE
+    (default ./talkface-warehouse); it may be a folder or an s3:// URI.
+    """
+
+
+def main() -> None:
+    cli(prog_name="talkface")
+
+
+if __name__ == "__main__":
+    main()

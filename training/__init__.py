@@ -1,0 +1,1 @@
+"""The recurrent adversarial talking-face generator: model, losses, data, training, inference, metrics."""

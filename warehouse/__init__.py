@@ -1,0 +1,1 @@
+"""Warehouse: table schemas, versioned Delta tables, manifests and reports."""

@@ -1,0 +1,160 @@
+"""Versioned, atomic, idempotent tables on a local folder or object storage.
+
+Each logical table is a Delta Lake table under ``<warehouse uri>/<name>``.
+Delta gives what the pipeline relies on: a write is one atomic commit (a crash
+leaves the previous version readable), every commit is a numbered version that
+can be read back, and ``merge`` upserts by key so re-running a stage never
+duplicates rows. The same code serves ``s3://`` URIs; credentials come from the
+usual ``AWS_*`` environment variables that delta-rs reads.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import TableNotFoundError
+
+from warehouse.tables import TableSpec, table_spec
+
+log = logging.getLogger(__name__)
+
+WAREHOUSE_ENV = "TALKFACE_WAREHOUSE"
+DEFAULT_WAREHOUSE = "talkface-warehouse"
+
+
+def default_warehouse_uri() -> str:
+    """``$TALKFACE_WAREHOUSE`` if set, else ``./talkface-warehouse``."""
+    return os.environ.get(WAREHOUSE_ENV) or DEFAULT_WAREHOUSE
+
+
+def _is_local(uri: str) -> bool:
+    return "://" not in uri or uri.startswith("file://")
+
+
+def _sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+class Warehouse:
+    """The set of pipeline tables under one root URI (a folder or ``s3://bucket/prefix``)."""
+
+    def __init__(self, uri: str | os.PathLike[str] | None = None,
+                 storage_options: Mapping[str, str] | None = None) -> None:
+        uri = os.fspath(uri) if uri is not None else default_warehouse_uri()
+        if _is_local(uri):
+            path = Path(uri.removeprefix("file://")).expanduser().resolve()
+            path.mkdir(parents=True, exist_ok=True)
+            uri = str(path)
+        self.uri = uri.rstrip("/")
+        self.storage_options = dict(storage_options or {})
+
+    def __repr__(self) -> str:
+        return f"Warehouse({self.uri!r})"
+
+    def table_uri(self, name: str) -> str:
+        table_spec(name)
+        return f"{self.uri}/{name}"
+
+    def _open(self, name: str, version: int | None = None) -> DeltaTable | None:
+        try:
+            return DeltaTable(self.table_uri(name), version=version,
+                              storage_options=self.storage_options or None)
+        except TableNotFoundError:
+            if version is not None:
+                raise ValueError(f"table {name!r} has no version {version} in {self.uri}") from None
+            return None
+
+    def version(self, name: str) -> int | None:
+        """The latest version of table ``name``, or ``None`` if it was never written."""
+        table = self._open(name)
+        return None if table is None else table.version()
+
+    def versions(self) -> dict[str, int]:
+        """Latest version of every table that exists."""
+        from warehouse.tables import TABLES
+
+        found = {name: self.version(name) for name in TABLES}
+        return {name: v for name, v in found.items() if v is not None}
+
+    def read(self, name: str, version: int | None = None,
+             columns: list[str] | None = None) -> pa.Table:
+        """Table ``name`` at ``version`` (latest by default); empty with its schema if absent."""
+        spec = table_spec(name)
+        table = self._open(name, version)
+        if table is None:
+            data = spec.empty()
+            return data.select(columns) if columns else data
+        return table.to_pyarrow_table(columns=columns)
+
+    def upsert(self, name: str, data: pa.Table) -> int:
+        """Insert or update rows of ``data`` by the table key, in one atomic commit.
+
+        Returns:
+            The table version after the commit.
+        """
+        spec = table_spec(name)
+        data = conform(spec, data)
+        if data.num_rows == 0:
+            return self.version(name) if self.version(name) is not None else self._create(spec)
+        table = self._open(name)
+        if table is None:
+            self._create(spec)
+            table = self._open(name)
+        predicate = " AND ".join(f"t.{k} = s.{k}" for k in spec.key)
+        (
+            table.merge(data, predicate=predicate, source_alias="s", target_alias="t")
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .execute()
+        )
+        return table.version()
+
+    def replace_clips(self, name: str, data: pa.Table, clip_ids: Iterable[str]) -> int:
+        """Replace every row of the given clips with ``data``, in one atomic commit.
+
+        For child tables (several rows per clip, such as phones or poses): a
+        clip processed again may produce fewer rows than before, and an upsert
+        would leave the extra old rows behind.
+        """
+        spec = table_spec(name)
+        data = conform(spec, data)
+        ids = sorted(set(clip_ids))
+        if not ids:
+            return self.version(name) if self.version(name) is not None else self._create(spec)
+        outside = pc.invert(pc.is_in(data["clip_id"], value_set=pa.array(ids, pa.string())))
+        if data.num_rows and pc.any(outside).as_py():
+            raise ValueError(f"replace_clips({name!r}): data holds clips outside clip_ids")
+        if self._open(name) is None:
+            self._create(spec)
+        predicate = "clip_id IN (" + ", ".join(_sql_literal(i) for i in ids) + ")"
+        write_deltalake(self.table_uri(name), data, mode="overwrite", predicate=predicate,
+                        storage_options=self.storage_options or None)
+        return self.version(name)
+
+    def _create(self, spec: TableSpec) -> int:
+        log.debug("creating table %s in %s", spec.name, self.uri)
+        write_deltalake(self.table_uri(spec.name), spec.empty(), mode="append",
+                        storage_options=self.storage_options or None)
+        return self.version(spec.name)
+
+
+def conform(spec: TableSpec, data: pa.Table) -> pa.Table:
+    """``data`` with the spec's columns, order and types; rejects missing columns and duplicate keys."""
+    missing = [f.name for f in spec.schema if f.name not in data.column_names]
+    if missing:
+        raise ValueError(f"table {spec.name!r}: missing columns {', '.join(missing)}")
+    data = data.select(spec.schema.names).cast(spec.schema)
+    for key in spec.key:
+        if data[key].null_count:
+            raise ValueError(f"table {spec.name!r}: null key column {key!r}")
+    if data.num_rows:
+        keys = data.group_by(list(spec.key)).aggregate([([], "count_all")])
+        if keys.num_rows != data.num_rows:
+            raise ValueError(f"table {spec.name!r}: duplicate keys {spec.key} in one write")
+    return data
