@@ -1,0 +1,104 @@
+"""decode_audio / probe_media on real encoded files (AAC priming, Opus, WAV) and bad media."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fixtures.media import tone_after, write_media, write_wav
+from pipeline.audio import MediaError, decode_audio, probe_media
+
+MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+ONSET = 0.5
+
+
+def onset_s(samples: np.ndarray, rate: int = 16000) -> float:
+    return float(np.argmax(np.abs(samples) > 0.05)) / rate
+
+
+@pytest.mark.parametrize(("suffix", "codec", "rate"), [
+    (".mp4", "aac", 44100), (".mp4", "aac", 16000), (".webm", "libopus", 48000), (".mkv", "flac", 22050),
+])  # fmt: skip
+def test_tone_onset_is_on_the_video_timeline(tmp_path: Path, suffix: str, codec: str, rate: int) -> None:
+    path = write_media(tmp_path / f"clip{suffix}", tone_after(ONSET, 2.0, rate), rate, codec, video_s=2.0)
+    samples = decode_audio(path)
+    assert samples.dtype == np.float32 and samples.ndim == 1
+    assert 0 <= len(samples) / 16000 - 2.0 < 0.065  # the encoder pads its last frame (1024 samples)
+    # AAC priming is 1024 samples (23 ms at 44.1 kHz, 64 ms at 16 kHz): 2 ms tolerance catches it.
+    assert abs(onset_s(samples) - ONSET) < 0.002
+    assert np.abs(samples).max() <= 1.0
+
+
+def test_range_is_cut_on_the_same_timeline(tmp_path: Path) -> None:
+    path = write_media(tmp_path / "clip.mp4", tone_after(ONSET, 3.0, 44100), 44100, video_s=3.0)
+    part = decode_audio(path, start_s=0.3, end_s=0.8)
+    assert len(part) == 8000
+    assert abs(0.3 + onset_s(part) - ONSET) < 0.002
+    late = decode_audio(path, start_s=2.0, end_s=2.5)  # after a seek
+    assert len(late) == 8000 and np.abs(late).max() > 0.4
+
+
+def test_range_past_the_end_returns_what_exists(tmp_path: Path) -> None:
+    path = write_wav(tmp_path / "a.wav", tone_after(0.0, 1.0, 16000))
+    assert len(decode_audio(path, start_s=0.5, end_s=5.0)) == 8000
+    with pytest.raises(MediaError, match="a.wav"):
+        decode_audio(path, start_s=3.0, end_s=4.0)
+
+
+def test_wav_round_trip_and_resampling(tmp_path: Path) -> None:
+    samples = tone_after(0.25, 1.0, 8000)
+    path = write_wav(tmp_path / "a.wav", samples, rate=8000)
+    out = decode_audio(path)
+    assert len(out) == 16000
+    assert abs(onset_s(out) - 0.25) < 0.002
+    assert len(decode_audio(path, sample_rate=8000)) == 8000
+
+
+def test_probe_media(tmp_path: Path) -> None:
+    info = probe_media(write_media(tmp_path / "v.mp4", tone_after(0.1, 1.0, 16000), 16000, video_s=1.0))
+    assert (info.has_audio, info.has_video, info.fps, info.width, info.height) == (True, True, 25.0, 64, 64)
+    assert abs(info.duration_s - 1.0) < 0.1
+
+
+def test_no_audio_stream_names_the_file(tmp_path: Path) -> None:
+    path = write_media(tmp_path / "silent_video.mp4", None, video_s=1.0)
+    assert probe_media(path).has_audio is False
+    with pytest.raises(MediaError, match="silent_video.mp4: no audio stream"):
+        decode_audio(path)
+
+
+@pytest.mark.parametrize("keep", [0, 100, 0.5])
+def test_corrupt_or_truncated_media_names_the_file(tmp_path: Path, keep: float) -> None:
+    good = write_media(tmp_path / "good.mp4", tone_after(0.1, 1.0, 44100), 44100, video_s=1.0).read_bytes()
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(good[: int(len(good) * keep)] if isinstance(keep, float) else good[:keep])
+    with pytest.raises(MediaError, match="broken.mp4"):
+        decode_audio(bad)
+
+
+def test_garbage_and_missing_files(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.mkv"
+    junk.write_bytes(np.random.default_rng(0).bytes(5000))
+    with pytest.raises(MediaError, match="junk.mkv"):
+        decode_audio(junk)
+    with pytest.raises(MediaError, match="nothing.wav: no such media file"):
+        decode_audio(tmp_path / "nothing.wav")
+
+
+def test_bad_range_is_a_value_error(tmp_path: Path) -> None:
+    path = write_wav(tmp_path / "a.wav", tone_after(0.0, 1.0, 16000))
+    with pytest.raises(ValueError, match="bad audio range"):
+        decode_audio(path, start_s=0.5, end_s=0.5)
+
+
+@pytest.mark.skipif(not MEDIA.is_dir(), reason="../shared/media is absent")
+def test_shared_real_clip_decodes_in_sync() -> None:
+    path = MEDIA / "WDA_AlexandriaOcasioCortez_000.mp4"
+    info = probe_media(path)
+    samples = decode_audio(path)
+    assert abs(len(samples) / 16000 - info.duration_s) < 0.1
+    assert 0.01 < float(np.sqrt(np.mean(samples**2))) < 0.5  # real speech, not silence
+    part = decode_audio(path, start_s=2.0, end_s=3.0)
+    np.testing.assert_allclose(part, samples[32000:48000], atol=0.02)
