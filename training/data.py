@@ -1,0 +1,182 @@
+"""Training data: the manifest of feature shards, streamed by worker processes.
+
+A manifest row names one clip and its shard: a compressed ``.npz`` holding
+``frames`` uint8 (T, 112, 112, 3) RGB face crops and ``mfcc`` float32
+(T, 12, 35) (see ``warehouse.tables.FEATURE_SHARDS``). Relative shard paths are
+read relative to the manifest file.
+
+Batch ``b`` is a pure function of (seed, b): which clips, which windows and
+which reference frames it holds come from a generator seeded by both. Worker
+``w`` of ``W`` builds batches w, w+W, ... and the DataLoader hands them out in
+that round-robin order, so the stream is the same whatever the worker count
+and a resumed run continues exactly where the checkpoint left off.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+log = logging.getLogger(__name__)
+
+MANIFEST_COLUMNS = ("clip_id", "n_frames", "shard_uri")
+
+
+class ShardError(ValueError):
+    """A manifest or shard that cannot feed training; the message names the file."""
+
+
+@dataclass(frozen=True)
+class ClipRef:
+    """One trainable clip: its id, frame count and shard location."""
+
+    clip_id: str
+    n_frames: int
+    shard_uri: str
+
+
+def read_manifest(path: str | os.PathLike[str]) -> pa.Table:
+    """The Parquet manifest at ``path``; raises ShardError naming the file if unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise ShardError(f"manifest {path} not found")
+    try:
+        return pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ShardError(f"manifest {path}: not a readable Parquet file ({exc})") from exc
+
+
+def clips_from_manifest(manifest: pa.Table, seq_len: int, base: Path | None = None,
+                        source: str = "manifest") -> list[ClipRef]:
+    """The clips long enough for ``seq_len``-frame windows, shard paths resolved against ``base``.
+
+    Raises:
+        ShardError: missing columns, no rows, or no clip with ``seq_len`` frames.
+    """
+    missing = [c for c in MANIFEST_COLUMNS if c not in manifest.column_names]
+    if missing:
+        raise ShardError(f"{source}: missing columns {', '.join(missing)}")
+    rows = manifest.select(list(MANIFEST_COLUMNS)).to_pylist()
+    if not rows:
+        raise ShardError(f"{source}: no clips (no feature shards to train on)")
+    clips = []
+    for row in rows:
+        if not row["shard_uri"]:
+            raise ShardError(f"{source}: clip {row['clip_id']} has no shard_uri")
+        uri = row["shard_uri"]
+        if base is not None and "://" not in uri and not Path(uri).is_absolute():
+            uri = str(base / uri)
+        clips.append(ClipRef(row["clip_id"], int(row["n_frames"]), uri))
+    usable = sorted((c for c in clips if c.n_frames >= seq_len), key=lambda c: c.clip_id)
+    if len(usable) < len(clips):
+        log.warning("%s: %d of %d clips are shorter than %d frames and are skipped",
+                    source, len(clips) - len(usable), len(clips), seq_len)
+    if not usable:
+        raise ShardError(f"{source}: no clip has the {seq_len} frames a training sequence needs")
+    return usable
+
+
+def load_shard(uri: str) -> tuple[np.ndarray, np.ndarray]:
+    """``frames`` (T, H, W, 3) uint8 and ``mfcc`` (T, 12, 35) float32 of one shard.
+
+    Local paths and ``file://`` URIs are read directly; other URIs (``s3://``)
+    through pyarrow's filesystems.
+    """
+    try:
+        if "://" in uri and not uri.startswith("file://"):
+            from pyarrow import fs
+
+            filesystem, path = fs.FileSystem.from_uri(uri)
+            with filesystem.open_input_file(path) as f:
+                payload = io.BytesIO(f.read())
+        else:
+            payload = Path(uri.removeprefix("file://"))
+        with np.load(payload) as npz:
+            if "frames" not in npz or "mfcc" not in npz:
+                raise ShardError(f"shard {uri}: needs arrays 'frames' and 'mfcc', has {sorted(npz.files)}")
+            frames, mfcc = npz["frames"], npz["mfcc"]
+    except ShardError:
+        raise
+    except (OSError, ValueError, EOFError) as exc:
+        raise ShardError(f"shard {uri}: cannot be read ({exc})") from exc
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ShardError(f"shard {uri}: frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
+    if mfcc.ndim != 3 or len(mfcc) != len(frames):
+        raise ShardError(f"shard {uri}: mfcc {mfcc.shape} does not give one window per frame {frames.shape}")
+    return frames, mfcc.astype(np.float32, copy=False)
+
+
+def to_model_frames(frames: np.ndarray) -> torch.Tensor:
+    """uint8 (..., H, W, 3) -> float (..., 3, H, W) in [-1, 1], the generator's range."""
+    x = torch.from_numpy(np.ascontiguousarray(frames)).float().div_(127.5).sub_(1.0)
+    return x.movedim(-1, -3)
+
+
+class ShardStream(IterableDataset):
+    """Endless stream of collated batches drawn from the manifest's shards.
+
+    Each batch is a dict of ``reference`` (B, 3, H, W), ``frames`` (B, T, 3, H, W)
+    in [-1, 1] and ``mfcc`` (B, T, 1, 12, 35). Under DDP, rank r of R takes the
+    global batches r, r+R, ...
+    """
+
+    def __init__(self, clips: list[ClipRef], batch_size: int, seq_len: int, seed: int,
+                 start_batch: int = 0, rank: int = 0, world_size: int = 1, cache_clips: int = 8) -> None:
+        self.clips = clips
+        self.batch_size = batch_size
+        self.seq_len = seq_len
+        self.seed = seed
+        self.start_batch = start_batch
+        self.rank = rank
+        self.world_size = world_size
+        self.cache_clips = cache_clips
+
+    def batch(self, index: int, cache: OrderedDict | None = None) -> dict[str, torch.Tensor]:
+        """Global batch ``index``: the same tensors every time for the same seed."""
+        rng = np.random.default_rng([self.seed, index])
+        cache = OrderedDict() if cache is None else cache
+        refs, frames, mfccs = [], [], []
+        for c in rng.integers(len(self.clips), size=self.batch_size):
+            clip = self.clips[c]
+            if clip.shard_uri not in cache:
+                cache[clip.shard_uri] = load_shard(clip.shard_uri)
+                if len(cache) > self.cache_clips:
+                    cache.popitem(last=False)
+            f, m = cache[clip.shard_uri]
+            if len(f) < self.seq_len:
+                raise ShardError(f"shard {clip.shard_uri}: {len(f)} frames, manifest says {clip.n_frames}")
+            start = int(rng.integers(len(f) - self.seq_len + 1))
+            refs.append(f[int(rng.integers(len(f)))])  # identity frame: any frame of the clip
+            frames.append(f[start:start + self.seq_len])
+            mfccs.append(m[start:start + self.seq_len])
+        return {
+            "reference": to_model_frames(np.stack(refs)),  # (B, 3, H, W)
+            "frames": to_model_frames(np.stack(frames)),  # (B, T, 3, H, W)
+            "mfcc": torch.from_numpy(np.stack(mfccs)).unsqueeze(2),  # (B, T, 1, 12, 35)
+        }
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        info = get_worker_info()
+        worker, n_workers = (0, 1) if info is None else (info.id, info.num_workers)
+        cache: OrderedDict = OrderedDict()
+        local = self.start_batch + worker
+        while True:
+            yield self.batch(local * self.world_size + self.rank, cache)
+            local += n_workers
+
+
+def make_loader(stream: ShardStream, num_workers: int) -> DataLoader:
+    """A DataLoader over ``stream`` whose batches are already collated in the workers."""
+    return DataLoader(stream, batch_size=None, num_workers=num_workers,
+                      persistent_workers=False, prefetch_factor=2 if num_workers else None)
