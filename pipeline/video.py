@@ -1,0 +1,184 @@
+"""Video frames on a constant 25 fps grid (PyAV), upright, with their problems named.
+
+Every later stage indexes frames as ``k`` at time ``k / fps`` from the first
+video frame, the same origin :func:`pipeline.audio.decode_audio` uses, so an
+MFCC window and a face crop with the same index belong together. Sources at
+another rate, or with a variable frame rate, are resampled by presentation
+time: output frame ``k`` is the source frame nearest to ``k / fps``.
+
+A display matrix that rotates by a multiple of 90 degrees (phones) is applied,
+so faces come out upright. A mirrored display matrix or an odd angle cannot be
+trusted to reproduce what the viewer saw and raises :class:`VideoError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from pipeline.audio import MediaError
+
+log = logging.getLogger(__name__)
+
+TARGET_FPS = 25.0
+"""The paper's (and VoxCeleb's) frame rate; MFCC windows are cut on this grid."""
+
+VFR_TOLERANCE = 0.25
+"""Frame intervals that differ from the median by more than this fraction mean variable frame rate."""
+
+
+class VideoError(MediaError):
+    """A video that cannot be used as it is; ``reason`` is the stable rejects-table reason."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the decoder found in a video file, before resampling."""
+
+    path: Path
+    source_fps: float  # mean rate from presentation times
+    source_frames: int
+    width: int  # upright, after the display rotation
+    height: int
+    rotation: int  # degrees counter-clockwise applied for display: 0, 90, 180 or 270
+    variable_frame_rate: bool
+    duration_s: float
+
+    def n_frames(self, fps: float = TARGET_FPS) -> int:
+        """Frames on the resampled grid."""
+        return max(0, math.floor(self.duration_s * fps + 1e-6))
+
+
+def _open(path: Path):
+    import av
+
+    if not path.is_file():
+        raise VideoError(f"{path}: no such video file", "decode_error")
+    try:
+        container = av.open(os.fspath(path))
+    except av.FFmpegError as exc:
+        raise VideoError(f"{path}: not a readable media file ({exc})", "decode_error") from exc
+    if not container.streams.video:
+        container.close()
+        raise VideoError(f"{path}: no video stream", "no_video")
+    return container
+
+
+def _display_transform(path: Path, frame) -> int:
+    """Counter-clockwise display rotation in degrees from the frame's display matrix."""
+    import av
+
+    matrix = next((sd for sd in frame.side_data if sd.type == av.sidedata.sidedata.Type.DISPLAYMATRIX), None)
+    if matrix is None:
+        return 0
+    m = struct.unpack("<9i", bytes(matrix)[:36])
+    a, b, c, d = (v / 65536.0 for v in (m[0], m[1], m[3], m[4]))
+    if a * d - b * c < 0:
+        raise VideoError(f"{path}: mirrored display matrix", "mirrored_video")
+    # FFmpeg's av_display_rotation_get: angle of the matrix, counter-clockwise positive.
+    degrees = -math.degrees(math.atan2(b / math.hypot(b, d), a / math.hypot(a, c)))
+    rounded = round(degrees / 90.0) * 90
+    if abs(degrees - rounded) > 1.0:
+        raise VideoError(f"{path}: display rotation {degrees:.1f} deg is not a multiple of 90", "rotated_video")
+    return rounded % 360
+
+
+def _upright(rgb: np.ndarray, rotation: int) -> np.ndarray:
+    return np.ascontiguousarray(np.rot90(rgb, k=rotation // 90)) if rotation else rgb
+
+
+def _stream_origin(stream) -> float:
+    return 0.0 if stream.start_time is None else float(stream.start_time * stream.time_base)
+
+
+def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
+    """Read packet times (no full decode) and the first frame's display matrix.
+
+    Raises:
+        VideoError: missing or unreadable file, no video, mirrored or odd rotation,
+            no timestamps.
+    """
+    import av
+
+    path = Path(path)
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        try:
+            times = sorted(
+                float(p.pts * p.time_base)
+                for p in container.demux(stream)
+                if p.pts is not None and p.size
+            )
+            container.seek(0)
+            first = next(container.decode(stream), None)
+        except av.FFmpegError as exc:
+            raise VideoError(f"{path}: corrupt video ({exc})", "decode_error") from exc
+        if first is None or len(times) < 2:
+            raise VideoError(f"{path}: fewer than 2 video frames with timestamps", "decode_error")
+        rotation = _display_transform(path, first)
+        width, height = first.width, first.height
+    intervals = np.diff(times)
+    median = float(np.median(intervals))
+    if median <= 0:
+        raise VideoError(f"{path}: duplicate video timestamps", "decode_error")
+    variable = bool(np.any(np.abs(intervals - median) > VFR_TOLERANCE * median))
+    if rotation in (90, 270):
+        width, height = height, width
+    return VideoInfo(
+        path=path, source_fps=1.0 / median, source_frames=len(times), width=width,
+        height=height, rotation=rotation, variable_frame_rate=variable,
+        duration_s=times[-1] - times[0] + median,
+    )
+
+
+def read_frames(
+    info: VideoInfo, fps: float = TARGET_FPS, start: int = 0, stop: int | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Upright RGB frames ``(k, (H, W, 3) uint8)`` on the ``fps`` grid, for ``start <= k < stop``.
+
+    Output frame ``k`` is the source frame whose presentation time is nearest
+    to ``k / fps`` (measured from the first frame).
+    """
+    import av
+
+    stop = info.n_frames(fps) if stop is None else min(stop, info.n_frames(fps))
+    if start >= stop:
+        return
+    with _open(info.path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        origin = _stream_origin(stream)
+        if start > 0:
+            target = origin + max(0.0, start / fps - 1.0)
+            container.seek(math.floor(target / stream.time_base), stream=stream, backward=True)
+        k = start
+        prev: tuple[float, av.VideoFrame] | None = None
+        try:
+            for frame in container.decode(stream):
+                if frame.pts is None:
+                    continue
+                t = float(frame.pts * frame.time_base) - origin
+                if prev is not None:
+                    boundary = (prev[0] + t) / 2.0  # nearest source frame in time
+                    while k < stop and k / fps < boundary:
+                        yield k, _upright(prev[1].to_ndarray(format="rgb24"), info.rotation)
+                        k += 1
+                    if k >= stop:
+                        return
+                prev = (t, frame)
+        except av.FFmpegError as exc:
+            raise VideoError(f"{info.path}: corrupt video at frame {k} ({exc})", "decode_error") from exc
+        while prev is not None and k < stop:
+            yield k, _upright(prev[1].to_ndarray(format="rgb24"), info.rotation)
+            k += 1
