@@ -1,0 +1,32 @@
+"""Forced alignment of subtitle cues to phones: one interface, several backends.
+
+``make_aligner(name)`` is the only place that chooses a backend, so the heavy
+import of each (pocketsphinx models, the ``mfa`` subprocess) happens only for
+the one in use.
+"""
+
+from __future__ import annotations
+
+from pipeline.align.base import AlignedPhone, Aligner, AlignmentError, Utterance
+
+ALIGNERS: tuple[str, ...] = ("pocketsphinx", "mfa")
+
+
+def make_aligner(name: str) -> Aligner:
+    """The aligner called ``name`` with its default configuration.
+
+    Raises:
+        ValueError: an unknown name (the message lists the choices).
+    """
+    if name == "pocketsphinx":
+        from pipeline.align.sphinx import SphinxAligner
+
+        return SphinxAligner()
+    if name == "mfa":
+        from pipeline.align.mfa import MfaAligner
+
+        return MfaAligner()
+    raise ValueError(f"unknown aligner {name!r}; choose one of {', '.join(ALIGNERS)}")
+
+
+__all__ = ["ALIGNERS", "AlignedPhone", "Aligner", "AlignmentError", "Utterance", "make_aligner"]
