@@ -295,6 +295,7 @@ def train(config: Config, clips: list[ClipRef], run_dir: Path, steps: int | None
         ``data_s`` (waiting for the batch) and ``step_s`` (whole step).
     """
     d = setup_distributed(device)
+    log.info("rank %d of world size %d on %s", d.rank, d.world_size, d.device)
     existing = sorted(run_dir.glob(CHECKPOINT_GLOB)) if run_dir.is_dir() else []
     if existing:
         state = restore_state(load_checkpoint(existing[-1]), d)

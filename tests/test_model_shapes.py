@@ -1,0 +1,127 @@
+"""Every network's tensor shapes against the paper's appendix tables, at the paper's sizes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from training.config import ModelConfig, tiny_config
+from training.discriminator import define_D
+from training.generator import define_G
+
+PAPER = ModelConfig()
+
+
+def _shapes(module: torch.nn.Module, children: list[str], run) -> dict[str, tuple[int, ...]]:
+    """Output shapes (without the batch dim) of named submodules during ``run()``."""
+    seen: dict[str, tuple[int, ...]] = {}
+
+    def record(name: str):
+        def hook(mod, inputs, output) -> None:
+            seen.setdefault(name, tuple(output.shape[1:]))
+        return hook
+
+    hooks = [module.get_submodule(name).register_forward_hook(record(name)) for name in children]
+    with torch.no_grad():
+        run()
+    for h in hooks:
+        h.remove()
+    return seen
+
+
+@pytest.fixture(scope="module")
+def generator() -> torch.nn.Module:
+    return define_G(PAPER, "RAE_IA").eval()
+
+
+def test_audio_encoder_follows_table(generator):
+    enc = generator.audio_encoder
+    shapes = _shapes(enc, ["convs.0", "convs.1", "convs.2", "convs.5", "convs.6", "fc.2", "fc.3"],
+                     lambda: enc(torch.randn(2, 1, 12, 35)))
+    assert shapes == {
+        "convs.0": (64, 12, 35), "convs.1": (128, 12, 35), "convs.2": (128, 12, 18),
+        "convs.5": (512, 12, 18), "convs.6": (512, 6, 9), "fc.2": (512,), "fc.3": (256,),
+    }
+
+
+def test_image_encoder_follows_table(generator):
+    z, skips = generator.image_encoder(torch.randn(2, 3, 112, 112))
+    assert z.shape == (2, 256)
+    assert [tuple(s.shape[1:]) for s in skips] == [(64, 56, 56), (128, 28, 28), (256, 14, 14)]
+    shapes = _shapes(generator.image_encoder, ["convs.3", "fc.2"],
+                     lambda: generator.image_encoder(torch.randn(2, 3, 112, 112)))
+    assert shapes == {"convs.3": (512, 7, 7), "fc.2": (512,)}
+
+
+def test_decoder_follows_table_with_unet_skips(generator):
+    dec = generator.decoder
+    _, skips = generator.image_encoder(torch.randn(2, 3, 112, 112))
+    shapes = _shapes(dec, ["fc", "up.0", "up.1", "up.2", "up.3", "to_rgb"],
+                     lambda: dec(torch.randn(2, 512), skips))
+    assert shapes["fc"] == (25088,)  # 7x7x512
+    # each deconv's output is joined with an encoder map of the same size: 256+256, 128+128, 64+64
+    assert shapes["up.0"] == (256, 14, 14) and shapes["up.1"] == (128, 28, 28)
+    assert shapes["up.2"] == (64, 56, 56) and shapes["up.3"] == (32, 112, 112)
+    assert shapes["to_rgb"] == (3, 112, 112)
+    assert dec.up[1][0].in_channels == 512 and dec.up[2][0].in_channels == 256
+    assert dec.up[3][0].in_channels == 128
+
+
+def test_discriminator_follows_table():
+    D = define_D(PAPER).eval()
+    frames, mfcc = torch.randn(3, 3, 112, 112), torch.randn(3, 1, 12, 35)
+    shapes = _shapes(D, ["trunk.1", "trunk.3", "trunk.5", "trunk.7", "pair", "joint"], lambda: D(frames, mfcc))
+    assert shapes == {"trunk.1": (16, 56, 56), "trunk.3": (32, 28, 28), "trunk.5": (64, 14, 14),
+                      "trunk.7": (128, 7, 7), "pair": (256, 4, 4), "joint": (128, 4, 4)}
+    assert D.joint[0].in_channels == 256 + 256  # trunk branch + tiled z_A
+    patch, match = D(frames, mfcc)
+    assert patch.shape == (3, 1, 7, 7) and match.shape == (3, 1)
+
+
+@pytest.mark.parametrize("variant, hidden", [("CAE", None), ("RAE_A", 32), ("RAE_IA", 64)])
+def test_generator_variants_give_one_frame_per_window(variant, hidden):
+    G = define_G(tiny_config().model, variant).eval()  # tiny: z_audio = z_image = 32
+    frames, h = G(torch.rand(2, 3, 112, 112) * 2 - 1, torch.randn(2, 5, 1, 12, 35))
+    assert frames.shape == (2, 5, 3, 112, 112)
+    assert frames.abs().max() <= 1.0  # tanh output
+    if hidden is None:
+        assert h is None and G.gru is None
+    else:
+        assert h.shape == (1, 2, hidden)
+
+
+def test_paper_gru_runs_over_the_512_hybrid_code(generator):
+    assert generator.gru.input_size == 512 and generator.gru.hidden_size == 512
+
+
+def test_gru_is_orthogonally_initialised(generator):
+    for name in ("weight_hh_l0", "weight_ih_l0"):
+        for gate in getattr(generator.gru, name).detach().chunk(3):
+            assert torch.allclose(gate @ gate.T, torch.eye(gate.shape[0]), atol=1e-4)
+
+
+def test_recurrent_variant_carries_state_across_chunks():
+    G = define_G(tiny_config().model, "RAE_IA").eval()
+    ref, mfcc = torch.rand(1, 3, 112, 112) * 2 - 1, torch.randn(1, 6, 1, 12, 35)
+    with torch.no_grad():
+        whole, _ = G(ref, mfcc)
+        first, h = G(ref, mfcc[:, :4])
+        second, h_carried = G(ref, mfcc[:, 4:], h)
+        _, h_fresh = G(ref, mfcc[:, 4:])
+    assert torch.allclose(torch.cat([first, second], 1), whole, rtol=1e-4, atol=1e-7)
+    assert (h_carried - h_fresh).abs().max() > 0.01 * h_fresh.abs().max()  # the carried state matters
+
+
+def test_recurrent_model_starts_from_cae_weights():
+    cfg = tiny_config().model
+    cae, rae = define_G(cfg, "CAE"), define_G(cfg, "RAE_IA")
+    rae.load_shared(cae)
+    for key, value in cae.state_dict().items():
+        assert torch.equal(rae.state_dict()[key], value)
+
+
+def test_unknown_variant_names_the_choices():
+    with pytest.raises(ValueError, match="CAE, RAE_A, RAE_IA"):
+        define_G(PAPER, "RAE_X")
+    with pytest.raises(ValueError, match="multitask"):
+        define_D(PAPER, "patchgan")

@@ -1,0 +1,193 @@
+"""Training: overfitting a fixed batch, exact resume, schedule, config, data stream, commands, DDP."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from fixtures.training_shards import write_shards
+from talkface_cli import cli
+from training.config import Stage, load_config, paper_config, tiny_config
+from training.data import ShardError, ShardStream, clips_from_manifest, make_loader, read_manifest
+from training.losses import GANLoss, mismatch_audio
+from training.schedule import learning_rate, stage_index
+from training.train import Dist, Losses, build_state, load_checkpoint, train, train_step
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory) -> Path:
+    return write_shards(tmp_path_factory.mktemp("shards"), n_clips=3, n_frames=12)
+
+
+@pytest.fixture(scope="module")
+def clips(manifest):
+    return clips_from_manifest(read_manifest(manifest), tiny_config().train.seq_len, manifest.parent)
+
+
+def test_tiny_config_overfits_a_fixed_batch(clips):
+    config = tiny_config()
+    config = dataclasses.replace(config, train=dataclasses.replace(
+        config.train, schedule=(Stage("cae", 40, "CAE", perceptual=False, adversarial=False),)))
+    state = build_state(config, Dist())
+    batch = ShardStream(clips, 2, 4, seed=0).batch(0)
+    losses = Losses(config)
+    rec = [train_step(state, losses, batch)["rec"] for _ in range(40)]
+    assert rec[-1] < 0.35 * rec[0], rec
+    assert min(rec[-5:]) < min(rec[:5])
+
+
+def test_adversarial_stage_trains_both_networks(clips):
+    config = tiny_config()
+    state = build_state(config, Dist(), stage=1)  # CAE + adversarial
+    d_before = [p.detach().clone() for p in state.D.parameters()]
+    out = train_step(state, Losses(config), ShardStream(clips, 2, 4, seed=0).batch(0))
+    assert {"D_image", "D_match", "G_adv", "rec"} <= set(out)
+    assert out["D_image"] == pytest.approx(np.log(2), abs=0.05)  # untrained D: logits near 0
+    assert any(not torch.equal(a, b) for a, b in zip(d_before, state.D.parameters()))
+    assert all(p.requires_grad is False for p in state.D.parameters())  # switched off after backward_D
+
+
+@pytest.mark.parametrize("stop", [5, 7])  # inside a stage, and on the switch to the recurrent model
+def test_resume_continues_identically(clips, tmp_path, stop):
+    config = tiny_config()
+    whole = train(config, clips, tmp_path / "whole")
+    part = train(config, clips, tmp_path / "split", steps=stop)
+    rest = train(config, clips, tmp_path / "split")
+    assert [r["step"] for r in part + rest] == list(range(1, config.total_steps + 1))
+    keys = ("rec", "total_G", "D_image", "D_match", "G_adv")
+    assert [{k: r.get(k) for k in keys} for r in part + rest] == [{k: r.get(k) for k in keys} for r in whole]
+    a, b = load_checkpoint(tmp_path / "whole"), load_checkpoint(tmp_path / "split")
+    assert a["step"] == b["step"] == config.total_steps and a["variant"] == "RAE_IA"
+    for net in ("G", "D"):
+        for key, value in a["model"][net].items():
+            assert torch.equal(value, b["model"][net][key]), key
+
+
+def test_run_writes_tensorboard_losses_and_samples(clips, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    train(tiny_config(), clips, tmp_path, steps=10)
+    events = EventAccumulator(str(tmp_path / "tb")).Reload()
+    assert "loss/rec" in events.Tags()["scalars"] and "loss/D_match" in events.Tags()["scalars"]
+    image = events.Images("samples/real_top_generated_bottom")[0]
+    assert image.width == 4 * 112 and image.height == 2 * 112
+
+
+def test_schedule_and_learning_rate_are_functions_of_the_step():
+    t = tiny_config().train  # stages of 4, 3, 3 steps
+    assert [stage_index(t.schedule, s) for s in range(12)] == [0] * 4 + [1] * 3 + [2] * 5
+    warm = dataclasses.replace(t, warmup_steps=2)
+    assert [learning_rate(warm, s) / t.lr for s in (0, 1, 2, 4, 5, 6)] == [0.5, 1, 1, 0.5, 1, 1]
+    paper = paper_config().train
+    assert (paper.lr, paper.beta1, paper.seq_len) == (2e-4, 0.5, 70)
+    assert [s.variant for s in paper.schedule] == ["CAE", "CAE", "RAE_IA"]
+    assert learning_rate(paper, 0) == learning_rate(paper, 100_000) == 2e-4
+
+
+def test_paper_loss_weights():
+    loss = paper_config().loss
+    assert (loss.perceptual_weight, loss.adversarial_weight) == (1e-4, 1e-3)
+
+
+def test_config_file_overrides_a_builtin(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('base = "tiny"\n[train]\nbatch_size = 3\n[[train.schedule]]\n'
+                    'name = "rae"\nsteps = 2\nvariant = "RAE_A"\nperceptual = false\nadversarial = true\n')
+    config = load_config(path)
+    assert config.train.batch_size == 3 and config.model == tiny_config().model
+    assert config.train.schedule == (Stage("rae", 2, "RAE_A", False, True),)
+    path.write_text("[train]\nbatch = 3\n")
+    with pytest.raises(ValueError, match="mine.toml.*batch"):
+        load_config(path)
+    with pytest.raises(ValueError, match="neither a built-in"):
+        load_config(tmp_path / "absent.toml")
+
+
+def test_stream_is_the_same_for_any_worker_count_and_start(clips):
+    stream = ShardStream(clips, 2, 4, seed=3)
+    serial = [b for b, _ in zip(make_loader(stream, 0), range(4))]
+    parallel = [b for b, _ in zip(make_loader(stream, 2), range(4))]
+    later = next(iter(make_loader(ShardStream(clips, 2, 4, seed=3, start_batch=2), 0)))
+    for a, b in zip(serial, parallel):
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    assert torch.equal(later["frames"], serial[2]["frames"])
+    assert serial[0]["frames"].shape == (2, 4, 3, 112, 112) and serial[0]["mfcc"].shape == (2, 4, 1, 12, 35)
+    assert -1 <= serial[0]["frames"].min() and serial[0]["frames"].max() <= 1
+    assert not torch.equal(serial[0]["frames"], serial[1]["frames"])
+
+
+def test_mismatched_audio_never_keeps_a_sequence_own_audio():
+    mfcc = torch.arange(4 * 5, dtype=torch.float32).view(4, 5, 1, 1, 1).expand(4, 5, 1, 12, 35)
+    wrong = mismatch_audio(mfcc, torch.Generator().manual_seed(0))
+    for i in range(4):
+        assert not torch.equal(wrong[i], mfcc[i])
+    again = mismatch_audio(mfcc, torch.Generator().manual_seed(0))
+    assert torch.equal(wrong, again)
+
+
+def test_gan_loss_hides_its_targets():
+    gan = GANLoss("vanilla")
+    zero = torch.zeros(3, 1, 7, 7)
+    assert gan(zero, True).item() == pytest.approx(np.log(2))
+    assert gan(torch.full((2, 1), 10.0), True).item() < 1e-4
+    assert GANLoss("lsgan")(zero, True).item() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="vanilla, lsgan"):
+        GANLoss("wgan")
+
+
+def test_manifest_problems_name_the_file(tmp_path, manifest):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    empty = tmp_path / "empty.parquet"
+    pq.write_table(read_manifest(manifest).slice(0, 0), empty)
+    with pytest.raises(ShardError, match="empty.parquet.*no clips"):
+        clips_from_manifest(read_manifest(empty), 4, source=str(empty))
+    with pytest.raises(ShardError, match="nothing.parquet not found"):
+        read_manifest(tmp_path / "nothing.parquet")
+    bad = tmp_path / "bad.npz"
+    np.savez_compressed(bad, frames=np.zeros((6, 112, 112, 3), np.uint8))
+    table = pa.table({"clip_id": ["x"], "n_frames": [6], "shard_uri": [str(bad)]})
+    stream = ShardStream(clips_from_manifest(table, 4), 1, 4, seed=0)
+    with pytest.raises(ShardError, match="bad.npz.*'mfcc'"):
+        stream.batch(0)
+    table = pa.table({"clip_id": ["y"], "n_frames": [6], "shard_uri": [str(tmp_path / "gone.npz")]})
+    with pytest.raises(ShardError, match="gone.npz"):
+        ShardStream(clips_from_manifest(table, 4), 1, 4, seed=0).batch(0)
+    with pytest.raises(ShardError, match="no clip has the 70 frames"):
+        clips_from_manifest(table, 70)
+
+
+def test_train_command_on_a_manifest(manifest, tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(cli, ["train", "--manifest", str(manifest), "--config", "tiny", "--steps", "3",
+                                 "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert "trained to step 3" in result.output
+    assert load_checkpoint(tmp_path / "run")["step"] == 3
+    result = runner.invoke(cli, ["train", "--manifest", str(tmp_path / "none.parquet"), "--config", "tiny",
+                                 "--out", str(tmp_path / "run2")])
+    assert result.exit_code == 1 and "none.parquet not found" in result.output
+
+
+@pytest.mark.integration
+def test_torchrun_ddp_on_two_cpu_processes(manifest, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           "-m", "talkface_cli", "train", "--manifest", str(manifest), "--config", "tiny", "--steps", "2",
+           "--out", str(tmp_path / "ddp")]
+    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "world size 2" in done.stderr
+    ckpt = load_checkpoint(tmp_path / "ddp")
+    assert ckpt["step"] == 2 and not any(k.startswith("module.") for k in ckpt["model"]["G"])
