@@ -1,0 +1,158 @@
+"""Face tracking, crops and the per-clip faces stage on real video."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from fixtures.faces_media import AOC, SUN, aoc_measures, shared  # noqa: F401  (session fixture)
+from pipeline.crops import CropConfig, crop, smooth_boxes
+from pipeline.faces import FaceTracker, iou
+from pipeline.faces_stage import ClipInput, FacesConfig, process_clip
+from pipeline.shards import read_shard
+from pipeline.spans import SpanConfig
+from warehouse.tables import CLIP_SPANS, FEATURE_SHARDS, POSES, REJECTS
+
+
+def _aoc_frames(n: int, size: int = 256) -> list[np.ndarray]:
+    import cv2
+
+    from pipeline.video import probe_video, read_frames
+
+    info = probe_video(shared(AOC))
+    return [cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA) for _, rgb in read_frames(info, stop=n)]
+
+
+def _write_av(path: Path, frames: list[np.ndarray], fps: int = 25) -> Path:
+    """An mp4 of ``frames`` with a quiet AAC tone as audio."""
+    container = av.open(str(path), "w")
+    video = container.add_stream("mpeg4", rate=fps)
+    video.height, video.width = frames[0].shape[:2]
+    video.pix_fmt = "yuv420p"
+    audio = container.add_stream("aac", rate=16000)
+    audio.layout = "mono"
+    for k, image in enumerate(frames):
+        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        frame.pts = k
+        for packet in video.encode(frame):
+            container.mux(packet)
+    n = len(frames) * 16000 // fps
+    tone = (0.1 * np.sin(2 * np.pi * 220 * np.arange(n) / 16000)).astype(np.float32)
+    step = audio.codec_context.frame_size
+    for i in range(0, n, step):
+        chunk = av.AudioFrame.from_ndarray(tone[None, i:i + step], format="fltp", layout="mono")
+        chunk.sample_rate, chunk.pts, chunk.time_base = 16000, i, Fraction(1, 16000)
+        for packet in audio.encode(chunk):
+            container.mux(packet)
+    for stream in (video, audio):
+        for packet in stream.encode(None):
+            container.mux(packet)
+    container.close()
+    return path
+
+
+def test_iou():
+    assert iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
+    assert iou((0, 0, 10, 10), (20, 20, 30, 30)) == 0.0
+    assert iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(1 / 3)
+
+
+def test_smoothed_boxes_are_square_and_jitter_less():
+    rng = np.random.default_rng(0)
+    base = np.array([50.0, 40.0, 110.0, 120.0])
+    boxes = base + rng.normal(0, 2.0, size=(60, 4))
+    smooth = smooth_boxes(boxes, CropConfig(scale=1.5, smooth_sigma=2.0))
+    sides = smooth[:, 2:] - smooth[:, :2]
+    np.testing.assert_allclose(sides[:, 0], sides[:, 1])
+    assert np.median(sides[:, 0]) == pytest.approx(80 * 1.5, rel=0.1)
+    jitter = lambda b: np.abs(np.diff((b[:, :2] + b[:, 2:]) / 2, axis=0)).mean()  # noqa: E731
+    assert jitter(smooth) < jitter(boxes) / 3
+    with pytest.raises(ValueError, match="boxes"):
+        smooth_boxes(np.array([[0.0, 0.0, np.nan, 1.0]]))
+
+
+def test_crop_resizes_and_pads_with_black():
+    image = np.zeros((100, 100, 3), np.uint8)
+    image[:50, :50] = (255, 0, 0)
+    out = crop(image, np.array([0.0, 0.0, 50.0, 50.0]), 112)
+    assert out.shape == (112, 112, 3) and out.dtype == np.uint8
+    assert (out[5:-5, 5:-5] == (255, 0, 0)).all()
+    outside = crop(image, np.array([-50.0, -50.0, 50.0, 50.0]), 112)
+    assert (outside[:50, :50] == 0).all() and (outside[60:100, 60:100] == (255, 0, 0)).all()
+
+
+@pytest.mark.integration
+def test_one_real_face_is_tracked_on_every_frame(aoc_measures):
+    info, measures = aoc_measures
+    assert len(measures) == 50
+    assert all(m.observation.n_faces == 1 for m in measures)
+    boxes = np.array([m.observation.bbox for m in measures])
+    assert (boxes[:, :2] > 0).all() and (boxes[:, 2] < info.width).all() and (boxes[:, 3] < info.height).all()
+    assert all(m.observation.landmarks.shape == (468, 3) for m in measures)
+
+
+@pytest.mark.integration
+def test_second_face_is_counted_and_the_track_stays_on_the_first():
+    faces = _aoc_frames(4)
+    blank = np.zeros_like(faces[0])
+    with FaceTracker() as tracker:
+        first = tracker.observe(np.hstack([faces[0], blank]))
+        assert first.n_faces == 1
+        later = [tracker.observe(np.hstack([f, f[:, ::-1].copy()])) for f in faces[1:]]
+        assert tracker.observe(np.full((256, 512, 3), 127, np.uint8)).n_faces == 0
+    assert [obs.n_faces for obs in later] == [2, 2, 2]
+    assert all(obs.bbox[2] <= 256 for obs in later)  # still the left face
+
+
+@pytest.mark.integration
+def test_stage_keeps_a_real_speaker_and_writes_a_readable_shard(tmp_path):
+    from pipeline.audio import decode_audio
+    from pipeline.mfcc import mfcc_per_frame
+
+    clip = ClipInput("aoc-0", shared(AOC), speaker_id="aoc", start_s=0.0, end_s=3.2)
+    result = process_clip(clip, tmp_path / "shards", FacesConfig(span=SpanConfig(min_frames=70)))
+    assert result.kept, result.reject.to_pylist()
+    assert result.poses.schema == POSES.schema and result.poses.num_rows == 80
+    assert result.span.schema == CLIP_SPANS.schema
+    span = result.span.to_pylist()[0]
+    row = result.shard.to_pylist()[0]
+    assert result.shard.schema == FEATURE_SHARDS.schema
+    assert row["n_frames"] == span["n_frames"] == span["end_frame"] - span["start_frame"] >= 70
+    assert (row["speaker_id"], row["fps"]) == ("aoc", 25.0)
+    assert Path(row["shard_uri"]).is_absolute()
+    frames, mfcc = read_shard(row["shard_uri"])
+    assert frames.shape == (row["n_frames"], 112, 112, 3) and frames.dtype == np.uint8
+    expected = mfcc_per_frame(decode_audio(AOC, end_s=3.2), span["end_frame"])[span["start_frame"]:]
+    np.testing.assert_allclose(mfcc, expected, atol=1e-4)
+    # The crop holds a face: skin-toned centre, not the blue/red flag background.
+    centre = frames[:, 40:72, 40:72].reshape(-1, 3).mean(axis=0)
+    assert centre[0] > centre[2]
+
+
+@pytest.mark.integration
+def test_stage_rejects_two_faces_no_face_and_no_audio(tmp_path):
+    config = FacesConfig(span=SpanConfig(min_frames=10))
+    faces = _aoc_frames(12)
+    two = _write_av(tmp_path / "two.mp4", [np.hstack([f, f[:, ::-1].copy()]) for f in faces])
+    none = _write_av(tmp_path / "none.mp4", [np.full((128, 128, 3), 90, np.uint8)] * 12)
+    results = {
+        "two": process_clip(ClipInput("two", two), tmp_path, config),
+        "none": process_clip(ClipInput("none", none), tmp_path, config),
+        "sun": process_clip(ClipInput("sun", shared(SUN)), tmp_path, config),
+        "missing": process_clip(ClipInput("missing", tmp_path / "missing.mp4"), tmp_path, config),
+        "short": process_clip(ClipInput("short", none), tmp_path, FacesConfig()),
+    }
+    reasons = {cid: r.reject.to_pylist()[0] for cid, r in results.items()}
+    assert {cid: row["reason"] for cid, row in reasons.items()} == {
+        "two": "multiple_faces", "none": "no_face", "sun": "no_audio",
+        "missing": "decode_error", "short": "too_short",
+    }
+    assert all(r.reject.schema == REJECTS.schema and not r.kept for r in results.values())
+    assert all(row["stage"] == "faces" and row["clip_id"] == cid for cid, row in reasons.items())
+    assert "sun.mp4" in reasons["sun"]["detail"] and "missing.mp4" in reasons["missing"]["detail"]
+    assert results["two"].poses.num_rows == 12  # measured frames are kept for the record
+    assert not list(tmp_path.glob("*.npz"))
