@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,7 +83,7 @@ def read_shard(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as data:
             frames, mfcc = data["frames"], data["mfcc"]
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         raise ShardError(f"{path}: not a readable feature shard ({exc})") from exc
     _check(path, frames, mfcc)
     return frames, mfcc
