@@ -44,8 +44,10 @@ def movement_intensity(frames: np.ndarray) -> tuple[float, np.ndarray]:
     prev = _gray(frames[0])
     for frame in frames[1:]:
         cur = _gray(frame)
-        flow = cv2.calcOpticalFlowFarneback(prev, cur, None, *FARNEBACK)  # (H, W, 2): u, v
-        total += (flow.astype(np.float64) ** 2).sum(axis=-1)
+        # An unchanged frame has no motion; Farneback would still report ~1e-5 px of solver noise.
+        if not np.array_equal(prev, cur):
+            flow = cv2.calcOpticalFlowFarneback(prev, cur, None, *FARNEBACK)  # (H, W, 2): u, v
+            total += (flow.astype(np.float64) ** 2).sum(axis=-1)
         prev = cur
     intensity = total / (len(frames) - 1)
     return float(intensity.mean()), intensity.astype(np.float32)
