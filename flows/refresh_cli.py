@@ -1,0 +1,58 @@
+"""``talkface refresh``: ingest a corpus into the warehouse (subtitles to phoneme histograms)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import click
+
+from warehouse.options import warehouse_option
+
+
+@click.command("refresh")
+@click.option("--corpus", required=True, metavar="PATH_OR_SPEC",
+              help="A folder of media with sidecar subtitles (<stem>.en.vtt/.srt), a segment list "
+                   "(.csv/.parquet: clip_id, source, start_s, end_s, speaker_id), or "
+                   "voxceleb:<folder> of VoxCeleb1/2 metadata .txt files.")
+@warehouse_option
+@click.option("--aligner", type=click.Choice(["pocketsphinx", "mfa"]), default="pocketsphinx",
+              show_default=True,
+              help="pocketsphinx runs offline here; mfa needs the `mfa` executable (its own container).")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("talkface-cache"), show_default=True,
+              help="Where fetched subtitles (and media, with --download-media) are kept per source.")
+@click.option("--download-media/--no-download-media", default=False, show_default=True,
+              help="Also download the media of remote sources (YouTube ids, URLs); without it, "
+                   "remote clips stop after their subtitles.")
+@click.option("--batch-size", type=click.IntRange(1), default=25, show_default=True,
+              help="Clips per atomic warehouse write; an interrupted run loses at most one batch.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
+@click.option("-v", "--verbose", count=True, help="-v: info logging, -vv: debug.")
+def refresh(corpus: str, warehouse: str, aligner: str, cache_dir: Path, download_media: bool,
+            batch_size: int, progress: bool, verbose: int) -> None:
+    """Bring the warehouse up to date with a corpus: fetch and clean subtitles,
+    probe media, force-align cues to phones (39 CMU classes) and count phoneme
+    histograms. Only clips that a stage has not yet written or rejected are
+    processed, so re-running changes nothing and adding clips processes only the
+    new ones. Bad clips go to the `rejects` table with stage and reason; the run
+    goes on. Prints a summary at the end.
+    """
+    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
+                        format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING" if verbose == 0 else "INFO")
+    from flows.refresh import refresh as refresh_flow
+    from pipeline.corpus import CorpusError
+    from pipeline.ingest import IngestConfig
+
+    base = IngestConfig()
+    config = replace(base, cache_dir=cache_dir, batch_size=batch_size,
+                     fetch=replace(base.fetch, download_media=download_media))
+    try:
+        summary = refresh_flow(corpus, warehouse, aligner, config, progress)
+    except CorpusError as exc:
+        raise click.BadParameter(str(exc), param_hint="--corpus") from exc
+    for line in summary.lines():
+        click.echo(line)
