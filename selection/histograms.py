@@ -43,7 +43,7 @@ class HistogramSet:
         """Phone count of the whole set, (39,)."""
         return self.counts.sum(axis=0)
 
-    def subset(self, clip_ids: np.ndarray | list[str]) -> "HistogramSet":
+    def subset(self, clip_ids: np.ndarray | list[str]) -> HistogramSet:
         """The histograms of ``clip_ids``, in that order; raises if one is unknown."""
         index = {clip: i for i, clip in enumerate(self.clip_ids)}
         missing = [c for c in clip_ids if c not in index]
@@ -61,7 +61,7 @@ class HistogramSet:
         return pa.table(columns)
 
     @classmethod
-    def from_wide(cls, table: pa.Table, source: str) -> "HistogramSet":
+    def from_wide(cls, table: pa.Table, source: str) -> HistogramSet:
         """Validate a wide table (see module docstring); ``source`` names it in errors."""
         missing = [name for name in ("clip_id", *PHONES) if name not in table.column_names]
         if missing:
@@ -76,7 +76,7 @@ class HistogramSet:
         return cls._checked(clip_ids, counts, source)
 
     @classmethod
-    def from_warehouse_table(cls, table: pa.Table, source: str) -> "HistogramSet":
+    def from_warehouse_table(cls, table: pa.Table, source: str) -> HistogramSet:
         """Validate a ``phoneme_histograms`` table; ``source`` names it in errors."""
         clip_ids = _clip_ids(table["clip_id"], source)
         lengths = pc.list_value_length(table["counts"]).to_numpy(zero_copy_only=False)
@@ -91,7 +91,7 @@ class HistogramSet:
         return cls._checked(clip_ids, values.reshape(-1, N_PHONES), source)
 
     @classmethod
-    def _checked(cls, clip_ids: np.ndarray, counts: np.ndarray, source: str) -> "HistogramSet":
+    def _checked(cls, clip_ids: np.ndarray, counts: np.ndarray, source: str) -> HistogramSet:
         if len(clip_ids) == 0:
             raise HistogramInputError(f"{source}: no clips (the input is empty)")
         unique, first, seen = np.unique(clip_ids, return_index=True, return_counts=True)

@@ -1,0 +1,147 @@
+"""``select-samples``: pick a phoneme-balanced subset of clips.
+
+Kept free of torch, Prefect and mediapipe so that it starts in well under a
+second; the warehouse (deltalake) is imported only when it is used.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from selection.distances import DEFAULT_DISTANCE, DISTANCES
+from selection.histograms import HistogramInputError
+from selection.methods import DEFAULT_METHOD, DEFAULT_SEED, METHODS, SelectionError, SelectionParams
+from warehouse.options import warehouse_option
+
+log = logging.getLogger("select-samples")
+
+EPILOG = """\b
+Methods:
+  paper   Algorithm 1 of the paper: rank clips rich in rare phones first, draw
+          n ~ U{nmin..nmax} k times, keep the top-n closest to uniform.
+  scan    the same ranking, every n in [nmin, nmax] (never worse than paper).
+  greedy  swap search from the best prefix; subsets need not be prefixes
+          (never worse than scan).
+\b
+Distances to the uniform distribution (default tv):
+  tv total variation, kl KL(p||u), l2 Euclidean, js Jensen-Shannon, chi2 Pearson.
+\b
+A lower bound on the best achievable distance for the size range (an LP
+relaxation) is reported beside the result unless --no-bound is given.
+\b
+Examples:
+  select-samples --nmin 5000 --nmax 15114 --k 50
+  select-samples --input hist.parquet --method greedy --output sel.parquet --json
+"""
+
+
+@click.command(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"],
+                                                "max_content_width": 100})
+@click.option("--input", "input_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Wide histogram Parquet: clip_id plus one integer column per CMU phone "
+                   "(AA ... ZH). Default: the warehouse's phoneme_histograms table.")
+@warehouse_option
+@click.option("--version", "table_version", type=int, default=None,
+              help="Read phoneme_histograms at this table version (reproduces a recorded "
+                   "selection). Default: latest.")
+@click.option("--nmin", type=int, default=SelectionParams.nmin, show_default=True,
+              help="Smallest number of clips to select.")
+@click.option("--nmax", type=int, default=SelectionParams.nmax, show_default=True,
+              help="Largest number of clips to select (clamped to the number of clips).")
+@click.option("--k", type=int, default=SelectionParams.k, show_default=True,
+              help="Random draws of n for the paper method.")
+@click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True,
+              help="Seed of the random draws; the same seed repeats a run exactly.")
+@click.option("--method", type=click.Choice(METHODS), default=DEFAULT_METHOD, show_default=True)
+@click.option("--distance", type=click.Choice(DISTANCES), default=DEFAULT_DISTANCE,
+              show_default=True)
+@click.option("--output", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the selected clips (clip_id, rank) to this Parquet file.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the result.")
+@click.option("--bound/--no-bound", default=True, show_default=True,
+              help="Compute the lower bound on the best achievable distance.")
+def select_samples(input_path: Path | None, warehouse: str, table_version: int | None, nmin: int,
+                   nmax: int, k: int, seed: int, method: str, distance: str,
+                   output: Path | None, as_json: bool, bound: bool) -> None:
+    """Select a subset of clips whose pooled phoneme histogram is closest to uniform.
+
+    Reads per-clip phone counts from --input or from the warehouse, runs the
+    chosen method, prints a summary (or JSON with --json), writes --output, and,
+    when reading the warehouse, records the run in its selections tables
+    together with the table versions it read.
+    """
+    from selection import records, sources
+    from selection.bounds import lower_bounds
+    from selection.methods import select
+
+    params = SelectionParams(nmin=nmin, nmax=nmax, k=k, seed=seed, method=method,
+                             distance=distance)
+    source = (sources.from_file(input_path) if input_path
+              else sources.from_warehouse(warehouse, None if table_version is None
+                                            else {"phoneme_histograms": table_version}))
+    histograms = source.histograms
+    selection = select(histograms, params)
+    bounds = None
+    if bound:
+        selected = histograms.counts[selection.members].sum(axis=0)
+        bounds = lower_bounds(histograms.counts, selection.params.nmin, selection.params.nmax,
+                              start=selected)
+    clip_ids = histograms.clip_ids[selection.members]
+    sel_id = records.selection_id(selection, source.identity)
+    info = records.summary(selection, bounds, selection_id=sel_id, input=source.description,
+                           input_versions=source.versions,
+                           output=str(output) if output else None)
+    if output:
+        records.write_selection_file(output, clip_ids, info)
+    if not input_path:
+        from warehouse.store import Warehouse
+
+        store = Warehouse(warehouse)
+        selections, members = records.warehouse_rows(sel_id, info, clip_ids, source.versions)
+        store.upsert("selection_members", members)
+        store.upsert("selections", selections)  # last: a selection row means its members exist
+    click.echo(json.dumps(info) if as_json else _human(info))
+
+
+def _human(info: dict[str, object]) -> str:
+    lines = [
+        f"{info['method']} selection of {info['n']} clips out of {info['n_candidates']} "
+        f"({info['input']})",
+        f"  {info['distance']} to uniform: {info['value']:.6f}",
+    ]
+    if info["lower_bounds"]:
+        lines.append(f"  lower bound: {info['lower_bounds'][info['distance']]:.6f} "
+                     f"(gap {info['gap']:.6f})")
+    lines.append("  all distances: " + ", ".join(f"{k} {v:.6f}" for k, v in info["distances"].items()))
+    lines.append(f"  selection id: {info['selection_id']}")
+    if info["output"]:
+        lines.append(f"  written to {info['output']}")
+    return "\n".join(lines)
+
+
+def run_cli(command: click.Command, prog_name: str, args: list[str] | None = None) -> int:
+    """Run a click command; every user error becomes one line on stderr and exit status 2."""
+    logging.basicConfig(level=logging.WARNING, format=f"{prog_name}: warning: %(message)s")
+    try:
+        command.main(args=args, prog_name=prog_name, standalone_mode=False)
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    except click.Abort:
+        click.echo(f"{prog_name}: aborted", err=True)
+        return 1
+    except click.ClickException as error:
+        click.echo(f"{prog_name}: error: {error.format_message()}", err=True)
+        return 2
+    except (HistogramInputError, SelectionError, FileNotFoundError) as error:
+        click.echo(f"{prog_name}: error: {error}", err=True)
+        return 2
+    return 0
+
+
+def main() -> None:
+    sys.exit(run_cli(select_samples, "select-samples"))

@@ -1,0 +1,68 @@
+"""Where selection inputs come from: a wide Parquet file or the warehouse."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from selection.histograms import HistogramInputError, HistogramSet, read_wide_parquet
+from selection.records import file_identity
+
+
+@dataclass(frozen=True)
+class SelectionInput:
+    """Validated histograms plus what exactly they were read from."""
+
+    histograms: HistogramSet
+    identity: str  # file content hash or warehouse URI with table versions
+    versions: dict[str, int]  # warehouse table versions read (empty for a file)
+    description: str  # for messages and reports
+
+
+def from_file(path: Path) -> SelectionInput:
+    """Histograms from a wide Parquet file (see :mod:`selection.histograms`)."""
+    histograms = read_wide_parquet(path)
+    return SelectionInput(histograms, file_identity(path), {}, str(path))
+
+
+def from_warehouse(uri: str, versions: Mapping[str, int] | None = None) -> SelectionInput:
+    """Histograms from the warehouse's ``phoneme_histograms`` table.
+
+    Args:
+        uri: warehouse root.
+        versions: table versions to read (as a selection records them); a table
+            not named here is read at its latest version.
+
+
+    When the faces stage has run (a ``clip_spans`` table exists), only clips with
+    a valid span are candidates: the others cannot become training samples.
+    """
+    from warehouse.store import Warehouse
+
+    store = Warehouse(uri)
+    latest = store.version("phoneme_histograms")
+    if latest is None:
+        raise HistogramInputError(
+            f"{store.uri}: no phoneme_histograms table yet (run `talkface refresh` or "
+            "`talkface demo-data` first, or pass --input FILE.parquet)"
+        )
+    pinned = dict(versions or {})
+    used = pinned.get("phoneme_histograms", latest)
+    source = f"{store.uri}/phoneme_histograms@v{used}"
+    histograms = HistogramSet.from_warehouse_table(store.read("phoneme_histograms", used), source)
+    versions = {"phoneme_histograms": used}
+    spans_version = pinned.get("clip_spans", store.version("clip_spans"))
+    if spans_version is not None:
+        spans = store.read("clip_spans", spans_version, columns=["clip_id", "n_frames"])
+        valid = {c for c, n in zip(spans["clip_id"].to_pylist(), spans["n_frames"].to_pylist(), strict=True) if n}
+        keep = np.fromiter((c in valid for c in histograms.clip_ids), dtype=bool,
+                           count=len(histograms))
+        histograms = HistogramSet(histograms.clip_ids[keep], histograms.counts[keep])
+        versions["clip_spans"] = spans_version
+        if len(histograms) == 0:
+            raise HistogramInputError(f"{source}: no clip has a valid face span in clip_spans")
+    identity = store.uri + "?" + "&".join(f"{k}={v}" for k, v in sorted(versions.items()))
+    return SelectionInput(histograms, identity, versions, source)
