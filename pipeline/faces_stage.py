@@ -207,3 +207,34 @@ def process_clip(clip: ClipInput, shard_dir: str | os.PathLike[str],
           "n_frames": decision.n_frames}], schema=CLIP_SPANS.schema)
     log.info("%s: kept frames %d-%d (%s)", cid, decision.start, decision.end, decision.detail)
     return _result(cid, poses=poses, span=span, shard=records_to_table([record]))
+
+
+def clip_inputs(warehouse, clip_ids: list[str]) -> list[ClipInput]:
+    """``ClipInput`` of each given clip from the ``clips`` table (unknown ids are skipped)."""
+    import pyarrow.compute as pc
+
+    clips = warehouse.read("clips", columns=["clip_id", "speaker_id", "video_uri", "start_s", "end_s"])
+    clips = clips.filter(pc.is_in(clips["clip_id"], value_set=pa.array(clip_ids, pa.string())))
+    return [ClipInput(r["clip_id"], Path(r["video_uri"]), r["speaker_id"], r["start_s"], r["end_s"])
+            for r in clips.to_pylist()]
+
+
+def pending_clips(warehouse, clip_ids: list[str]) -> list[str]:
+    """Aligned clips (with a phoneme histogram) the faces stage has neither kept nor rejected."""
+    aligned = set(warehouse.read("phoneme_histograms", columns=["clip_id"])["clip_id"].to_pylist())
+    done = set(warehouse.read("clip_spans", columns=["clip_id"])["clip_id"].to_pylist())
+    rejects = warehouse.read("rejects", columns=["clip_id", "stage"]).to_pylist()
+    done |= {r["clip_id"] for r in rejects if r["stage"] == STAGE}
+    return [c for c in clip_ids if c in aligned and c not in done]
+
+
+def write_results(warehouse, results: list[FacesResult]) -> None:
+    """Store a batch of results: poses replaced per clip, spans/shards/rejects upserted."""
+    if not results:
+        return
+    warehouse.replace_clips("poses", pa.concat_tables([r.poses for r in results]),
+                            [r.clip_id for r in results])
+    for name, attr in (("clip_spans", "span"), ("feature_shards", "shard"), ("rejects", "reject")):
+        table = pa.concat_tables([getattr(r, attr) for r in results])
+        if table.num_rows:
+            warehouse.upsert(name, table)
