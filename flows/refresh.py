@@ -68,5 +68,10 @@ def refresh(corpus: str, warehouse_uri: str, aligner_name: str = "pocketsphinx",
         if stage == "align" and pending(warehouse, "align", [c.clip_id for c in clips]):
             aligner = make_aligner(aligner_name)
         run_stage(stage, clips, warehouse, config, aligner, progress)
+    # --- faces stage (issue 4): poses, kept span, feature shards; after alignment ---
+    from flows.faces_tasks import run_faces
+
+    run_faces(warehouse, [c.clip_id for c in clips])
+    # --- end faces stage ---
     return summarize(warehouse, [c.clip_id for c in clips])
 
