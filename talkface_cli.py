@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("training.cli:train", "Train the talking-face generator on a manifest (CPU or CUDA, torchrun DDP)."),
     "generate": ("training.cli:generate", "Make a talking-face mp4 from a face image and speech."),
     "evaluate": ("training.cli:evaluate", "Movement intensity, PSNR, SSIM and mouth landmark distance of a video."),
+    "overlay": ("pipeline.overlay_cli:overlay", "Draw landmarks, head pose and the kept span onto a clip."),
 }  # fmt: skip
 
 

@@ -1,0 +1,48 @@
+"""The overlay tool: contact sheet and video of what the face filter saw."""
+
+from __future__ import annotations
+
+import re
+
+import av
+import cv2
+import numpy as np
+from click.testing import CliRunner
+
+from fixtures.faces_media import carphone  # noqa: F401  (session fixture)
+from pipeline.overlay import contact_sheet
+from talkface_cli import cli
+
+
+def test_contact_sheet_layout():
+    tiles = [np.full((50, 100, 3), 40 * i, np.uint8) for i in range(5)]
+    sheet = contact_sheet(tiles, columns=3, tile_width=60)
+    assert sheet.shape == (2 * 30, 3 * 60, 3)
+    assert sheet[0, 0, 0] == 0 and sheet[0, 60, 0] == 40 and sheet[30, 60, 0] == 160
+    assert (sheet[30:, 120:] == 0).all()  # empty slot stays black
+
+
+def test_cli_writes_sheet_and_video_with_the_kept_span(carphone, tmp_path):
+    runner = CliRunner()
+    png = tmp_path / "sheet.png"
+    result = runner.invoke(cli, ["overlay", str(carphone), str(png), "--every", "20", "--columns", "5",
+                                 "--max-yaw", "15", "--min-frames", "20"])
+    assert result.exit_code == 0, result.output
+    assert "kept frames" in result.output
+    sheet = cv2.imread(str(png))
+    assert sheet.shape[1] == 5 * 256 and sheet.shape[0] > 100
+    # Tiles show frames 0, 20, ..., 80; kept ones carry a green bar, others red (BGR on disk).
+    start, end = map(int, re.search(r"kept frames (\d+)-(\d+)", result.output).groups())
+    bars = sheet[-2, 128::256]
+    green = [bool(b[1] > 150 and b[2] < 60) for b in bars]
+    assert green == [start <= k < end for k in range(0, 100, 20)]
+    assert 0 < sum(green) < 5
+    mp4 = tmp_path / "clip.mp4"
+    assert runner.invoke(cli, ["overlay", str(carphone), str(mp4), "--min-frames", "20"]).exit_code == 0
+    with av.open(str(mp4)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 100
+
+
+def test_cli_refuses_other_formats(carphone, tmp_path):
+    result = CliRunner().invoke(cli, ["overlay", str(carphone), str(tmp_path / "x.gif")])
+    assert result.exit_code != 0 and "x.gif" in result.output
