@@ -1,0 +1,142 @@
+"""Subtitle fetching with yt-dlp, offline: a real local HTTP server and saved info JSON."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from pipeline.subtitle_fetch import (
+    FetchConfig, FetchError, NoEnglishSubtitles, choose_track, fetch_subtitles, source_url,
+)  # fmt: skip
+from pipeline.subtitles import prepare_cues, read_cues
+
+VTT = "WEBVTT\n\n00:00:00.500 --> 00:00:02.000\nhello from the server\n"
+PAGE = """<!DOCTYPE html><html><head><title>talk</title></head><body>
+<video controls><source src="clip.mp4" type="video/mp4">{track}</video></body></html>"""
+FAST = FetchConfig(attempts=2, backoff_s=0.01, socket_timeout_s=2.0)
+
+
+class Handler(SimpleHTTPRequestHandler):
+    """Serves the folder; paths under /fail/ answer 503; counts requests."""
+
+    requests: list[str] = []
+
+    def do_GET(self) -> None:
+        Handler.requests.append(self.path)
+        if self.path.startswith("/fail/"):
+            self.send_error(503, "busy")
+            return
+        super().do_GET()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture()
+def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    root = tmp_path / "www"
+    root.mkdir()
+    (root / "clip.mp4").write_bytes(b"\0" * 100)
+    (root / "clip.en.vtt").write_text(VTT)
+    (root / "index.html").write_text(PAGE.format(
+        track='<track kind="subtitles" srclang="en" label="English" src="clip.en.vtt">'))
+    (root / "fr.html").write_text(PAGE.format(track='<track kind="subtitles" srclang="fr" src="clip.en.vtt">'))
+    Handler.requests = []
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", root
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.mark.integration
+def test_html5_track_is_fetched_then_skipped(server: tuple[str, Path], tmp_path: Path) -> None:
+    base, _ = server
+    out = tmp_path / "subs"
+    got = fetch_subtitles(f"{base}/index.html", "talk", out, FAST)
+    assert (got.kind, got.lang, got.path) == ("manual", "en", out / "talk.en.vtt")
+    assert [c.text for c in prepare_cues(read_cues(got.path))] == ["hello from the server"]
+    assert got.media_path is None and not list(out.glob("*.mp4"))  # no media unless asked
+    served = len(Handler.requests)
+    again = fetch_subtitles(f"{base}/index.html", "talk", out, FAST)
+    assert again == got and len(Handler.requests) == served  # already fetched: no request
+
+
+@pytest.mark.integration
+def test_page_without_english_track(server: tuple[str, Path], tmp_path: Path) -> None:
+    base, _ = server
+    with pytest.raises(NoEnglishSubtitles, match="manual tracks: fr"):
+        fetch_subtitles(f"{base}/fr.html", "fr", tmp_path, FAST)
+
+
+@pytest.mark.integration
+def test_server_errors_are_retried_then_reported(server: tuple[str, Path], tmp_path: Path) -> None:
+    base, _ = server
+    with pytest.raises(FetchError, match="network error after 2 attempt") as err:
+        fetch_subtitles(f"{base}/fail/page.html", "x", tmp_path, FAST)
+    assert err.value.reason == "fetch_failed"
+    assert Handler.requests.count("/fail/page.html") == 2
+
+
+def info_json(tmp_path: Path, subtitles: dict, automatic: dict) -> Path:
+    path = tmp_path / "video.info.json"
+    path.write_text(json.dumps({"id": "abc", "title": "t", "extractor": "youtube",
+                                "subtitles": subtitles, "automatic_captions": automatic}))
+    return path
+
+
+def test_saved_info_json_falls_back_to_auto_captions(tmp_path: Path) -> None:
+    vtt = tmp_path / "auto.vtt"
+    vtt.write_text(VTT)
+    track = [{"ext": "json3", "url": "file:///nonexistent.json3"}, {"ext": "vtt", "url": vtt.as_uri()}]
+    source = info_json(tmp_path, {"de": track}, {"en-orig": track, "en": track, "de": track})
+    got = fetch_subtitles(str(source), "abc", tmp_path / "out", FetchConfig(allow_file_urls=True, attempts=1))
+    assert (got.kind, got.lang) == ("auto", "en-orig")
+    assert got.path.read_text() == VTT
+
+
+def test_translated_auto_captions_do_not_count(tmp_path: Path) -> None:
+    track = [{"ext": "vtt", "url": "file:///x.vtt"}]
+    source = info_json(tmp_path, {}, {"de-orig": track, "en": track})
+    with pytest.raises(NoEnglishSubtitles, match="no en subtitles"):
+        fetch_subtitles(str(source), "abc", tmp_path / "out", FetchConfig(allow_file_urls=True))
+
+
+def test_choose_track_prefers_manual_english_vtt() -> None:
+    vtt, srt = {"ext": "vtt", "url": "u1"}, {"ext": "srt", "url": "u2"}
+    info = {"subtitles": {"en-GB": [srt], "en": [srt, vtt]}, "automatic_captions": {"en-orig": [vtt]}}
+    assert choose_track(info) == ("manual", "en", vtt)
+    assert choose_track({"subtitles": {"en-GB": [srt]}}) == ("manual", "en-GB", srt)
+    assert choose_track({"automatic_captions": {"en": [vtt]}}) == ("auto", "en", vtt)
+    with pytest.raises(NoEnglishSubtitles):
+        choose_track({"subtitles": {"en": [{"ext": "json3", "url": "u"}]}})
+
+
+def test_source_url() -> None:
+    assert source_url("dQw4w9WgXcQ") == "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
+    assert source_url("http://x/y") == "http://x/y"
+
+
+def _resolves(host: str) -> bool:
+    try:
+        socket.getaddrinfo(host, 443)
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(_resolves("www.youtube.com"), reason="this machine has network; the test is for offline runs")
+def test_youtube_without_network_fails_fast(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("INFO", logger="pipeline.subtitle_fetch"):
+        with pytest.raises(FetchError, match="dQw4w9WgXcQ: network error after 2 attempt"):
+            fetch_subtitles("dQw4w9WgXcQ", "dQw4w9WgXcQ", tmp_path, FAST)
+    assert sum("retrying" in r.message for r in caplog.records) == 1
+    assert not list(tmp_path.glob("*.subs.json"))
