@@ -24,7 +24,7 @@ from pipeline.crops import CropConfig, crop, smooth_boxes
 from pipeline.faces import FaceObservation, TrackerConfig
 from pipeline.shards import ShardRecord, records_to_table, write_shard
 from pipeline.spans import FrameFacts, SpanConfig, SpanDecision, choose_span, frame_status
-from warehouse.tables import CLIP_SPANS, POSES, REJECTS
+from warehouse.tables import CLIP_SPANS, FEATURE_SHARDS, POSES, REJECTS
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +124,6 @@ def reject_table(clip_id: str, reason: str, detail: str, stage: str = STAGE) -> 
 
 def _result(clip_id: str, poses: pa.Table | None = None, span: pa.Table | None = None,
             shard: pa.Table | None = None, reject: pa.Table | None = None) -> FacesResult:
-    from warehouse.tables import FEATURE_SHARDS
-
     return FacesResult(
         clip_id=clip_id,
         poses=POSES.empty() if poses is None else poses,
