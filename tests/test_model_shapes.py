@@ -48,9 +48,9 @@ def test_image_encoder_follows_table(generator):
     z, skips = generator.image_encoder(torch.randn(2, 3, 112, 112))
     assert z.shape == (2, 256)
     assert [tuple(s.shape[1:]) for s in skips] == [(64, 56, 56), (128, 28, 28), (256, 14, 14)]
-    shapes = _shapes(generator.image_encoder, ["convs.3", "fc.2"],
+    shapes = _shapes(generator.image_encoder, ["convs.3", "fc.1"],
                      lambda: generator.image_encoder(torch.randn(2, 3, 112, 112)))
-    assert shapes == {"convs.3": (512, 7, 7), "fc.2": (512,)}
+    assert shapes == {"convs.3": (512, 7, 7), "fc.1": (512,)}
 
 
 def test_decoder_follows_table_with_unet_skips(generator):

@@ -30,8 +30,8 @@ class ImageEncoder(nn.Module):
         self.convs = nn.ModuleList(layers)
         side = cfg.image_size // 2 ** len(cfg.image_channels)
         self.fc = nn.Sequential(
-            nn.Linear(c_prev * side * side, cfg.image_fc, bias=False),
-            nn.BatchNorm1d(cfg.image_fc),
+            # No batch norm here: its batch is one reference per sequence, possibly a single one.
+            nn.Linear(c_prev * side * side, cfg.image_fc),
             nn.ReLU(inplace=True),
             nn.Linear(cfg.image_fc, cfg.z_image),
         )
