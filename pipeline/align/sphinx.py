@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import version
 
 import numpy as np
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
 _VARIANT = re.compile(r"\(\d+\)$")
+_PAD_S = 0.3  # silence around the audio when the phone pass is retried
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,25 @@ class SphinxAligner:
             self._decoder.add_word(word, phones, update=i == len(missing) - 1)
 
     def _force(self, pcm: np.ndarray, words: tuple[str, ...], cue: int) -> list[AlignedPhone]:
-        """Two-pass alignment of ``words`` to all of ``pcm``; records copied out immediately."""
+        """Two-pass alignment of ``words`` to all of ``pcm``.
+
+        The phone pass sometimes fails where the word pass succeeded (seen on
+        lossy AAC whose first frames carry a transient); surrounding the audio
+        with silence lets it finish, so a failure is retried once that way and
+        the times are shifted back and clipped to the audio.
+        """
+        try:
+            return self._force_once(pcm, words, cue)
+        except RuntimeError as exc:
+            log.debug("cue %d: %s; retrying with %.2fs of silence around the audio", cue, exc, _PAD_S)
+        pad = np.zeros(int(_PAD_S * SAMPLE_RATE), np.int16)
+        end = len(pcm) / SAMPLE_RATE
+        return [replace(p, start_s=min(max(p.start_s - _PAD_S, 0.0), end), end_s=min(max(p.end_s - _PAD_S, 0.0), end))
+                for p in self._force_once(np.concatenate([pad, pcm, pad]), words, cue)
+                if p.end_s > _PAD_S and p.start_s < _PAD_S + end]
+
+    def _force_once(self, pcm: np.ndarray, words: tuple[str, ...], cue: int) -> list[AlignedPhone]:
+        """One two-pass alignment; records are copied out of pocketsphinx immediately."""
         decoder, data = self._decoder, pcm.tobytes()
         decoder.set_align_text(" ".join(words))
         self._decode(data)  # pass 1: word alignment
