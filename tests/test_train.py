@@ -191,3 +191,18 @@ def test_torchrun_ddp_on_two_cpu_processes(manifest, tmp_path):
     assert "world size 2" in done.stderr
     ckpt = load_checkpoint(tmp_path / "ddp")
     assert ckpt["step"] == 2 and not any(k.startswith("module.") for k in ckpt["model"]["G"])
+
+
+def test_train_command_on_the_warehouse(manifest, tmp_path):
+    """`--warehouse`: the manifest comes from the feature_shards table (no selection: every clip)."""
+    from warehouse.store import Warehouse
+
+    store = Warehouse(tmp_path / "wh")
+    store.upsert("feature_shards", read_manifest(manifest))
+    result = CliRunner().invoke(cli, ["train", "--warehouse", str(tmp_path / "wh"), "--config", "tiny",
+                                      "--steps", "2", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert load_checkpoint(tmp_path / "run")["step"] == 2
+    result = CliRunner().invoke(cli, ["train", "--warehouse", str(tmp_path / "empty_wh"), "--config", "tiny",
+                                      "--out", str(tmp_path / "run2")])
+    assert result.exit_code == 1 and "no clips" in result.output
