@@ -86,6 +86,9 @@ def select_samples(input_path: Path | None, warehouse: str, table_version: int |
                                             else {"phoneme_histograms": table_version}))
     histograms = source.histograms
     selection = select(histograms, params)
+    if selection.clamped_nmax:
+        click.echo(f"select-samples: warning: --nmax {nmax} is larger than the number of clips "
+                   f"({len(histograms)}); using {len(histograms)}", err=True)
     bounds = None
     if bound:
         selected = histograms.counts[selection.members].sum(axis=0)
@@ -126,7 +129,7 @@ def _human(info: dict[str, object]) -> str:
 
 def run_cli(command: click.Command, prog_name: str, args: list[str] | None = None) -> int:
     """Run a click command; every user error becomes one line on stderr and exit status 2."""
-    logging.basicConfig(level=logging.WARNING, format=f"{prog_name}: warning: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format=f"{prog_name}: %(levelname)s: %(message)s")
     try:
         command.main(args=args, prog_name=prog_name, standalone_mode=False)
     except click.exceptions.Exit as done:

@@ -40,9 +40,9 @@ def to_distribution(counts: np.ndarray) -> np.ndarray:
 
 
 def _xlogy(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``x * log(y)`` with ``0 * log(0) = 0``."""
+    """``x * log(y)`` with ``0 * log(0) = 0``; NaN stays NaN."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(x > 0, x * np.log(np.where(x > 0, y, 1.0)), 0.0)
+        return np.where(x > 0, x * np.log(np.where(x > 0, y, 1.0)), np.where(x == 0, 0.0, np.nan))
 
 
 def tv(p: np.ndarray) -> np.ndarray:

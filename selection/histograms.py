@@ -69,6 +69,7 @@ class HistogramSet:
                 f"{source}: missing columns {', '.join(missing)} "
                 "(expected clip_id and one count column per CMU phone, AA ... ZH)"
             )
+        _require_rows(table, source)
         clip_ids = _clip_ids(table["clip_id"], source)
         counts = np.empty((table.num_rows, N_PHONES), dtype=np.int64)
         for j, phone in enumerate(PHONES):
@@ -78,6 +79,7 @@ class HistogramSet:
     @classmethod
     def from_warehouse_table(cls, table: pa.Table, source: str) -> HistogramSet:
         """Validate a ``phoneme_histograms`` table; ``source`` names it in errors."""
+        _require_rows(table, source)
         clip_ids = _clip_ids(table["clip_id"], source)
         lengths = pc.list_value_length(table["counts"]).to_numpy(zero_copy_only=False)
         bad = np.flatnonzero(np.nan_to_num(lengths, nan=-1) != N_PHONES)
@@ -101,6 +103,11 @@ class HistogramSet:
                 f"{source}: {dupes.size} duplicate clip ids, e.g. {dupes[:3].tolist()}"
             )
         return cls(clip_ids=clip_ids, counts=counts)
+
+
+def _require_rows(table: pa.Table, source: str) -> None:
+    if table.num_rows == 0:
+        raise HistogramInputError(f"{source}: no clips (the input is empty)")
 
 
 def _clip_ids(column: pa.ChunkedArray, source: str) -> np.ndarray:

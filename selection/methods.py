@@ -97,7 +97,7 @@ def check_params(params: SelectionParams, n_clips: int) -> SelectionParams:
     if params.nmin > n_clips:
         raise SelectionError(f"--nmin ({params.nmin}) is larger than the number of clips ({n_clips})")
     if params.nmax > n_clips:
-        log.warning("--nmax %d is larger than the number of clips; using %d", params.nmax, n_clips)
+        log.info("nmax %d is larger than the number of clips; using %d", params.nmax, n_clips)
         return SelectionParams(**{**params.__dict__, "nmax": n_clips})
     return params
 

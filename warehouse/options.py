@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from warehouse.store import WAREHOUSE_ENV, default_warehouse_uri
+from warehouse.location import WAREHOUSE_ENV, default_warehouse_uri
 
 warehouse_option = click.option(
     "--warehouse",

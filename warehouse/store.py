@@ -20,18 +20,10 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
+from warehouse.location import default_warehouse_uri
 from warehouse.tables import TableSpec, table_spec
 
 log = logging.getLogger(__name__)
-
-WAREHOUSE_ENV = "TALKFACE_WAREHOUSE"
-DEFAULT_WAREHOUSE = "talkface-warehouse"
-
-
-def default_warehouse_uri() -> str:
-    """``$TALKFACE_WAREHOUSE`` if set, else ``./talkface-warehouse``."""
-    return os.environ.get(WAREHOUSE_ENV) or DEFAULT_WAREHOUSE
-
 
 def _is_local(uri: str) -> bool:
     return "://" not in uri or uri.startswith("file://")
@@ -62,13 +54,19 @@ class Warehouse:
         return f"{self.uri}/{name}"
 
     def _open(self, name: str, version: int | None = None) -> DeltaTable | None:
+        """The Delta table ``name`` (at ``version``), or ``None`` if it was never written."""
         try:
-            return DeltaTable(self.table_uri(name), version=version,
-                              storage_options=self.storage_options or None)
+            table = DeltaTable(self.table_uri(name), storage_options=self.storage_options or None)
         except TableNotFoundError:
             if version is not None:
-                raise ValueError(f"table {name!r} has no version {version} in {self.uri}") from None
+                raise ValueError(f"table {name!r} does not exist in {self.uri}") from None
             return None
+        if version is not None:
+            if not 0 <= version <= table.version():
+                raise ValueError(f"table {name!r} has no version {version} in {self.uri} "
+                                 f"(latest is {table.version()})")
+            table.load_as_version(version)
+        return table
 
     def version(self, name: str) -> int | None:
         """The latest version of table ``name``, or ``None`` if it was never written."""

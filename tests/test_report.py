@@ -1,0 +1,53 @@
+import base64
+import re
+
+import pyarrow.parquet as pq
+from click.testing import CliRunner
+
+from selection.cli import run_cli, select_samples
+from warehouse.demo import demo_histogram_table, demo_histograms
+from warehouse.report_cli import report
+from warehouse.store import Warehouse
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def images(page: str) -> list[bytes]:
+    return [base64.b64decode(m) for m in re.findall(r'src="data:image/png;base64,([^"]+)"', page)]
+
+
+def test_report_from_the_warehouse_shows_histograms_counts_and_every_method(warehouse_uri, tmp_path, capsys):
+    store = Warehouse(warehouse_uri)
+    store.upsert("phoneme_histograms", demo_histogram_table(demo_histograms(500)))
+    assert run_cli(select_samples, "select-samples",
+                   ["--warehouse", warehouse_uri, "--nmin", "100", "--nmax", "400"]) == 0
+    out = tmp_path / "r" / "report.html"
+    result = CliRunner().invoke(report, ["--warehouse", warehouse_uri, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    page = out.read_text()
+    pngs = images(page)
+    assert len(pngs) == 3 and all(p.startswith(PNG_MAGIC) for p in pngs)
+    assert "linear scale" in page and "log scale" in page
+    for label in ("paper", "scan", "greedy", "all clips", "lower bound", "chi2", "js"):
+        assert label in page
+    assert ">500<" in page  # clips in all
+
+
+def test_report_from_files_uses_the_parameters_recorded_in_the_selection_file(tmp_path, capsys):
+    hist = tmp_path / "h.parquet"
+    pq.write_table(demo_histograms(300).to_wide(), hist)
+    sel = tmp_path / "sel.parquet"
+    assert run_cli(select_samples, "select-samples", ["--input", str(hist), "--nmin", "40", "--nmax", "90",
+                                                      "--output", str(sel)]) == 0
+    out = tmp_path / "report.html"
+    result = CliRunner().invoke(report, ["--input", str(hist), "--selection", str(sel), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    page = out.read_text()
+    assert "nmin 40, nmax 90" in page and "sel.parquet" in page
+
+
+def test_report_needs_a_recorded_selection(warehouse_uri):
+    result = CliRunner().invoke(report, ["--warehouse", warehouse_uri])
+    assert result.exit_code == 1 and "no selection recorded yet" in result.output
+    result = CliRunner().invoke(report, ["--input", "x.parquet"])
+    assert result.exit_code == 2 and "--input and --selection go together" in result.output

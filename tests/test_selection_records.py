@@ -1,0 +1,79 @@
+"""select-samples against the warehouse: recorded runs, idempotency, reproduction by version."""
+
+import json
+
+import pyarrow.compute as pc
+
+from selection.cli import run_cli, select_samples
+from warehouse.demo import demo_histogram_table, demo_histograms
+from warehouse.store import Warehouse
+
+
+def run_json(capsys, *args):
+    code = run_cli(select_samples, "select-samples", [*args, "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return json.loads(out)
+
+
+def members(store, selection_id):
+    table = store.read("selection_members")
+    table = table.filter(pc.equal(table["selection_id"], selection_id)).sort_by("rank")
+    return table["clip_id"].to_pylist()
+
+
+def test_a_run_records_its_parameters_members_and_table_versions(warehouse_uri, capsys):
+    store = Warehouse(warehouse_uri)
+    version = store.upsert("phoneme_histograms", demo_histogram_table(demo_histograms(400)))
+    info = run_json(capsys, "--warehouse", warehouse_uri, "--nmin", "50", "--nmax", "300", "--k", "7",
+                    "--method", "scan", "--distance", "kl")
+    row = store.read("selections").to_pylist()[0]
+    assert row["selection_id"] == info["selection_id"]
+    assert (row["method"], row["distance"], row["nmin"], row["nmax"], row["k"], row["n"]) == \
+        ("scan", "kl", 50, 300, 7, info["n"])
+    assert dict(row["input_versions"]) == {"phoneme_histograms": version}
+    assert row["distances"] == info["distances"] and row["lower_bounds"] == info["lower_bounds"]
+    assert len(members(store, info["selection_id"])) == info["n"]
+
+
+def test_running_the_same_selection_twice_keeps_one_record(warehouse_uri, capsys):
+    store = Warehouse(warehouse_uri)
+    store.upsert("phoneme_histograms", demo_histogram_table(demo_histograms(300)))
+    first = run_json(capsys, "--warehouse", warehouse_uri, "--nmin", "30", "--nmax", "200")
+    second = run_json(capsys, "--warehouse", warehouse_uri, "--nmin", "30", "--nmax", "200")
+    assert first["selection_id"] == second["selection_id"]
+    assert store.read("selections").num_rows == 1
+    assert store.read("selection_members").num_rows == first["n"]
+
+
+def test_a_recorded_selection_is_reproduced_from_its_table_version(warehouse_uri, capsys):
+    store = Warehouse(warehouse_uri)
+    store.upsert("phoneme_histograms", demo_histogram_table(demo_histograms(300, seed=1)))
+    recorded = run_json(capsys, "--warehouse", warehouse_uri, "--nmin", "30", "--nmax", "250", "--seed", "4")
+    pinned = recorded["input_versions"]["phoneme_histograms"]
+    store.upsert("phoneme_histograms", demo_histogram_table(demo_histograms(600, seed=2)).slice(300))  # new clips
+    latest = run_json(capsys, "--warehouse", warehouse_uri, "--nmin", "30", "--nmax", "250", "--seed", "4")
+    again = run_json(capsys, "--warehouse", warehouse_uri, "--nmin", "30", "--nmax", "250", "--seed", "4",
+                     "--version", str(pinned))
+    assert latest["n_candidates"] == 600 and again["n_candidates"] == 300
+    assert again["selection_id"] == recorded["selection_id"]
+    assert members(store, again["selection_id"]) == members(store, recorded["selection_id"])
+    assert again["value"] == recorded["value"]
+
+
+def test_only_clips_with_a_valid_face_span_are_candidates(warehouse_uri, capsys):
+    import pyarrow as pa
+
+    from warehouse.tables import CLIP_SPANS
+
+    store = Warehouse(warehouse_uri)
+    table = demo_histogram_table(demo_histograms(200))
+    store.upsert("phoneme_histograms", table)
+    ids = table["clip_id"].to_pylist()
+    spans = pa.Table.from_pylist([{"clip_id": c, "start_frame": 0, "end_frame": 80, "n_frames": 80}
+                                  for c in ids[:120]], schema=CLIP_SPANS.schema)
+    store.upsert("clip_spans", spans)
+    info = run_json(capsys, "--warehouse", warehouse_uri, "--nmin", "10", "--nmax", "500")
+    assert info["n_candidates"] == 120 and info["nmax"] == 120
+    assert set(members(store, info["selection_id"])) <= set(ids[:120])
+    assert set(info["input_versions"]) == {"phoneme_histograms", "clip_spans"}
