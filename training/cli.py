@@ -29,12 +29,7 @@ def _clips(warehouse: str, manifest: Path | None, seq_len: int):
 
     if manifest is not None:
         return clips_from_manifest(read_manifest(manifest), seq_len, manifest.parent, str(manifest))
-    try:
-        from warehouse.manifest import build_manifest
-    except ImportError as exc:
-        raise click.ClickException(
-            f"--warehouse needs warehouse.manifest.build_manifest, which this checkout lacks ({exc}); "
-            "pass --manifest FILE instead") from exc
+    from warehouse.manifest import build_manifest
     from warehouse.store import Warehouse
 
     store = Warehouse(warehouse)
