@@ -75,20 +75,36 @@ def select_samples(input_path: Path | None, warehouse: str, table_version: int |
     when reading the warehouse, records the run in its selections tables
     together with the table versions it read.
     """
+    params = SelectionParams(nmin=nmin, nmax=nmax, k=k, seed=seed, method=method,
+                             distance=distance)
+    info = select_and_record(params, warehouse, input_path, table_version, output, bound)
+    if info["clamped_nmax"]:
+        click.echo(f"select-samples: warning: --nmax {nmax} is larger than the number of clips "
+                   f"({info['n_candidates']}); using {info['n_candidates']}", err=True)
+    click.echo(json.dumps(info) if as_json else _human(info))
+
+
+def select_and_record(params: SelectionParams, warehouse: str, input_path: Path | None = None,
+                      table_version: int | None = None, output: Path | None = None,
+                      bound: bool = True) -> dict[str, object]:
+    """Run one selection as ``select-samples`` does; shared with the Prefect selection flow.
+
+    Reads --input or the warehouse (at ``table_version``), selects, computes the
+    lower bound, writes ``output``, and records a warehouse-read selection in
+    the selections tables with the table versions it read.
+
+    Returns:
+        The JSON summary (what ``--json`` prints), with ``selection_id``.
+    """
     from selection import records, sources
     from selection.bounds import lower_bounds
     from selection.methods import select
 
-    params = SelectionParams(nmin=nmin, nmax=nmax, k=k, seed=seed, method=method,
-                             distance=distance)
     source = (sources.from_file(input_path) if input_path
               else sources.from_warehouse(warehouse, None if table_version is None
                                             else {"phoneme_histograms": table_version}))
     histograms = source.histograms
     selection = select(histograms, params)
-    if selection.clamped_nmax:
-        click.echo(f"select-samples: warning: --nmax {nmax} is larger than the number of clips "
-                   f"({len(histograms)}); using {len(histograms)}", err=True)
     bounds = None
     if bound:
         selected = histograms.counts[selection.members].sum(axis=0)
@@ -108,7 +124,7 @@ def select_samples(input_path: Path | None, warehouse: str, table_version: int |
         selections, members = records.warehouse_rows(sel_id, info, clip_ids, source.versions)
         store.upsert("selection_members", members)
         store.upsert("selections", selections)  # last: a selection row means its members exist
-    click.echo(json.dumps(info) if as_json else _human(info))
+    return info
 
 
 def _human(info: dict[str, object]) -> str:
