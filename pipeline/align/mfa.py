@@ -40,7 +40,7 @@ class MfaConfig:
 
     executable: str = "mfa"
     dictionary: str = "english_us_arpa"  # a model name MFA has downloaded, or a path
-    acoustic_model: str = "english_us_arpa"
+    acoustic_model: str = "english_us_arpa"  # "english_mfa" writes IPA phones; to_cmu39 maps both
     output_format: str = "json"  # or "long_textgrid"
     extra_args: tuple[str, ...] = ("--clean", "--single_speaker")
     timeout_s: float = 3600.0
