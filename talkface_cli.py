@@ -21,6 +21,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("training.cli:generate", "Make a talking-face mp4 from a face image and speech."),
     "evaluate": ("training.cli:evaluate", "Movement intensity, PSNR, SSIM and mouth landmark distance of a video."),
     "overlay": ("pipeline.overlay_cli:overlay", "Draw landmarks, head pose and the kept span onto a clip."),
+    "demo": ("flows.demo_cli:demo", "The whole pipeline on an offline demo corpus, ending in a generated video."),
+    "deploy": ("flows.deploy_cli:deploy", "Create the Prefect deployments: scheduled refresh, selection, triggered training."),
 }  # fmt: skip
 
 

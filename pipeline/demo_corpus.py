@@ -175,3 +175,12 @@ def build_demo_corpus(folder: Path, clips: int | None = None, root: Path = LIBRI
         log.info("demo clip %s: %d frames", video.name, n_frames)
     staging.rmdir()
     return videos
+
+
+def write_face_image(path: Path) -> Path:
+    """The demo portrait (the first frame's face, before animation) as a PNG, for ``generate``."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(square_face(face_image())).save(path)
+    return path

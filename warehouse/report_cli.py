@@ -41,7 +41,7 @@ def report(warehouse: str, selection_id: str | None, input_path: Path | None,
         clip_ids, info = records.read_selection_file(selection_path)
         label = selection_path.name
     else:
-        clip_ids, info = _recorded_selection(warehouse, selection_id)
+        clip_ids, info = recorded_selection(warehouse, selection_id)
         source = sources.from_warehouse(warehouse, info["input_versions"])
         label = f"{info['method']} {info['selection_id']}"
     if info is None:
@@ -57,7 +57,7 @@ def report(warehouse: str, selection_id: str | None, input_path: Path | None,
     click.echo(f"report written to {out}")
 
 
-def _recorded_selection(uri: str, selection_id: str | None) -> tuple[list[str], dict]:
+def recorded_selection(uri: str, selection_id: str | None) -> tuple[list[str], dict]:
     """Members (rank order) and the recorded row of a selection in the warehouse."""
     import pyarrow.compute as pc
 

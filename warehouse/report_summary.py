@@ -1,0 +1,77 @@
+"""A recorded selection's report as files and a markdown summary, for publishing elsewhere.
+
+``talkface report`` writes one HTML page; an orchestrator (the Prefect
+selection flow) also wants the histogram figure as a PNG and a short markdown
+table it can show as an artifact. Both come from the same functions as the HTML
+report (:mod:`warehouse.report`), so the three never disagree.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from pathlib import Path
+
+from selection.distances import DISTANCES
+
+
+@dataclass(frozen=True)
+class SelectionReport:
+    """Where a selection's report went, and its markdown summary."""
+
+    selection_id: str
+    html: Path  # the full HTML report (figures embedded)
+    figure: Path  # the phone histogram, all clips against the selection, linear scale (PNG)
+    markdown: str  # the summary table
+
+    def figure_data_url(self) -> str:
+        """The figure as a ``data:`` URL, for viewers that cannot read local files."""
+        return "data:image/png;base64," + base64.b64encode(self.figure.read_bytes()).decode()
+
+
+def summary_markdown(info: dict[str, object], html: Path | None = None) -> str:
+    """A markdown table of one selection: size, parameters and every distance to uniform."""
+    distances: dict[str, float] = info["distances"]  # type: ignore[assignment]
+    bounds: dict[str, float] | None = info.get("lower_bounds")  # type: ignore[assignment]
+    lines = [
+        f"### Selection `{info['selection_id']}`",
+        "",
+        f"{info['method']} selection of **{info['n']}** clips out of {info['n_candidates']} "
+        f"(nmin {info['nmin']}, nmax {info['nmax']}, k {info['k']}, seed {info['seed']}), "
+        f"optimised distance **{info['distance']}**; input {info['input']}.",
+        "",
+        "| distance to uniform | " + " | ".join(DISTANCES) + " |",
+        "|---|" + "---|" * len(DISTANCES),
+        "| selection | " + " | ".join(f"{distances[d]:.6f}" for d in DISTANCES) + " |",
+    ]
+    if bounds:
+        lines.append("| lower bound | " + " | ".join(f"{bounds[d]:.6f}" for d in DISTANCES) + " |")
+    if html is not None:
+        lines += ["", f"Full report: `{html}`"]
+    return "\n".join(lines) + "\n"
+
+
+def write_selection_report(warehouse_uri: str, selection_id: str, out_dir: Path) -> SelectionReport:
+    """Write ``<out_dir>/report-<id>.html`` and ``histogram-<id>.png`` of a recorded selection.
+
+    The histograms are read at the table versions the selection recorded, as
+    ``talkface report`` does.
+    """
+    from selection import sources
+    from selection.methods import SelectionParams
+    from warehouse.report import histogram_figures, render_report
+    from warehouse.report_cli import recorded_selection
+
+    clip_ids, info = recorded_selection(warehouse_uri, selection_id)
+    source = sources.from_warehouse(warehouse_uri, info["input_versions"])
+    params = SelectionParams(**{key: info[key] for key in ("nmin", "nmax", "k", "seed", "method", "distance")})
+    out_dir.mkdir(parents=True, exist_ok=True)
+    html = out_dir / f"report-{selection_id}.html"
+    html.write_text(render_report(source.histograms, clip_ids, f"{info['method']} {selection_id}", params,
+                                  info.get("lower_bounds"), source.description), encoding="utf-8")
+    selected = source.histograms.subset(clip_ids)
+    _, png = histogram_figures(source.histograms.totals, selected.totals)[0]
+    figure = out_dir / f"histogram-{selection_id}.png"
+    figure.write_bytes(base64.b64decode(png))
+    summary = {**info, "n_candidates": len(source.histograms), "input": source.description}
+    return SelectionReport(selection_id, html, figure, summary_markdown(summary, html))
