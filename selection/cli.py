@@ -14,8 +14,8 @@ from pathlib import Path
 import click
 
 from selection.distances import DEFAULT_DISTANCE, DISTANCES
-from selection.histograms import HistogramInputError
-from selection.methods import DEFAULT_METHOD, DEFAULT_SEED, METHODS, SelectionError, SelectionParams
+from selection.methods import DEFAULT_METHOD, DEFAULT_SEED, METHODS, SelectionParams
+from talkface_cli import run_cli
 from warehouse.options import warehouse_option
 
 log = logging.getLogger("select-samples")
@@ -141,25 +141,6 @@ def _human(info: dict[str, object]) -> str:
     if info["output"]:
         lines.append(f"  written to {info['output']}")
     return "\n".join(lines)
-
-
-def run_cli(command: click.Command, prog_name: str, args: list[str] | None = None) -> int:
-    """Run a click command; every user error becomes one line on stderr and exit status 2."""
-    logging.basicConfig(level=logging.WARNING, format=f"{prog_name}: %(levelname)s: %(message)s")
-    try:
-        command.main(args=args, prog_name=prog_name, standalone_mode=False)
-    except click.exceptions.Exit as done:
-        return done.exit_code
-    except click.Abort:
-        click.echo(f"{prog_name}: aborted", err=True)
-        return 1
-    except click.ClickException as error:
-        click.echo(f"{prog_name}: error: {error.format_message()}", err=True)
-        return 2
-    except (HistogramInputError, SelectionError, FileNotFoundError) as error:
-        click.echo(f"{prog_name}: error: {error}", err=True)
-        return 2
-    return 0
 
 
 def main() -> None:

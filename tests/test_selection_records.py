@@ -4,7 +4,8 @@ import json
 
 import pyarrow.compute as pc
 
-from selection.cli import run_cli, select_samples
+from selection.cli import select_samples
+from talkface_cli import run_cli
 from warehouse.demo import demo_histogram_table, demo_histograms
 from warehouse.store import Warehouse
 
