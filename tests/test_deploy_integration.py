@@ -1,0 +1,100 @@
+"""Deploy to a real local Prefect server, trigger a refresh, watch selection and training follow.
+
+Starts ``prefect server start`` (SQLite, own PREFECT_HOME), runs ``talkface
+deploy``, starts one process worker per work pool (the "GPU" pool is served by
+a CPU process worker here: there is no GPU; training uses the tiny config on
+the CPU), triggers the refresh deployment once and waits for the automation
+chain: refresh completes -> selection runs -> a new selection event -> training.
+"""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fixtures.librivox import needs_librivox
+from fixtures.prefect_server import PREFECT, REPO, prefect_server, process_worker, server_env
+
+pytestmark = [pytest.mark.integration, needs_librivox]
+
+FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+
+def _runs_of(client, deployment_id) -> list:
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    return client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])))
+
+
+def _wait_final(client, deployment_id, logs: list[Path], limit_s: float = 240):
+    """The first flow run of a deployment once it is in a final state (fails with the worker logs)."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        runs = _runs_of(client, deployment_id)
+        if runs and runs[0].state and runs[0].state.type.value in FINAL:
+            return runs[0]
+        time.sleep(1)
+    tails = "\n".join(f"--- {log.name}\n{log.read_text()[-4000:]}" for log in logs if log.exists())
+    pytest.fail(f"no finished run of deployment {deployment_id} within {limit_s} s\n{tails}")
+
+
+def test_refresh_triggers_selection_then_training_on_a_real_server(tmp_path: Path):
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.selection_flow import SELECTION_EVENT
+    from pipeline.demo_corpus import build_demo_corpus
+    from warehouse.store import Warehouse
+
+    build_demo_corpus(tmp_path / "corpus", clips=2)
+    home, warehouse = tmp_path / "prefect", tmp_path / "warehouse"
+    with prefect_server(home) as api_url:
+        deployed = subprocess.run(
+            [str(Path(sys.executable).with_name("talkface")), "deploy", "--corpus", str(tmp_path / "corpus"),
+             "--warehouse", str(warehouse), "--cron", "0 0 1 1 *", "--nmin", "1", "--nmax", "2", "--k", "5",
+             "--report-dir", str(tmp_path / "reports"), "--runs-dir", str(tmp_path / "runs"),
+             "--train-config", "tiny", "--train-steps", "3", "--train-device", "cpu"],
+            env=server_env(home, api_url), cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert deployed.returncode == 0, deployed.stderr[-3000:]
+        with (temporary_settings({PREFECT_API_URL: api_url}), get_client(sync_client=True) as client,
+              process_worker(home, api_url, "talkface-cpu") as cpu_log,
+              process_worker(home, api_url, "talkface-gpu") as gpu_log):
+            refresh_dep = client.read_deployment_by_name("dataset-refresh/talkface-refresh")
+            selection_dep = client.read_deployment_by_name("selection/talkface-selection")
+            training_dep = client.read_deployment_by_name("training/talkface-training")
+            assert [s.schedule.cron for s in refresh_dep.schedules] == ["0 0 1 1 *"]
+            assert refresh_dep.work_pool_name == selection_dep.work_pool_name == "talkface-cpu"
+            assert training_dep.work_pool_name == "talkface-gpu"
+
+            run_deployment("dataset-refresh/talkface-refresh", timeout=0)
+            logs = [cpu_log, gpu_log, home / "server.log"]
+            refreshed = _wait_final(client, refresh_dep.id, logs)
+            selected = _wait_final(client, selection_dep.id, logs)
+            trained = _wait_final(client, training_dep.id, logs)
+            states = [r.state.type.value for r in (refreshed, selected, trained)]
+            assert states == ["COMPLETED"] * 3, [r.state.message for r in (refreshed, selected, trained)]
+
+            recorded = Warehouse(warehouse).read("selections").to_pylist()
+            assert len(recorded) == 1
+            selection_id = recorded[0]["selection_id"]
+            assert trained.parameters["selection_id"] == selection_id  # passed on by the event trigger
+            assert trained.parameters["config"] == "tiny"
+            assert selected.start_time >= refreshed.end_time and trained.start_time >= selected.end_time
+
+            artifacts = {a.key: a for a in client.read_artifacts()}
+            assert selection_id in artifacts["selection-summary"].data
+            figure = artifacts["selection-histogram"].data
+            assert base64.b64decode(figure.removeprefix("data:image/png;base64,"))[:8] == b"\x89PNG\r\n\x1a\n"
+            events = client.request("POST", "/events/filter",
+                                    json={"filter": {"event": {"name": [SELECTION_EVENT]}}}).json()["events"]
+            assert [e["payload"]["selection_id"] for e in events] == [selection_id]
+
+    assert (tmp_path / "reports" / f"report-{selection_id}.html").is_file()
+    assert sorted(p.name for p in (tmp_path / "runs" / selection_id).glob("ckpt_*.pt")) == ["ckpt_00000003.pt"]
+    assert PREFECT.is_file()
