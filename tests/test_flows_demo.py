@@ -1,0 +1,117 @@
+"""The end-to-end demo and the flows in Prefect's embedded mode (a temporary local API)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from fixtures.librivox import needs_librivox
+
+
+PRINTED = ("warehouse", "selection", "training run", "report", "histogram figure", "video")
+
+
+@pytest.fixture(scope="module")
+def prefect_api():
+    """Prefect's own test harness: a temporary embedded API with its own database."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # telemetry locks the SQLite file
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness():
+        yield
+
+
+@pytest.mark.integration
+@needs_librivox
+def test_demo_runs_the_whole_pipeline_and_prints_the_report_and_video(tmp_path: Path, prefect_api):
+    from flows.demo_cli import demo
+    from pipeline.video import probe_video
+    from warehouse.store import Warehouse
+
+    result = CliRunner().invoke(demo, ["--out", str(tmp_path / "demo"), "--clips", "2", "--steps", "3"])
+    assert result.exit_code == 0, result.output
+    printed = dict(line.split(": ", 1) for line in result.output.splitlines() if line.split(": ")[0] in PRINTED)
+    report, video = Path(printed["report"]), Path(printed["video"])
+    assert report.is_file() and "Phoneme histogram report" in report.read_text()
+    assert Path(printed["histogram figure"]).read_bytes()[:4] == b"\x89PNG"
+    info = probe_video(video)
+    # the sample speaks the first demo clip: 7.08 s of LibriVox speech at 25 fps
+    assert (info.width, info.height) == (112, 112) and abs(info.duration_s - 7.08) < 0.1
+    store = Warehouse(tmp_path / "demo" / "warehouse")
+    assert store.read("clip_spans")["n_frames"].to_pylist() and min(store.read("clip_spans")["n_frames"].to_pylist()) >= 70
+    assert printed["training run"].endswith("(step 3)")
+
+
+def test_selection_flow_announces_only_a_new_selection_and_publishes_its_report(tmp_path: Path, prefect_api):
+    from prefect.artifacts import Artifact
+
+    from flows.selection_flow import selection
+    from warehouse.demo import demo_histogram_table, demo_histograms
+    from warehouse.store import Warehouse
+
+    uri = str(tmp_path / "warehouse")
+    Warehouse(uri).upsert("phoneme_histograms", demo_histogram_table(demo_histograms(40, seed=1)))
+    first = selection(uri, str(tmp_path / "reports"), nmin=10, nmax=30, k=5, method="scan")
+    again = selection(uri, str(tmp_path / "reports"), nmin=10, nmax=30, k=5, method="scan")
+    other = selection(uri, str(tmp_path / "reports"), nmin=10, nmax=30, k=5, method="greedy")
+    assert (first["new"], again["new"], other["new"]) == (True, False, True)
+    assert first["selection_id"] == again["selection_id"] != other["selection_id"]
+    assert 10 <= first["n"] <= 30 and Path(first["report"]).is_file()
+    summary = Artifact.get("selection-summary")
+    assert other["selection_id"] in summary.data and f"{other['distances']['tv']:.6f}" in summary.data
+    assert Artifact.get("selection-histogram").data.startswith("data:image/png;base64,")
+
+
+def test_summary_markdown_holds_every_distance_and_the_bound():
+    from selection.distances import DISTANCES
+    from warehouse.report_summary import summary_markdown
+
+    distances = {d: i / 10 for i, d in enumerate(DISTANCES)}
+    info = {"selection_id": "abc", "method": "paper", "n": 7, "n_candidates": 20, "nmin": 5, "nmax": 9, "k": 3,
+            "seed": 0, "distance": "tv", "input": "x", "distances": distances,
+            "lower_bounds": {d: 0.01 for d in DISTANCES}}
+    text = summary_markdown(info, Path("r.html"))
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    assert rows[0].split(" | ")[1:-1] == list(DISTANCES)[:-1]  # header after the first cell
+    assert rows[1] == "| selection | " + " | ".join(f"{v:.6f}" for v in distances.values()) + " |"
+    assert rows[2].startswith("| lower bound | 0.010000") and "`r.html`" in text
+    assert "**7** clips out of 20" in text
+
+
+def test_the_dask_address_selects_prefect_dasks_runner(monkeypatch):
+    from prefect.task_runners import ThreadPoolTaskRunner
+    from prefect_dask import DaskTaskRunner
+
+    from flows.deployments import DASK_ADDRESS_ENV, task_runner_from_env
+
+    monkeypatch.delenv(DASK_ADDRESS_ENV, raising=False)
+    assert isinstance(task_runner_from_env(), ThreadPoolTaskRunner)
+    monkeypatch.setenv(DASK_ADDRESS_ENV, "tcp://scheduler:8786")
+    runner = task_runner_from_env()
+    assert isinstance(runner, DaskTaskRunner) and runner.address == "tcp://scheduler:8786"
+
+
+@pytest.mark.integration
+@needs_librivox
+def test_a_bad_clip_is_rejected_but_a_stage_that_cannot_run_fails_the_flow(tmp_path: Path, prefect_api):
+    from flows.refresh import refresh
+    from pipeline.demo_corpus import build_demo_corpus
+    from warehouse.store import Warehouse
+
+    corpus = tmp_path / "corpus"
+    good = build_demo_corpus(corpus, clips=1)[0]
+    (corpus / "broken.mp4").write_bytes(b"not a video at all")
+    shutil.copy(good.with_suffix(".en.vtt"), corpus / "broken.en.vtt")
+
+    summary = refresh(str(corpus), str(tmp_path / "ok"))
+    assert (summary.clips_in, summary.histograms) == (2, 1)
+    assert summary.rejected == {"clips: bad_media": 1}
+    assert Warehouse(tmp_path / "ok").read("clip_spans")["clip_id"].to_pylist() == [good.stem]
+
+    state = refresh(str(corpus), str(tmp_path / "no-mfa"), aligner_name="mfa", return_state=True)
+    assert state.is_failed() and "mfa" in state.message
+    assert Warehouse(tmp_path / "no-mfa").read("phone_alignments").num_rows == 0  # nothing half-aligned
