@@ -7,7 +7,6 @@ and a command never pays for another's heavy imports (torch, mediapipe, Prefect)
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 
 import click
@@ -66,7 +65,6 @@ def run_cli(command: click.Command, prog_name: str, args: list[str] | None = Non
     that the library raises for bad input (each message names the file, clip
     or flag). Set ``TALKFACE_DEBUG=1`` to get the traceback instead.
     """
-    logging.basicConfig(level=logging.WARNING, format=f"{prog_name}: %(levelname)s: %(message)s")
     try:
         command.main(args=args, prog_name=prog_name, standalone_mode=False)
     except click.exceptions.Exit as done:

@@ -7,7 +7,6 @@ second; the warehouse (deltalake) is imported only when it is used.
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from pathlib import Path
 
@@ -18,7 +17,6 @@ from selection.methods import DEFAULT_METHOD, DEFAULT_SEED, METHODS, SelectionPa
 from talkface_cli import run_cli
 from warehouse.options import warehouse_option
 
-log = logging.getLogger("select-samples")
 
 EPILOG = """\b
 Methods:
