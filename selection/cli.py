@@ -17,7 +17,6 @@ from selection.methods import DEFAULT_METHOD, DEFAULT_SEED, METHODS, SelectionPa
 from talkface_cli import run_cli
 from warehouse.options import warehouse_option
 
-
 EPILOG = """\b
 Methods:
   paper   Algorithm 1 of the paper: rank clips rich in rare phones first, draw
