@@ -25,6 +25,8 @@ def _absolute(path: str) -> str:
 @click.option("--timezone", default="UTC", show_default=True, help="Time zone of the cron schedule.")
 @click.option("--cpu-pool", default="talkface-cpu", show_default=True,
               help="Process work pool of the refresh and selection flows (created if missing).")
+@click.option("--refresh-pool", help="Work pool of the refresh alone (default: --cpu-pool); with --aligner mfa, "
+                                    "the pool served by the Montreal Forced Aligner image.")
 @click.option("--gpu-pool", default="talkface-gpu", show_default=True,
               help="Process work pool of the training flow, served by the GPU worker (created if missing).")
 @click.option("--aligner", type=click.Choice(["pocketsphinx", "mfa"]), default="pocketsphinx", show_default=True)
@@ -46,7 +48,8 @@ def _absolute(path: str) -> str:
               help="Dask scheduler (tcp://host:8786) the refresh tasks run on, through prefect-dask.")
 @click.option("--code-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where the workers find this repository (default: this checkout; /app in the images).")
-def deploy(corpus: str, warehouse: str, cron: str, timezone: str, cpu_pool: str, gpu_pool: str, aligner: str,
+def deploy(corpus: str, warehouse: str, cron: str, timezone: str, cpu_pool: str, refresh_pool: str | None, gpu_pool: str,
+           aligner: str,
            report_dir: str, runs_dir: str, nmin: int, nmax: int, k: int, seed: int, method: str, distance: str,
            train_config: str, train_steps: int | None, train_device: str | None, dask_address: str | None,
            code_dir: Path | None) -> None:
@@ -64,7 +67,7 @@ def deploy(corpus: str, warehouse: str, cron: str, timezone: str, cpu_pool: str,
     settings = DeploySettings(
         corpus=corpus if corpus.startswith("voxceleb:") or "://" in corpus else _absolute(corpus),
         warehouse=_absolute(warehouse), report_dir=_absolute(report_dir), runs_dir=_absolute(runs_dir),
-        cron=cron, timezone=timezone, cpu_pool=cpu_pool, gpu_pool=gpu_pool, aligner=aligner,
+        cron=cron, timezone=timezone, cpu_pool=cpu_pool, refresh_pool=refresh_pool, gpu_pool=gpu_pool, aligner=aligner,
         selection=SelectionParams(nmin, nmax, k, seed, method, distance), train_config=train_config,
         train_steps=train_steps, train_device=train_device, dask_address=dask_address,
         code_dir=code_dir or CODE_DIR)

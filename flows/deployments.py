@@ -1,7 +1,7 @@
 """The deployments, defined in code: scheduled refresh, selection after it, triggered training.
 
 - ``dataset-refresh/talkface-refresh`` runs :func:`flows.refresh.refresh` on a
-  cron schedule on the CPU work pool.
+  cron schedule on the CPU work pool (or the MFA image's pool).
 - ``selection/talkface-selection`` runs :func:`flows.selection_flow.selection`
   whenever a run of that refresh deployment completes (a Prefect automation on
   the ``prefect.flow-run.Completed`` event of the refresh deployment).
@@ -64,7 +64,8 @@ class DeploySettings:
     runs_dir: str  # training run folders, one per selection
     cron: str = "0 3 * * *"  # refresh schedule
     timezone: str = "UTC"
-    cpu_pool: str = "talkface-cpu"  # process work pool of refresh and selection
+    cpu_pool: str = "talkface-cpu"  # process work pool of the selection (and of the refresh by default)
+    refresh_pool: str | None = None  # e.g. the MFA image's pool for aligner "mfa"; None: cpu_pool
     gpu_pool: str = "talkface-gpu"  # process work pool served by the GPU worker
     aligner: str = "pocketsphinx"
     selection: SelectionParams = field(default_factory=SelectionParams)
@@ -98,10 +99,11 @@ def deploy(settings: DeploySettings) -> dict[str, UUID]:
     from prefect.events import DeploymentEventTrigger
     from prefect.schedules import Cron
 
-    ensure_work_pools(settings.cpu_pool, settings.gpu_pool)
+    refresh_pool = settings.refresh_pool or settings.cpu_pool
+    ensure_work_pools(settings.cpu_pool, refresh_pool, settings.gpu_pool)
     env = {DASK_ADDRESS_ENV: settings.dask_address} if settings.dask_address else {}
     refresh_id = _from_code(settings, "flows/deployments.py:scheduled_refresh").to_deployment(
-        REFRESH, schedules=[Cron(settings.cron, timezone=settings.timezone)], work_pool_name=settings.cpu_pool,
+        REFRESH, schedules=[Cron(settings.cron, timezone=settings.timezone)], work_pool_name=refresh_pool,
         parameters={"corpus": settings.corpus, "warehouse_uri": settings.warehouse,
                     "aligner_name": settings.aligner},
         job_variables={"env": env}, concurrency_limit=1,  # two refreshes never write at once

@@ -13,12 +13,14 @@ import base64
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from fixtures.librivox import needs_librivox
-from fixtures.prefect_server import PREFECT, REPO, prefect_server, process_worker, server_env
+from fixtures.prefect_server import AUTH, REPO, prefect_server, process_worker, server_env
 
 pytestmark = [pytest.mark.integration, needs_librivox]
 
@@ -46,7 +48,7 @@ def _wait_final(client, deployment_id, logs: list[Path], limit_s: float = 240):
 def test_refresh_triggers_selection_then_training_on_a_real_server(tmp_path: Path):
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
     from flows.selection_flow import SELECTION_EVENT
     from pipeline.demo_corpus import build_demo_corpus
@@ -55,6 +57,8 @@ def test_refresh_triggers_selection_then_training_on_a_real_server(tmp_path: Pat
     build_demo_corpus(tmp_path / "corpus", clips=2)
     home, warehouse = tmp_path / "prefect", tmp_path / "warehouse"
     with prefect_server(home) as api_url:
+        with pytest.raises(urllib.error.HTTPError, match="401"):  # the API is protected by auth
+            urllib.request.urlopen(f"{api_url}/deployments/filter", data=b"{}", timeout=5)
         deployed = subprocess.run(
             [str(Path(sys.executable).with_name("talkface")), "deploy", "--corpus", str(tmp_path / "corpus"),
              "--warehouse", str(warehouse), "--cron", "0 0 1 1 *", "--nmin", "1", "--nmax", "2", "--k", "5",
@@ -62,7 +66,7 @@ def test_refresh_triggers_selection_then_training_on_a_real_server(tmp_path: Pat
              "--train-config", "tiny", "--train-steps", "3", "--train-device", "cpu"],
             env=server_env(home, api_url), cwd=REPO, capture_output=True, text=True, timeout=120)
         assert deployed.returncode == 0, deployed.stderr[-3000:]
-        with (temporary_settings({PREFECT_API_URL: api_url}), get_client(sync_client=True) as client,
+        with (temporary_settings({PREFECT_API_URL: api_url, PREFECT_API_AUTH_STRING: AUTH}), get_client(sync_client=True) as client,
               process_worker(home, api_url, "talkface-cpu") as cpu_log,
               process_worker(home, api_url, "talkface-gpu") as gpu_log):
             refresh_dep = client.read_deployment_by_name("dataset-refresh/talkface-refresh")
@@ -74,11 +78,11 @@ def test_refresh_triggers_selection_then_training_on_a_real_server(tmp_path: Pat
 
             run_deployment("dataset-refresh/talkface-refresh", timeout=0)
             logs = [cpu_log, gpu_log, home / "server.log"]
-            refreshed = _wait_final(client, refresh_dep.id, logs)
-            selected = _wait_final(client, selection_dep.id, logs)
-            trained = _wait_final(client, training_dep.id, logs)
-            states = [r.state.type.value for r in (refreshed, selected, trained)]
-            assert states == ["COMPLETED"] * 3, [r.state.message for r in (refreshed, selected, trained)]
+            finished = []
+            for deployment in (refresh_dep, selection_dep, training_dep):  # each one starts the next
+                finished.append(_wait_final(client, deployment.id, logs))
+                assert finished[-1].state.type.value == "COMPLETED", (deployment.name, finished[-1].state.message)
+            refreshed, selected, trained = finished
 
             recorded = Warehouse(warehouse).read("selections").to_pylist()
             assert len(recorded) == 1
@@ -97,4 +101,3 @@ def test_refresh_triggers_selection_then_training_on_a_real_server(tmp_path: Pat
 
     assert (tmp_path / "reports" / f"report-{selection_id}.html").is_file()
     assert sorted(p.name for p in (tmp_path / "runs" / selection_id).glob("ckpt_*.pt")) == ["ckpt_00000003.pt"]
-    assert PREFECT.is_file()
