@@ -48,8 +48,8 @@ def _absolute(path: str) -> str:
               help="Dask scheduler (tcp://host:8786) the refresh tasks run on, through prefect-dask.")
 @click.option("--code-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where the workers find this repository (default: this checkout; /app in the images).")
-def deploy(corpus: str, warehouse: str, cron: str, timezone: str, cpu_pool: str, refresh_pool: str | None, gpu_pool: str,
-           aligner: str,
+def deploy(corpus: str, warehouse: str, cron: str, timezone: str, cpu_pool: str, refresh_pool: str | None,
+           gpu_pool: str, aligner: str,
            report_dir: str, runs_dir: str, nmin: int, nmax: int, k: int, seed: int, method: str, distance: str,
            train_config: str, train_steps: int | None, train_device: str | None, dask_address: str | None,
            code_dir: Path | None) -> None:

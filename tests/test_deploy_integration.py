@@ -18,7 +18,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from fixtures.librivox import needs_librivox
 from fixtures.prefect_server import AUTH, REPO, prefect_server, process_worker, server_env
 
@@ -66,7 +65,8 @@ def test_refresh_triggers_selection_then_training_on_a_real_server(tmp_path: Pat
              "--train-config", "tiny", "--train-steps", "3", "--train-device", "cpu"],
             env=server_env(home, api_url), cwd=REPO, capture_output=True, text=True, timeout=120)
         assert deployed.returncode == 0, deployed.stderr[-3000:]
-        with (temporary_settings({PREFECT_API_URL: api_url, PREFECT_API_AUTH_STRING: AUTH}), get_client(sync_client=True) as client,
+        with (temporary_settings({PREFECT_API_URL: api_url, PREFECT_API_AUTH_STRING: AUTH}),
+              get_client(sync_client=True) as client,
               process_worker(home, api_url, "talkface-cpu") as cpu_log,
               process_worker(home, api_url, "talkface-gpu") as gpu_log):
             refresh_dep = client.read_deployment_by_name("dataset-refresh/talkface-refresh")

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from fixtures.librivox import needs_librivox
 from fixtures.prefect_server import REPO
 
