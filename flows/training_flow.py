@@ -28,7 +28,7 @@ class TrainingResult:
     selection_id: str | None
     run_dir: str
     step: int
-    rec_loss: float | None  # L1 reconstruction loss of the last step taken here
+    rec_loss: float | None  # L1 reconstruction loss of the last step taken here (None: already trained)
     clips: int
     video: str | None  # the sample video, when a face and speech were given
 
@@ -51,6 +51,14 @@ def train_task(config_name: str, clips: list, run_dir: Path, steps: int | None, 
     from training.train import train
 
     return train(load_config(config_name), clips, run_dir, steps=steps, device=device)
+
+
+@task(cache_policy=NO_CACHE)
+def checkpoint_step_task(run_dir: Path) -> int:
+    """The step of the run folder's latest checkpoint (also right when this run had nothing left to do)."""
+    from training.train import load_checkpoint
+
+    return int(load_checkpoint(run_dir)["step"])
 
 
 @task(cache_policy=NO_CACHE)
@@ -83,12 +91,12 @@ def training(warehouse_uri: str, runs_dir: str = "talkface-out/runs", selection_
     run_dir = Path(runs_dir) / (chosen or "all-shards")
     clips = clips_task(warehouse_uri, chosen, load_config(config).train.seq_len)
     history = train_task(config, clips, run_dir, steps, device)
+    step = checkpoint_step_task(run_dir)
     video = None
     if sample_image and sample_audio:
         video = run_dir / "sample.mp4"
         generate_task(Path(sample_image), Path(sample_audio), run_dir, video)
-    last = history[-1] if history else {}
-    result = TrainingResult(chosen, str(run_dir), int(last.get("step", 0)), last.get("rec"), len(clips),
+    result = TrainingResult(chosen, str(run_dir), step, history[-1]["rec"] if history else None, len(clips),
                             str(video) if video else None)
     create_markdown_artifact(f"Trained on selection `{chosen}` ({len(clips)} clips) to step {result.step}; "
                              f"run folder `{run_dir}`" + (f"; sample video `{video}`" if video else ""),

@@ -44,6 +44,14 @@ def test_demo_runs_the_whole_pipeline_and_prints_the_report_and_video(tmp_path: 
     assert len(spans) == 2 and min(spans) >= 70
     assert printed["training run"].endswith("(step 3)")
 
+    versions = store.versions()
+    again = CliRunner().invoke(demo, ["--out", str(tmp_path / "demo"), "--clips", "2", "--steps", "3"])
+    assert again.exit_code == 0, again.output
+    reprinted = dict(line.split(": ", 1) for line in again.output.splitlines() if line.split(": ")[0] in PRINTED)
+    assert reprinted == printed  # same selection, run folder at the same step, same files
+    ingest_tables = {k: v for k, v in store.versions().items() if not k.startswith("selection")}
+    assert ingest_tables == {k: v for k, v in versions.items() if not k.startswith("selection")}  # nothing re-ingested
+
 
 def test_selection_flow_announces_only_a_new_selection_and_publishes_its_report(tmp_path: Path, prefect_api):
     from prefect.artifacts import Artifact
