@@ -1,7 +1,9 @@
 """Prefect tasks of the faces stage, for the dataset-refresh flow (after alignment).
 
 Each task body is one call into :mod:`pipeline.faces_stage`; a bad clip
-becomes a ``rejects`` row there, so a batch never fails on bad media.
+becomes a ``rejects`` row there, so a batch never fails on bad media. The
+computation is not cached by Prefect: it writes the clip's feature shard as it
+goes, and a cached result would not bring a deleted shard back.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from pipeline.faces_stage import FacesConfig, clip_inputs, pending_clips, process_clip, write_results
+from flows.batches import run_in_batches
+from pipeline.faces_stage import FacesConfig, FacesResult, clip_inputs, pending_clips, process_clip, write_results
 from warehouse.store import Warehouse
 
 BATCH_SIZE = 8
 """Clips per task: one warehouse commit per batch, not per clip."""
+IO_RETRIES = {"retries": 3, "retry_delay_seconds": [2, 10, 30]}
 
 
 def default_shard_dir(warehouse: Warehouse) -> Path:
@@ -25,18 +29,30 @@ def default_shard_dir(warehouse: Warehouse) -> Path:
     return Path(warehouse.uri.removeprefix("file://")) / "shards"
 
 
+@task(cache_policy=NO_CACHE, **IO_RETRIES)
+def pending_faces_task(warehouse: Warehouse, clip_ids: list[str]) -> list[str]:
+    return pending_clips(warehouse, clip_ids)
+
+
 @task(cache_policy=NO_CACHE, task_run_name="faces-batch")
-def faces_batch_task(clip_ids: list[str], warehouse: Warehouse, shard_dir: Path, config: FacesConfig) -> int:
-    """Run the faces stage on a batch of clips and store the results; returns how many were kept."""
-    results = [process_clip(clip, shard_dir, config) for clip in clip_inputs(warehouse, clip_ids)]
+def faces_batch_task(clip_ids: list[str], warehouse: Warehouse, shard_dir: Path,
+                     config: FacesConfig) -> list[FacesResult]:
+    return [process_clip(clip, shard_dir, config) for clip in clip_inputs(warehouse, clip_ids)]
+
+
+@task(cache_policy=NO_CACHE, task_run_name="faces-write", **IO_RETRIES)
+def faces_write_task(warehouse: Warehouse, results: list[FacesResult]) -> None:
     write_results(warehouse, results)
-    return sum(r.kept for r in results)
 
 
 def run_faces(warehouse: Warehouse, clip_ids: list[str], shard_dir: Path | None = None,
-              config: FacesConfig = FacesConfig()) -> int:
-    """Faces stage over the aligned clips it has not seen yet, in batches; returns clips kept."""
-    todo = pending_clips(warehouse, clip_ids)
+              config: FacesConfig = FacesConfig(), progress: bool = False) -> int:
+    """Faces stage over the aligned clips it has not seen yet, in batches; returns how many it processed."""
+    todo = pending_faces_task(warehouse, clip_ids)
     shard_dir = shard_dir or default_shard_dir(warehouse)
-    return sum(faces_batch_task(todo[i:i + BATCH_SIZE], warehouse, shard_dir, config)
-               for i in range(0, len(todo), BATCH_SIZE))
+    return run_in_batches(
+        "faces", todo, BATCH_SIZE,
+        submit=lambda batch: faces_batch_task.submit(batch, warehouse, shard_dir, config),
+        write=lambda results: faces_write_task(warehouse, results),
+        progress=progress,
+    )

@@ -1,10 +1,18 @@
-"""The dataset-refresh flow: corpus -> subtitles -> clips -> alignment -> histograms.
+"""The dataset-refresh flow: corpus -> subtitles -> clips -> alignment -> histograms -> faces.
 
-Thin by design: every task body is one call into :mod:`pipeline.ingest`. The
-flow body reads as the data flow: load the corpus, then for each stage in
-order, run it in batches over the clips that still need it. Later stages
-(faces, features) append themselves to :data:`STAGE_ORDER` and
-:func:`run_stage` the same way.
+The flow body reads as the data flow: load the corpus, then run each stage over
+the clips that still need it (neither written nor rejected by it), so a rerun
+does nothing and new clips are the only work. Every task body is one call into
+:mod:`pipeline`.
+
+- Compute tasks run on the flow's task runner (threads here, a Dask cluster in
+  the scale-out deployment); writes stay in the flow process, in order.
+- An ingest batch's result is cached by Prefect under a key of its inputs
+  (clip segments, media and subtitle files) and of the pipeline code version
+  (:mod:`pipeline.fingerprint`): a run killed between computing and writing a
+  batch does not recompute it.
+- Warehouse reads and writes are retried on transient errors (object stores,
+  commit conflicts); they are idempotent upserts, so a retry never duplicates.
 
 Runs in Prefect's embedded (ephemeral) mode by default; set
 ``PREFECT_API_URL`` to report to a server instead.
@@ -13,18 +21,42 @@ Runs in Prefect's embedded (ephemeral) mode by default; set
 from __future__ import annotations
 
 import os
+import threading
+from datetime import timedelta
+from pathlib import Path
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 from prefect import flow, task  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
+from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
+from flows.batches import run_in_batches  # noqa: E402
+from flows.faces_tasks import run_faces  # noqa: E402
 from pipeline.align import Aligner, make_aligner  # noqa: E402
 from pipeline.corpus import ClipSpec, load_corpus  # noqa: E402
-from pipeline.ingest import IngestConfig, StageOutput, Summary, pending, run_batch, summarize  # noqa: E402
+from pipeline.faces_stage import FacesConfig  # noqa: E402
+from pipeline.fingerprint import batch_key  # noqa: E402
+from pipeline.ingest import STAGES, IngestConfig, StageOutput, Summary, pending, process_batch, summarize, write_output  # noqa: E402,E501
 from warehouse.store import Warehouse  # noqa: E402
 
-STAGE_ORDER: tuple[str, ...] = ("subtitles", "clips", "align", "histograms")
+IO_RETRIES = {"retries": 3, "retry_delay_seconds": [2, 10, 30]}
+CACHE_FOR = timedelta(days=7)
+
+_local = threading.local()
+
+
+def worker_aligner(name: str) -> Aligner:
+    """One aligner per worker thread: built once, never shared between threads."""
+    aligners = _local.__dict__.setdefault("aligners", {})
+    if name not in aligners:
+        aligners[name] = make_aligner(name)
+    return aligners[name]
+
+
+def _batch_cache_key(context, parameters: dict) -> str:
+    settings = (parameters["config"], parameters["aligner_name"] if parameters["stage"] == "align" else None)
+    return batch_key(parameters["stage"], parameters["clips"], settings)
 
 
 @task(cache_policy=NO_CACHE)
@@ -32,46 +64,52 @@ def load_corpus_task(corpus: str) -> list[ClipSpec]:
     return load_corpus(corpus)
 
 
-@task(cache_policy=NO_CACHE)
+@task(cache_policy=NO_CACHE, **IO_RETRIES)
 def pending_task(warehouse: Warehouse, stage: str, clip_ids: list[str]) -> list[str]:
     return pending(warehouse, stage, clip_ids)
 
 
-@task(cache_policy=NO_CACHE, task_run_name="{stage}-batch")
-def stage_batch_task(stage: str, clips: list[ClipSpec], warehouse: Warehouse, config: IngestConfig,
-                     aligner: Aligner | None) -> StageOutput:
-    return run_batch(stage, clips, warehouse, config, aligner)
+@task(cache_key_fn=_batch_cache_key, cache_expiration=CACHE_FOR, persist_result=True,
+      task_run_name="{stage}-batch")
+def compute_batch_task(stage: str, clips: list[ClipSpec], warehouse: Warehouse, config: IngestConfig,
+                       aligner_name: str) -> StageOutput:
+    return process_batch(stage, clips, warehouse, config,
+                         worker_aligner(aligner_name) if stage == "align" else None)
+
+
+@task(cache_policy=NO_CACHE, task_run_name="{output.stage}-write", **IO_RETRIES)
+def write_batch_task(warehouse: Warehouse, output: StageOutput) -> None:
+    write_output(warehouse, output)
 
 
 def run_stage(stage: str, clips: list[ClipSpec], warehouse: Warehouse, config: IngestConfig,
-              aligner: Aligner | None, progress: bool) -> None:
-    """Run one stage in batches over the clips it has not seen yet."""
-    from tqdm import tqdm
-
+              aligner_name: str, progress: bool) -> int:
+    """Run one ingest stage over the clips it has not seen yet; returns how many it processed."""
     by_id = {c.clip_id: c for c in clips}
     todo = [by_id[c] for c in pending_task(warehouse, stage, list(by_id))]
-    with tqdm(total=len(todo), desc=f"{stage:>10}", unit="clip", disable=not progress or not todo) as bar:
-        for i in range(0, len(todo), config.batch_size):
-            batch = todo[i : i + config.batch_size]
-            stage_batch_task(stage, batch, warehouse, config, aligner if stage == "align" else None)
-            bar.update(len(batch))
+    return run_in_batches(
+        stage, todo, config.batch_size,
+        submit=lambda batch: compute_batch_task.submit(stage, batch, warehouse, config, aligner_name),
+        write=lambda output: write_batch_task(warehouse, output),
+        progress=progress,
+    )
 
 
-@flow(name="dataset-refresh", log_prints=False)
+@flow(name="dataset-refresh", log_prints=False, task_runner=ThreadPoolTaskRunner(max_workers=2))
 def refresh(corpus: str, warehouse_uri: str, aligner_name: str = "pocketsphinx",
-            config: IngestConfig = IngestConfig(), progress: bool = False) -> Summary:
-    """Bring the warehouse up to date with ``corpus``; only new clips are processed."""
+            config: IngestConfig = IngestConfig(), progress: bool = False,
+            faces: FacesConfig = FacesConfig(), shard_dir: Path | None = None) -> Summary:
+    """Bring the warehouse up to date with ``corpus``; only new clips are processed.
+
+    Args:
+        corpus: a media folder, a segment list or ``voxceleb:<folder>`` (see :mod:`pipeline.corpus`).
+        warehouse_uri: warehouse root.
+        aligner_name: ``pocketsphinx`` (offline) or ``mfa``.
+        shard_dir: where feature shards go; default ``<warehouse>/shards`` for a local warehouse.
+    """
     warehouse = Warehouse(warehouse_uri)
     clips = load_corpus_task(corpus)
-    aligner: Aligner | None = None
-    for stage in STAGE_ORDER:
-        if stage == "align" and pending(warehouse, "align", [c.clip_id for c in clips]):
-            aligner = make_aligner(aligner_name)
-        run_stage(stage, clips, warehouse, config, aligner, progress)
-    # --- faces stage (issue 4): poses, kept span, feature shards; after alignment ---
-    from flows.faces_tasks import run_faces
-
-    run_faces(warehouse, [c.clip_id for c in clips])
-    # --- end faces stage ---
+    for stage in STAGES:
+        run_stage(stage, clips, warehouse, config, aligner_name, progress)
+    run_faces(warehouse, [c.clip_id for c in clips], shard_dir, faces, progress)
     return summarize(warehouse, [c.clip_id for c in clips])
-

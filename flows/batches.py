@@ -1,0 +1,39 @@
+"""Run a stage over batches: compute in parallel on the task runner, write in order.
+
+Computation (alignment, face tracking) is what takes time and what a Dask
+cluster should spread; the warehouse writes are quick and stay in the flow
+process, one batch after another, so two Delta commits never race.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from prefect.futures import PrefectFuture
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+def run_in_batches(label: str, items: Sequence[Item], batch_size: int,
+                   submit: Callable[[list[Item]], PrefectFuture[Result]],
+                   write: Callable[[Result], None], progress: bool = False) -> int:
+    """Submit every batch of ``items``, then write each result in submission order.
+
+    A batch whose computation raised fails the flow when its result is read:
+    per-clip problems never raise (they become rejects), so an exception here
+    means the stage cannot run at all, and it should stop the run loudly.
+
+    Returns:
+        The number of items processed.
+    """
+    from tqdm import tqdm
+
+    batches = [list(items[i:i + batch_size]) for i in range(0, len(items), batch_size)]
+    futures = [submit(batch) for batch in batches]
+    with tqdm(total=len(items), desc=f"{label:>10}", unit="clip", disable=not progress or not items) as bar:
+        for batch, future in zip(batches, futures, strict=True):
+            write(future.result())
+            bar.update(len(batch))
+    return len(items)

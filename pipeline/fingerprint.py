@@ -1,0 +1,52 @@
+"""Fingerprints of a stage's inputs and of the code that processes them.
+
+A cached stage result may be reused only when neither its inputs nor the code
+changed: the fingerprint of a clip covers its media and subtitle files (path,
+size, modification time) and its segment; the code version is a hash of every
+source file of the ``pipeline`` package.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import lru_cache
+from pathlib import Path
+
+from pipeline.corpus import ClipSpec
+
+PIPELINE_ROOT = Path(__file__).resolve().parent
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """Hash of the ``pipeline`` package sources: changes whenever a stage's code does."""
+    digest = hashlib.sha256()
+    for path in sorted(PIPELINE_ROOT.rglob("*.py")):
+        digest.update(path.relative_to(PIPELINE_ROOT).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def file_fingerprint(path: Path | None) -> list[object] | None:
+    """(path, size, mtime in ns) of a file, or None when there is none or it is gone."""
+    if path is None:
+        return None
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return [str(path), None, None]
+    return [str(path), stat.st_size, stat.st_mtime_ns]
+
+
+def clip_fingerprint(clip: ClipSpec) -> list[object]:
+    """What a clip's stage results depend on, as JSON-ready values."""
+    return [clip.clip_id, clip.source, clip.start_s, clip.end_s, clip.speaker_id,
+            file_fingerprint(clip.media), file_fingerprint(clip.subtitles)]
+
+
+def batch_key(stage: str, clips: list[ClipSpec], settings: object) -> str:
+    """Cache key of one stage over a batch of clips with the given settings (their repr)."""
+    payload = json.dumps([stage, code_version(), repr(settings), [clip_fingerprint(c) for c in clips]],
+                         default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()

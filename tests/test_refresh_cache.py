@@ -1,0 +1,97 @@
+"""Refresh batches are cached under a key of their inputs and of the pipeline code version."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from pipeline.corpus import ClipSpec
+from pipeline.fingerprint import batch_key, code_version
+from pipeline.ingest import IngestConfig
+
+VTT = "WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nhello there my friend\n"
+
+
+def clip(tmp_path: Path, name: str = "a") -> ClipSpec:
+    media, subtitles = tmp_path / f"{name}.wav", tmp_path / f"{name}.en.vtt"
+    media.write_bytes(b"RIFF")  # the subtitles stage reads only the subtitle file
+    subtitles.write_text(VTT)
+    return ClipSpec(clip_id=name, source=str(media), media=media, subtitles=subtitles)
+
+
+def test_the_key_follows_inputs_settings_stage_and_code(tmp_path, monkeypatch):
+    spec = clip(tmp_path)
+    key = batch_key("subtitles", [spec], IngestConfig())
+    assert key == batch_key("subtitles", [spec], IngestConfig())
+    assert key != batch_key("align", [spec], IngestConfig())
+    assert key != batch_key("subtitles", [spec], IngestConfig(batch_size=3))
+    assert key != batch_key("subtitles", [spec, clip(tmp_path, "b")], IngestConfig())
+    stat = spec.subtitles.stat()
+    os.utime(spec.subtitles, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # the file was edited
+    edited = batch_key("subtitles", [spec], IngestConfig())
+    assert edited != key
+    monkeypatch.setattr("pipeline.fingerprint.code_version", lambda: "another-version")
+    assert batch_key("subtitles", [spec], IngestConfig()) != edited
+
+
+def test_code_version_is_a_stable_hash_of_the_pipeline_sources():
+    assert code_version() == code_version() and len(code_version()) == 16
+
+
+@pytest.mark.integration
+def test_a_batch_with_unchanged_inputs_is_served_from_the_cache(tmp_path):
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from prefect import flow
+    from prefect.testing.utilities import prefect_test_harness
+
+    from flows.refresh import compute_batch_task
+    from warehouse.store import Warehouse
+
+    spec, warehouse = clip(tmp_path), Warehouse(tmp_path / "warehouse")
+
+    @flow
+    def twice() -> list:
+        return [compute_batch_task("subtitles", [spec], warehouse, IngestConfig(), "pocketsphinx",
+                                   return_state=True) for _ in range(2)]
+
+    with prefect_test_harness():
+        first, second = twice()
+    assert first.is_completed() and first.name == "Completed"
+    assert second.name == "Cached"
+    assert second.result().rows == first.result().rows
+    assert [r["text"] for r in first.result().rows] == ["hello there my friend"]
+
+
+@pytest.mark.integration
+def test_a_write_that_fails_transiently_is_retried_and_lands_once(tmp_path, monkeypatch):
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from prefect import flow
+    from prefect.testing.utilities import prefect_test_harness
+
+    import flows.refresh as refresh_flow
+    from pipeline.ingest import process_batch, write_output
+    from warehouse.store import Warehouse
+
+    spec, warehouse = clip(tmp_path), Warehouse(tmp_path / "warehouse")
+    output = process_batch("subtitles", [spec], warehouse, IngestConfig())
+    attempts = []
+
+    def flaky_write(store, out):
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise OSError("connection reset by peer")  # as an object store may answer
+        write_output(store, out)
+
+    monkeypatch.setattr(refresh_flow, "write_output", flaky_write)
+    monkeypatch.setattr(refresh_flow.write_batch_task, "retry_delay_seconds", [0])
+
+    @flow
+    def write_once():
+        return refresh_flow.write_batch_task(warehouse, output, return_state=True)
+
+    with prefect_test_harness():
+        state = write_once()
+    assert state.is_completed() and len(attempts) == 2
+    assert warehouse.read("subtitles")["clip_id"].to_pylist() == ["a"]
