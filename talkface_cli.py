@@ -25,7 +25,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("training.cli:evaluate", "Movement intensity, PSNR, SSIM and mouth landmark distance of a video."),
     "overlay": ("pipeline.overlay_cli:overlay", "Draw landmarks, head pose and the kept span onto a clip."),
     "demo": ("flows.demo_cli:demo", "The whole pipeline on an offline demo corpus, ending in a generated video."),
-    "deploy": ("flows.deploy_cli:deploy", "Create the Prefect deployments: scheduled refresh, selection, triggered training."),
+    "deploy": ("flows.deploy_cli:deploy", "Deploy to Prefect: scheduled refresh, selection, triggered training."),
 }  # fmt: skip
 
 

@@ -32,6 +32,7 @@ from pipeline.corpus import load_corpus  # noqa: E402
 from pipeline.ingest import STAGES, IngestConfig, pending, run_batch  # noqa: E402
 from warehouse.store import Warehouse  # noqa: E402
 
+
 def cpu() -> float:
     return time.process_time()
 

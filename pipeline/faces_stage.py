@@ -14,7 +14,7 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -118,7 +118,7 @@ def poses_table(clip_id: str, measures: list[FrameMeasure]) -> pa.Table:
 def reject_table(clip_id: str, reason: str, detail: str, stage: str = STAGE) -> pa.Table:
     """One ``rejects`` row."""
     row = {"clip_id": clip_id, "stage": stage, "reason": reason, "detail": detail,
-           "at": datetime.now(timezone.utc)}
+           "at": datetime.now(UTC)}
     return pa.Table.from_pylist([row], schema=REJECTS.schema)
 
 

@@ -18,7 +18,7 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -240,7 +240,7 @@ def write_output(warehouse: Warehouse, output: StageOutput) -> None:
         else:
             warehouse.replace_clips(table, data, output.clip_ids)
     if output.rejects:
-        at = datetime.now(timezone.utc)
+        at = datetime.now(UTC)
         warehouse.upsert("rejects", pa.Table.from_pylist([r.to_row(at) for r in output.rejects],
                                                          schema=table_spec("rejects").schema))
 

@@ -14,7 +14,11 @@ import pytest
 
 from pipeline.align import Utterance
 from pipeline.align.mfa import (
-    MfaAligner, MfaUnavailable, parse_textgrid, phones_from_tiers, read_alignment,
+    MfaAligner,
+    MfaUnavailable,
+    parse_textgrid,
+    phones_from_tiers,
+    read_alignment,
 )  # fmt: skip
 from pipeline.phonemes import MFA_IPA_TO_CMU, to_cmu39
 from warehouse.phones import PHONE_INDEX
@@ -88,7 +92,7 @@ def test_textgrid_parser_on_pocketsphinx_written_textgrid(tmp_path: Path) -> Non
     path = tmp_path / "ps.TextGrid"
     path.write_text(out.getvalue())
     tiers = parse_textgrid(path)
-    assert [l for _, _, l in tiers["words"] if l] == ["say", '"hi"']
+    assert [label for _, _, label in tiers["words"] if label] == ["say", '"hi"']
     phones = phones_from_tiers(tiers, [Utterance(4, 0.0, 1.0, ("say", "hi"))])
     assert [(p.cue, p.word, p.phone) for p in phones] == [
         (4, "say", "S"), (4, "say", "EY"), (4, '"hi"', "HH"), (4, '"hi"', "AY")]

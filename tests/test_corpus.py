@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from pipeline.corpus import (
-    ClipSpec, CorpusError, load_corpus, parse_voxceleb_txt, read_segment_list, safe_id, write_segment_list,
+    ClipSpec,
+    CorpusError,
+    load_corpus,
+    parse_voxceleb_txt,
+    read_segment_list,
+    safe_id,
+    write_segment_list,
 )  # fmt: skip
 
 # The layout of the official VoxCeleb1 (normalised box) and VoxCeleb2 (pixel box) metadata files.

@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
 from fixtures.librivox import needs_librivox
 from fixtures.prefect_server import AUTH, REPO, prefect_server, process_worker, server_env
 

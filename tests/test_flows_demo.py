@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
 from fixtures.librivox import needs_librivox
 
 PRINTED = ("warehouse", "selection", "training run", "report", "histogram figure", "video")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from fixtures.librivox import needs_librivox
 from fixtures.prefect_server import REPO
 

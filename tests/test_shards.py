@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
@@ -94,9 +94,9 @@ def test_manifest_without_selection_holds_every_shard(warehouse):
 
 
 def test_manifest_of_the_latest_or_a_named_selection(warehouse, tmp_path, caplog):
-    _select(warehouse, "old", datetime(2026, 1, 1, tzinfo=timezone.utc), ["c4", "c1"])
+    _select(warehouse, "old", datetime(2026, 1, 1, tzinfo=UTC), ["c4", "c1"])
     # "c9" has no shard (no valid span): it is left out, with a warning.
-    _select(warehouse, "new", datetime(2026, 2, 1, tzinfo=timezone.utc), ["c3", "c9", "c2"])
+    _select(warehouse, "new", datetime(2026, 2, 1, tzinfo=UTC), ["c3", "c9", "c2"])
     latest = build_manifest(warehouse)
     assert latest["clip_id"].to_pylist() == ["c3", "c2"]
     assert latest["rank"].to_pylist() == [0, 2]

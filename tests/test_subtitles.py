@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from pipeline.subtitles import (
-    CueConfig, SubtitleError, clean_text, find_sidecar, looks_rolling, prepare_cues, read_cues,
+    CueConfig,
+    SubtitleError,
+    clean_text,
+    find_sidecar,
+    looks_rolling,
+    prepare_cues,
+    read_cues,
     speakable_words,
 )  # fmt: skip
 

@@ -13,7 +13,12 @@ from pathlib import Path
 import pytest
 
 from pipeline.subtitle_fetch import (
-    FetchConfig, FetchError, NoEnglishSubtitles, choose_track, fetch_subtitles, source_url,
+    FetchConfig,
+    FetchError,
+    NoEnglishSubtitles,
+    choose_track,
+    fetch_subtitles,
+    source_url,
 )  # fmt: skip
 from pipeline.subtitles import prepare_cues, read_cues
 
