@@ -151,7 +151,7 @@ def build_demo_corpus(folder: Path, clips: int | None = None, root: Path = LIBRI
         The video paths, one per utterance.
     """
     from pipeline.audio import decode_audio
-    from training.generate import write_video  # the one H.264 + AAC muxer of the project
+    from pipeline.video import write_video
 
     utterances = librivox_utterances(root)[:clips]
     folder.mkdir(parents=True, exist_ok=True)
@@ -169,7 +169,7 @@ def build_demo_corpus(folder: Path, clips: int | None = None, root: Path = LIBRI
         n_frames = len(samples) * FPS // SAMPLE_RATE
         samples = samples[: n_frames * SAMPLE_RATE // FPS]
         partial = staging / video.name
-        write_video(partial, animate(face, loudness_per_frame(samples, n_frames), mouth), samples)
+        write_video(partial, animate(face, loudness_per_frame(samples, n_frames), mouth), FPS, samples, SAMPLE_RATE)
         (folder / f"{utt.utt_id}.en.vtt").write_text(vtt(utt.text, n_frames / FPS - 0.05))
         partial.rename(video)  # a half-written clip is never picked up as media
         log.info("demo clip %s: %d frames", video.name, n_frames)

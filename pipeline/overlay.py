@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.spans import OK, SpanDecision
+from pipeline.video import write_video
 
 log = logging.getLogger(__name__)
 
@@ -100,26 +101,7 @@ def render_overlay(video: Path, out: Path, faces_config, overlay: OverlayConfig 
         cv2.imwrite(str(out), cv2.cvtColor(contact_sheet(tiles, overlay.columns, overlay.tile_width),
                                            cv2.COLOR_RGB2BGR))
     else:
-        _write_video(out, (draw_frame(rgb, k, measures[k], statuses[k], span)
+        write_video(out, (draw_frame(rgb, k, measures[k], statuses[k], span)
                            for k, rgb in frames if k < len(measures)), faces_config.fps)
     log.info("%s: %s -> %s", video, span.detail, out)
     return span
-
-
-def _write_video(path: Path, frames, fps: float) -> None:
-    from fractions import Fraction
-
-    import av
-
-    with av.open(str(path), "w") as container:
-        stream = None
-        for rgb in frames:
-            if stream is None:
-                stream = container.add_stream("mpeg4", rate=Fraction(fps).limit_denominator(1001))
-                stream.height, stream.width = rgb.shape[0] // 2 * 2, rgb.shape[1] // 2 * 2
-                stream.pix_fmt = "yuv420p"
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[:stream.height, :stream.width]),
-                                               format="rgb24")
-            container.mux(stream.encode(frame))
-        if stream is not None:
-            container.mux(stream.encode(None))

@@ -13,11 +13,12 @@ trusted to reproduce what the viewer saw and raises :class:`VideoError`.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -182,3 +183,51 @@ def read_frames(
         while prev is not None and k < stop:
             yield k, _upright(prev[1].to_ndarray(format="rgb24"), info.rotation)
             k += 1
+
+
+def write_video(path: Path, frames: Iterable[np.ndarray], fps: float = 25.0,
+                samples: np.ndarray | None = None, sample_rate: int = 16000) -> int:
+    """Write RGB frames as H.264 (yuv420p) and, if given, mono float samples as AAC.
+
+    The one muxer of the project: generated videos, overlays and the demo corpus.
+
+    Args:
+        frames: (H, W, 3) uint8 RGB images, all the same size; odd sizes are
+            cropped by one pixel (yuv420p needs even ones).
+        fps: frame rate; fractional rates such as 29.97 are kept exactly enough.
+        samples: mono audio in [-1, 1], or None for a silent video.
+
+    Returns:
+        The number of frames written.
+    """
+    from fractions import Fraction
+
+    import av
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
+        raise ValueError(f"{path}: no frames to write")
+    written = 0
+    with av.open(str(path), mode="w") as container:
+        # Every stream exists before the first packet is muxed (the header is written then).
+        video = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        video.height, video.width = first.shape[0] // 2 * 2, first.shape[1] // 2 * 2
+        video.pix_fmt = "yuv420p"
+        audio = None if samples is None else container.add_stream("aac", rate=sample_rate, layout="mono")
+        for rgb in itertools.chain([first], frames):
+            image = np.ascontiguousarray(rgb[: video.height, : video.width])
+            container.mux(video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+            written += 1
+        container.mux(video.encode())
+        if audio is not None:
+            block = 1024
+            for start in range(0, len(samples), block):
+                piece = np.ascontiguousarray(samples[start:start + block], np.float32)[None]  # (1, n)
+                frame = av.AudioFrame.from_ndarray(piece, format="flt", layout="mono")
+                frame.sample_rate = sample_rate
+                frame.pts = start
+                container.mux(audio.encode(frame))
+            container.mux(audio.encode())
+    return written

@@ -12,10 +12,11 @@ from click.testing import CliRunner
 from scipy.io import wavfile
 
 from fixtures.training_shards import synthetic_clip, write_shards
+from pipeline.video import write_video
 from talkface_cli import cli
 from training.config import tiny_config
 from training.data import clips_from_manifest, read_manifest
-from training.generate import frame_count, load_face, write_video
+from training.generate import frame_count, load_face
 from training.train import train
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
@@ -108,7 +109,7 @@ def test_bad_inputs_name_the_file(run_dir, face, tmp_path):
     speech = tmp_path / "speech.wav"
     _speech_like(speech, 0.5)
     silent_video = tmp_path / "no_audio.mp4"
-    write_video(silent_video, np.zeros((5, 112, 112, 3), np.uint8), None)
+    write_video(silent_video, np.zeros((5, 112, 112, 3), np.uint8))
     not_image = tmp_path / "not_image.png"
     not_image.write_text("no picture here")
     runner = CliRunner()

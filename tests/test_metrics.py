@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from fixtures.training_shards import synthetic_clip
+from pipeline.video import write_video
 from talkface_cli import cli
 from training import metrics
-from training.generate import write_video
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
 
@@ -32,7 +32,7 @@ def test_identical_frames_have_exactly_zero_movement_intensity():
 
 def test_static_video_has_zero_movement_intensity(tmp_path):
     video = tmp_path / "static.mp4"
-    write_video(video, np.repeat(_textured()[None], 10, axis=0), None)
+    write_video(video, np.repeat(_textured()[None], 10, axis=0))
     out = tmp_path / "scores.json"
     heat = tmp_path / "map.png"
     result = CliRunner().invoke(cli, ["evaluate", "--video", str(video), "--intensity-map", str(heat),
@@ -94,7 +94,7 @@ def test_mouth_landmark_distance_on_a_real_face(tmp_path):
     assert 1.5 < moved.distance < 4.5 and moved.frames_used == 8
     # through the command, with ground truth: PSNR / SSIM / landmark distance of a video against itself
     video = tmp_path / "real.mp4"
-    write_video(video, crops, None)
+    write_video(video, crops)
     out = tmp_path / "scores.json"
     result = CliRunner().invoke(cli, ["evaluate", "--video", str(video), "--reference", str(video),
                                       "--json", str(out)])

@@ -78,33 +78,6 @@ def generate_frames(G: Generator, face: np.ndarray, mfcc: np.ndarray, chunk: int
     return np.concatenate(out) if out else np.zeros((0, *face.shape), np.uint8)
 
 
-def write_video(path: Path, frames: np.ndarray, samples: np.ndarray | None,
-                sample_rate: int = SAMPLE_RATE, fps: int = FPS) -> None:
-    """Write (T, H, W, 3) uint8 RGB frames as H.264 and, if given, mono float samples as AAC."""
-    import av
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), mode="w") as container:
-        video = container.add_stream("libx264", rate=fps)
-        video.width, video.height = frames.shape[2], frames.shape[1]
-        video.pix_fmt = "yuv420p"
-        audio = None
-        if samples is not None:
-            audio = container.add_stream("aac", rate=sample_rate, layout="mono")
-        for image in frames:
-            container.mux(video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
-        container.mux(video.encode())
-        if audio is not None:
-            block = 1024
-            for start in range(0, len(samples), block):
-                piece = np.ascontiguousarray(samples[start:start + block], np.float32)[None]  # (1, n)
-                frame = av.AudioFrame.from_ndarray(piece, format="flt", layout="mono")
-                frame.sample_rate = sample_rate
-                frame.pts = start
-                container.mux(audio.encode(frame))
-            container.mux(audio.encode())
-
-
 def generate(image: Path, audio: Path, checkpoint: Path, out: Path,
              device: str = "cpu", chunk: int = 100) -> int:
     """Write the talking-face video of ``image`` speaking ``audio`` to ``out``.
@@ -114,6 +87,7 @@ def generate(image: Path, audio: Path, checkpoint: Path, out: Path,
     """
     from pipeline.audio import decode_audio
     from pipeline.mfcc import mfcc_per_frame
+    from pipeline.video import write_video
 
     G, config = load_generator(checkpoint, device)
     face = load_face(image, config.model.image_size)
@@ -124,6 +98,6 @@ def generate(image: Path, audio: Path, checkpoint: Path, out: Path,
     mfcc = mfcc_per_frame(samples, n, fps=float(FPS), sample_rate=SAMPLE_RATE)  # (n, 12, 35)
     frames = generate_frames(G, face, mfcc, chunk)
     # The video covers whole frames only; trim the audio to the same length.
-    write_video(out, frames, samples[: n * SAMPLE_RATE // FPS])
+    write_video(out, frames, FPS, samples[: n * SAMPLE_RATE // FPS], SAMPLE_RATE)
     log.info("wrote %s: %d frames, %.2f s", out, n, n / FPS)
     return n
