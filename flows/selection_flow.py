@@ -38,7 +38,7 @@ def recorded_ids_task(warehouse_uri: str) -> set[str]:
 
 @task(cache_policy=NO_CACHE)
 def select_task(params: SelectionParams, warehouse_uri: str) -> dict[str, object]:
-    from selection.cli import select_and_record
+    from selection.runner import select_and_record
 
     return select_and_record(params, warehouse_uri)
 

@@ -1,0 +1,51 @@
+"""One selection run: read, select, bound, write and record.
+
+The body of ``select-samples``, shared with the Prefect selection flow so that
+both record exactly the same thing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from selection import records, sources
+from selection.bounds import lower_bounds
+from selection.methods import SelectionParams, select
+from warehouse.store import Warehouse
+
+
+def select_and_record(params: SelectionParams, warehouse: str, input_path: Path | None = None,
+                      table_version: int | None = None, output: Path | None = None,
+                      bound: bool = True) -> dict[str, object]:
+    """Run one selection as ``select-samples`` does; the Prefect selection flow calls it too.
+
+    Reads --input or the warehouse (at ``table_version``), selects, computes the
+    lower bound, writes ``output``, and records a warehouse-read selection in
+    the selections tables with the table versions it read.
+
+    Returns:
+        The JSON summary (what ``--json`` prints), with ``selection_id``.
+    """
+    source = (sources.from_file(input_path) if input_path
+              else sources.from_warehouse(warehouse, None if table_version is None
+                                            else {"phoneme_histograms": table_version}))
+    histograms = source.histograms
+    selection = select(histograms, params)
+    bounds = None
+    if bound:
+        selected = histograms.counts[selection.members].sum(axis=0)
+        bounds = lower_bounds(histograms.counts, selection.params.nmin, selection.params.nmax,
+                              start=selected)
+    clip_ids = histograms.clip_ids[selection.members]
+    sel_id = records.selection_id(selection, source.identity)
+    info = records.summary(selection, bounds, selection_id=sel_id, input=source.description,
+                           input_versions=source.versions,
+                           output=str(output) if output else None)
+    if output:
+        records.write_selection_file(output, clip_ids, info)
+    if not input_path:
+        store = Warehouse(warehouse)
+        selections, members = records.warehouse_rows(sel_id, info, clip_ids, source.versions)
+        store.upsert("selection_members", members)
+        store.upsert("selections", selections)  # last: a selection row means its members exist
+    return info
