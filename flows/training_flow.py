@@ -84,7 +84,7 @@ def training(warehouse_uri: str, runs_dir: str = "talkface-out/runs", selection_
         sample_image, sample_audio: a face and speech for a sample video (both or neither).
     """
     from training.config import load_config
-    from warehouse.manifest import latest_selection_id
+    from warehouse.selections import latest_selection_id
     from warehouse.store import Warehouse
 
     chosen = selection_id or latest_selection_id(Warehouse(warehouse_uri))

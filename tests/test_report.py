@@ -47,8 +47,17 @@ def test_report_from_files_uses_the_parameters_recorded_in_the_selection_file(tm
     assert "nmin 40, nmax 90" in page and "sel.parquet" in page
 
 
-def test_report_needs_a_recorded_selection(warehouse_uri):
-    result = CliRunner().invoke(report, ["--warehouse", warehouse_uri])
-    assert result.exit_code == 1 and "no selection recorded yet" in result.output
-    result = CliRunner().invoke(report, ["--input", "x.parquet"])
-    assert result.exit_code == 2 and "--input and --selection go together" in result.output
+def test_report_errors_are_one_line_naming_what_is_missing(warehouse_uri, capsys):
+    for args, message in ((["--warehouse", warehouse_uri], "no selection recorded yet (run select-samples)"),
+                          (["--input", "x.parquet"], "--input and --selection go together")):
+        assert run_cli(report, "talkface report", args) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+
+
+def test_an_unknown_selection_id_is_named(warehouse_uri, capsys):
+    Warehouse(warehouse_uri).upsert("phoneme_histograms", demo_histogram_table(demo_histograms(50)))
+    assert run_cli(select_samples, "select-samples", ["--warehouse", warehouse_uri, "--nmin", "5", "--nmax", "20"]) == 0
+    capsys.readouterr()
+    assert run_cli(report, "talkface report", ["--warehouse", warehouse_uri, "--selection-id", "abc"]) == 2
+    assert "no selection with id 'abc'" in capsys.readouterr().err

@@ -139,3 +139,22 @@ subset of nmin..nmax clips.</p>
 <h2>Histograms</h2>{figures}
 </body></html>
 """
+
+
+def report_recorded_selection(warehouse_uri: str, selection_id: str | None = None):
+    """The HTML report of a recorded selection (default: the latest), against the
+    histograms at the table versions it read.
+
+    Returns:
+        The page, the histograms it was computed from (a ``SelectionInput``) and
+        the ``RecordedSelection``.
+    """
+    from selection import sources
+    from warehouse.selections import recorded_selection
+    from warehouse.store import Warehouse
+
+    recorded = recorded_selection(Warehouse(warehouse_uri), selection_id)
+    source = sources.from_warehouse(warehouse_uri, recorded.info["input_versions"])
+    page = render_report(source.histograms, recorded.clip_ids, f"{recorded.info['method']} {recorded.selection_id}",
+                         recorded.params, recorded.info.get("lower_bounds"), source.description)
+    return page, source, recorded

@@ -32,49 +32,22 @@ def report(warehouse: str, selection_id: str | None, input_path: Path | None,
     """
     from selection import records, sources
     from selection.methods import SelectionParams
-    from warehouse.report import render_report
+    from warehouse.report import render_report, report_recorded_selection
+    from warehouse.selections import params_of
 
     if (input_path is None) != (selection_path is None):
         raise click.UsageError("--input and --selection go together")
     if input_path:
         source = sources.from_file(input_path)
         clip_ids, info = records.read_selection_file(selection_path)
-        label = selection_path.name
+        if info is None:  # a selection file from elsewhere: compare the methods at its own size
+            params, bounds = SelectionParams(nmin=len(clip_ids), nmax=len(clip_ids)), None
+        else:
+            params, bounds = params_of(info), info.get("lower_bounds")
+        page = render_report(source.histograms, clip_ids, selection_path.name, params, bounds,
+                             source.description)
     else:
-        clip_ids, info = recorded_selection(warehouse, selection_id)
-        source = sources.from_warehouse(warehouse, info["input_versions"])
-        label = f"{info['method']} {info['selection_id']}"
-    if info is None:
-        params = SelectionParams(nmin=len(clip_ids), nmax=len(clip_ids))
-        bounds = None
-    else:
-        params = SelectionParams(**{key: info[key] for key in
-                                    ("nmin", "nmax", "k", "seed", "method", "distance")})
-        bounds = info.get("lower_bounds")
-    page = render_report(source.histograms, clip_ids, label, params, bounds, source.description)
+        page, _, _ = report_recorded_selection(warehouse, selection_id)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
     click.echo(f"report written to {out}")
-
-
-def recorded_selection(uri: str, selection_id: str | None) -> tuple[list[str], dict]:
-    """Members (rank order) and the recorded row of a selection in the warehouse."""
-    import pyarrow.compute as pc
-
-    from warehouse.store import Warehouse
-
-    store = Warehouse(uri)
-    selections = store.read("selections")
-    if selections.num_rows == 0:
-        raise click.ClickException(f"{store.uri}: no selection recorded yet (run select-samples)")
-    if selection_id is None:
-        selections = selections.sort_by([("created_at", "descending")]).slice(0, 1)
-    else:
-        selections = selections.filter(pc.equal(selections["selection_id"], selection_id))
-        if selections.num_rows == 0:
-            raise click.ClickException(f"{store.uri}: no selection with id {selection_id!r}")
-    info = selections.to_pylist()[0]
-    info["input_versions"] = dict(info["input_versions"])
-    members = store.read("selection_members")
-    members = members.filter(pc.equal(members["selection_id"], info["selection_id"]))
-    return members.sort_by("rank")["clip_id"].to_pylist(), info

@@ -57,21 +57,15 @@ def write_selection_report(warehouse_uri: str, selection_id: str, out_dir: Path)
     The histograms are read at the table versions the selection recorded, as
     ``talkface report`` does.
     """
-    from selection import sources
-    from selection.methods import SelectionParams
-    from warehouse.report import histogram_figures, render_report
-    from warehouse.report_cli import recorded_selection
+    from warehouse.report import histogram_figures, report_recorded_selection
 
-    clip_ids, info = recorded_selection(warehouse_uri, selection_id)
-    source = sources.from_warehouse(warehouse_uri, info["input_versions"])
-    params = SelectionParams(**{key: info[key] for key in ("nmin", "nmax", "k", "seed", "method", "distance")})
+    page, source, recorded = report_recorded_selection(warehouse_uri, selection_id)
     out_dir.mkdir(parents=True, exist_ok=True)
     html = out_dir / f"report-{selection_id}.html"
-    html.write_text(render_report(source.histograms, clip_ids, f"{info['method']} {selection_id}", params,
-                                  info.get("lower_bounds"), source.description), encoding="utf-8")
-    selected = source.histograms.subset(clip_ids)
+    html.write_text(page, encoding="utf-8")
+    selected = source.histograms.subset(recorded.clip_ids)
     _, png = histogram_figures(source.histograms.totals, selected.totals)[0]
     figure = out_dir / f"histogram-{selection_id}.png"
     figure.write_bytes(base64.b64decode(png))
-    summary = {**info, "n_candidates": len(source.histograms), "input": source.description}
+    summary = {**recorded.info, "n_candidates": len(source.histograms), "input": source.description}
     return SelectionReport(selection_id, html, figure, summary_markdown(summary, html))
