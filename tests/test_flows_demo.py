@@ -123,3 +123,29 @@ def test_a_bad_clip_is_rejected_but_a_stage_that_cannot_run_fails_the_flow(tmp_p
     state = refresh(str(corpus), str(tmp_path / "no-mfa"), aligner_name="mfa", return_state=True)
     assert state.is_failed() and "mfa" in state.message
     assert Warehouse(tmp_path / "no-mfa").read("phone_alignments").num_rows == 0  # nothing half-aligned
+
+
+@pytest.mark.integration
+@needs_librivox
+def test_refresh_on_a_local_dask_cluster_writes_what_the_thread_runner_writes(tmp_path: Path, prefect_api):
+    """The scale-out path for real: batches pickled to two Dask worker processes, writes in the flow."""
+    from prefect_dask import DaskTaskRunner
+
+    from flows.refresh import refresh
+    from pipeline.demo_corpus import build_demo_corpus
+    from pipeline.ingest import IngestConfig
+    from warehouse.store import Warehouse
+
+    corpus = tmp_path / "corpus"
+    build_demo_corpus(corpus, clips=2)
+    config = IngestConfig(batch_size=1, cache_dir=tmp_path / "cache")  # one clip per batch: two batches in flight
+    threads = refresh(str(corpus), str(tmp_path / "threads"), config=config)
+    # A copy of the corpus: its files have other paths, so no batch comes from the task cache.
+    shutil.copytree(corpus, tmp_path / "copy")
+    on_dask = refresh.with_options(task_runner=DaskTaskRunner(
+        cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "processes": True}))
+    dask = on_dask(str(tmp_path / "copy"), str(tmp_path / "dask"), config=config)
+    assert dask == threads and dask.histograms == 2
+    for table in ("phoneme_histograms", "clip_spans"):
+        rows = [Warehouse(tmp_path / name).read(table).sort_by("clip_id").to_pylist() for name in ("threads", "dask")]
+        assert rows[0] == rows[1], table
