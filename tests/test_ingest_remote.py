@@ -1,0 +1,77 @@
+"""A remote source end to end: a segment list naming a web page, its media downloaded
+with --download-media, then aligned; without the flag the clip waits for its media."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from fixtures.librivox import needs_librivox
+from pipeline.corpus import load_corpus
+from pipeline.ingest import STAGES, IngestConfig, pending, run_batch
+from pipeline.subtitle_fetch import FetchConfig
+from warehouse.store import Warehouse
+
+pytestmark = [pytest.mark.integration, needs_librivox]
+
+PAGE = """<!DOCTYPE html><html><head><title>talk</title></head><body><video controls>
+<source src="talk.mp4" type="video/mp4">
+<track kind="subtitles" srclang="en" label="English" src="talk.en.vtt"></video></body></html>"""
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> str:
+    """A web page with an HTML5 video and its English track, served over real HTTP."""
+    from pipeline.demo_corpus import build_demo_corpus
+
+    root = tmp_path_factory.mktemp("www")
+    video = build_demo_corpus(tmp_path_factory.mktemp("demo") / "corpus", clips=1)[0]
+    shutil.copy(video, root / "talk.mp4")
+    shutil.copy(video.with_suffix(".en.vtt"), root / "talk.en.vtt")
+    (root / "index.html").write_text(PAGE)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(root)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/index.html"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def ingest(segments: Path, warehouse: Warehouse, config: IngestConfig) -> None:
+    from pipeline.align.sphinx import SphinxAligner
+
+    clips, aligner = load_corpus(segments), SphinxAligner()
+    for stage in STAGES:
+        todo = set(pending(warehouse, stage, [c.clip_id for c in clips]))
+        run_batch(stage, [c for c in clips if c.clip_id in todo], warehouse, config, aligner)
+
+
+def test_a_remote_clip_is_downloaded_aligned_and_counted(site: str, tmp_path: Path) -> None:
+    segments = tmp_path / "segments.csv"
+    segments.write_text(f"clip_id,source,start_s,end_s,speaker_id\ntalk,{site},0,,speaker1\n")
+    fetch = FetchConfig(attempts=2, backoff_s=0.01, socket_timeout_s=5.0)
+
+    waiting = Warehouse(tmp_path / "without-media")
+    ingest(segments, waiting, IngestConfig(cache_dir=tmp_path / "cache-a", fetch=fetch))
+    assert waiting.read("subtitles")["clip_id"].to_pylist() == ["talk"]  # fetched, kind manual
+    assert waiting.read("clips").num_rows == 0 and waiting.read("rejects").num_rows == 0  # waits, not rejected
+
+    warehouse = Warehouse(tmp_path / "with-media")
+    config = IngestConfig(cache_dir=tmp_path / "cache-b", fetch=FetchConfig(**{**fetch.__dict__,
+                                                                                "download_media": True}))
+    ingest(segments, warehouse, config)
+    clip = warehouse.read("clips").to_pylist()[0]
+    assert clip["speaker_id"] == "speaker1" and clip["has_audio"]
+    assert Path(clip["video_uri"]).is_file() and Path(clip["video_uri"]).is_relative_to(tmp_path / "cache-b")
+    assert warehouse.read("subtitles")["kind"].to_pylist()[0] == "manual"
+    histogram = warehouse.read("phoneme_histograms").to_pylist()
+    assert [h["clip_id"] for h in histogram] == ["talk"] and histogram[0]["n_phones"] > 20
