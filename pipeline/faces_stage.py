@@ -209,10 +209,8 @@ def process_clip(clip: ClipInput, shard_dir: str | os.PathLike[str],
 
 def clip_inputs(warehouse, clip_ids: list[str]) -> list[ClipInput]:
     """``ClipInput`` of each given clip from the ``clips`` table (unknown ids are skipped)."""
-    import pyarrow.compute as pc
 
-    clips = warehouse.read("clips", columns=["clip_id", "speaker_id", "video_uri", "start_s", "end_s"])
-    clips = clips.filter(pc.is_in(clips["clip_id"], value_set=pa.array(clip_ids, pa.string())))
+    clips = warehouse.read_clips("clips", clip_ids, columns=["clip_id", "speaker_id", "video_uri", "start_s", "end_s"])
     return [ClipInput(r["clip_id"], Path(r["video_uri"]), r["speaker_id"], r["start_s"], r["end_s"])
             for r in clips.to_pylist()]
 

@@ -185,8 +185,7 @@ def pending(warehouse: Warehouse, stage: str, clip_ids: Sequence[str]) -> list[s
 
 
 def _rows_by_clip(warehouse: Warehouse, table: str, clip_ids: Sequence[str]) -> dict[str, list[dict]]:
-    data = warehouse.read(table)
-    data = data.filter(pc.is_in(data["clip_id"], value_set=pa.array(list(clip_ids), pa.string())))
+    data = warehouse.read_clips(table, clip_ids)
     grouped: dict[str, list[dict]] = {c: [] for c in clip_ids}
     for row in data.to_pylist():
         grouped[row["clip_id"]].append(row)

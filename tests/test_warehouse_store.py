@@ -116,3 +116,16 @@ def test_a_writer_killed_mid_commit_leaves_a_complete_version(warehouse_uri):
         assert table.num_rows == 1000 and values == {39}
     else:  # the commit landed: the new version, whole
         assert table.num_rows == 300_000 and values == {78}
+
+
+def test_read_clips_returns_only_those_clips_with_the_table_types(warehouse_uri):
+    store = Warehouse(warehouse_uri)
+    assert store.read_clips("phone_alignments", ["a"]).num_rows == 0  # absent table
+    store.replace_clips("phone_alignments", pa.concat_tables([phones("a", 3), phones("b", 2), phones("o'hara", 4)]),
+                        ["a", "b", "o'hara"])
+    both = store.read_clips("phone_alignments", ["o'hara", "b", "missing"])
+    assert sorted(both["clip_id"].to_pylist()) == ["b"] * 2 + ["o'hara"] * 4
+    assert both.schema == TABLES["phone_alignments"].schema
+    some = store.read_clips("phone_alignments", ["a"], columns=["clip_id", "phone"])
+    assert some.column_names == ["clip_id", "phone"] and some.num_rows == 3
+    assert store.read_clips("phone_alignments", []).num_rows == 0

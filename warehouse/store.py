@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import DeltaTable, write_deltalake
+from deltalake import DeltaTable, QueryBuilder, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
 from warehouse.location import default_warehouse_uri
@@ -89,6 +89,25 @@ class Warehouse:
             data = spec.empty()
             return data.select(columns) if columns else data
         return table.to_pyarrow_table(columns=columns)
+
+    def read_clips(self, name: str, clip_ids: Iterable[str], columns: list[str] | None = None) -> pa.Table:
+        """The rows of the given clips only, for a stage working on a batch of clips.
+
+        The filter runs in delta-rs's query engine, which skips the files whose
+        statistics rule the clips out, so a batch does not load the whole table.
+        """
+        spec = table_spec(name)
+        ids = sorted(set(clip_ids))
+        table = self._open(name)
+        wanted = columns or spec.schema.names
+        if table is None or not ids:
+            return spec.empty().select(wanted)
+        literals = ", ".join(_sql_literal(i) for i in ids)
+        query = f"SELECT {', '.join(wanted)} FROM t WHERE clip_id IN ({literals})"
+        reader = QueryBuilder().register("t", table).execute(query)
+        # The engine answers with string_view columns; hand back the table's own types.
+        schema = pa.schema([spec.schema.field(c) for c in wanted])
+        return pa.RecordBatchReader.from_stream(reader).read_all().cast(schema)
 
     def upsert(self, name: str, data: pa.Table) -> int:
         """Insert or update rows of ``data`` by the table key, in one atomic commit.
