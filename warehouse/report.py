@@ -87,10 +87,16 @@ def histogram_figures(all_counts: np.ndarray, selected_counts: np.ndarray) -> li
 
 def render_report(histograms: HistogramSet, selected_ids: list[str], label: str,
                   params: SelectionParams, lower_bounds: dict[str, float] | None,
-                  source: str) -> str:
-    """The report as one HTML document (see module docstring)."""
+                  source: str, figures: list[tuple[str, str]] | None = None) -> str:
+    """The report as one HTML document (see module docstring).
+
+    Args:
+        figures: :func:`histogram_figures` of this selection, when the caller
+            already drew them; drawn here otherwise.
+    """
     selected = histograms.subset(selected_ids)
     all_counts, selected_counts = histograms.totals, selected.totals
+    figures = figures if figures is not None else histogram_figures(all_counts, selected_counts)
     rows = [ReportRow(f"selection ({label})", len(selected), all_distances(selected_counts)),
             ReportRow("all clips", len(histograms), all_distances(all_counts))]
     rows += compare_methods(histograms, params)
@@ -115,7 +121,7 @@ def render_report(histograms: HistogramSet, selected_ids: list[str], label: str,
                              + [f"{lower_bounds[d]:.6f}" for d in DISTANCES])
     distances_table = table(["", "clips"] + list(DISTANCES), distance_rows)
     figures = "".join(f'<h3>{esc(title)}</h3><img alt="{esc(title)}" src="data:image/png;base64,{png}">'
-                      for title, png in histogram_figures(all_counts, selected_counts))
+                      for title, png in figures)
     p = params
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Phoneme histogram report</title>
@@ -146,8 +152,9 @@ def report_recorded_selection(warehouse_uri: str, selection_id: str | None = Non
     histograms at the table versions it read.
 
     Returns:
-        The page, the histograms it was computed from (a ``SelectionInput``) and
-        the ``RecordedSelection``.
+        The page, its figures (``(title, base64 PNG)``, linear scale first), the
+        histograms it was computed from (a ``SelectionInput``) and the
+        ``RecordedSelection``.
     """
     from selection import sources
     from warehouse.selections import recorded_selection
@@ -155,6 +162,7 @@ def report_recorded_selection(warehouse_uri: str, selection_id: str | None = Non
 
     recorded = recorded_selection(Warehouse(warehouse_uri), selection_id)
     source = sources.from_warehouse(warehouse_uri, recorded.info["input_versions"])
+    figures = histogram_figures(source.histograms.totals, source.histograms.subset(recorded.clip_ids).totals)
     page = render_report(source.histograms, recorded.clip_ids, f"{recorded.info['method']} {recorded.selection_id}",
-                         recorded.params, recorded.info.get("lower_bounds"), source.description)
-    return page, source, recorded
+                         recorded.params, recorded.info.get("lower_bounds"), source.description, figures)
+    return page, figures, source, recorded

@@ -47,7 +47,7 @@ def report(warehouse: str, selection_id: str | None, input_path: Path | None,
         page = render_report(source.histograms, clip_ids, selection_path.name, params, bounds,
                              source.description)
     else:
-        page, _, _ = report_recorded_selection(warehouse, selection_id)
+        page, *_ = report_recorded_selection(warehouse, selection_id)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
     click.echo(f"report written to {out}")

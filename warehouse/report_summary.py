@@ -57,14 +57,13 @@ def write_selection_report(warehouse_uri: str, selection_id: str, out_dir: Path)
     The histograms are read at the table versions the selection recorded, as
     ``talkface report`` does.
     """
-    from warehouse.report import histogram_figures, report_recorded_selection
+    from warehouse.report import report_recorded_selection
 
-    page, source, recorded = report_recorded_selection(warehouse_uri, selection_id)
+    page, figures, source, recorded = report_recorded_selection(warehouse_uri, selection_id)
     out_dir.mkdir(parents=True, exist_ok=True)
     html = out_dir / f"report-{selection_id}.html"
     html.write_text(page, encoding="utf-8")
-    selected = source.histograms.subset(recorded.clip_ids)
-    _, png = histogram_figures(source.histograms.totals, selected.totals)[0]
+    _, png = figures[0]  # linear scale
     figure = out_dir / f"histogram-{selection_id}.png"
     figure.write_bytes(base64.b64decode(png))
     summary = {**recorded.info, "n_candidates": len(source.histograms), "input": source.description}
