@@ -12,6 +12,9 @@ from typing import TypeVar
 
 from prefect.futures import PrefectFuture
 
+IO_RETRIES = {"retries": 3, "retry_delay_seconds": [2, 10, 30]}
+"""Task options for warehouse reads and writes: idempotent, so a retry never duplicates."""
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 

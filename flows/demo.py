@@ -8,19 +8,15 @@ run: :func:`flows.refresh.refresh`, :func:`flows.selection_flow.selection` and
 
 from __future__ import annotations
 
-import os
+from dataclasses import dataclass
+from pathlib import Path
 
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
 
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from prefect import flow, task  # noqa: E402
-from prefect.cache_policies import NO_CACHE  # noqa: E402
-
-from flows.refresh import refresh  # noqa: E402
-from flows.selection_flow import selection  # noqa: E402
-from flows.training_flow import training  # noqa: E402
+from flows.refresh import refresh
+from flows.selection_flow import selection
+from flows.training_flow import training
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,6 @@ def deploy(corpus: str, warehouse: str, cron: str, timezone: str, cpu_pool: str,
     and the training on the GPU pool whenever a new selection is announced.
     Start workers with `prefect worker start --pool <pool>` (docker-compose.yml does).
     """
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from flows.deployments import CODE_DIR, DeploySettings
     from flows.deployments import deploy as deploy_all
 

@@ -19,19 +19,16 @@ runs with prefect-dask's ``DaskTaskRunner`` pointed at it (see
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from uuid import UUID
 
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+from prefect import Flow
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from dataclasses import dataclass, field  # noqa: E402
-from pathlib import Path  # noqa: E402
-from uuid import UUID  # noqa: E402
-
-from prefect import Flow  # noqa: E402
-from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner  # noqa: E402
-
-from flows.refresh import refresh  # noqa: E402
-from flows.selection_flow import SELECTION_EVENT  # noqa: E402
-from selection.methods import SelectionParams  # noqa: E402
+from flows.refresh import refresh
+from flows.selection_flow import SELECTION_EVENT
+from selection.methods import SelectionParams
 
 DASK_ADDRESS_ENV = "TALKFACE_DASK_ADDRESS"
 """Set (through the deployment's job variables) to run the refresh tasks on that Dask scheduler."""

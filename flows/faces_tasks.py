@@ -13,13 +13,12 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from flows.batches import run_in_batches
+from flows.batches import IO_RETRIES, run_in_batches
 from pipeline.faces_stage import FacesConfig, FacesResult, clip_inputs, pending_clips, process_clip, write_results
 from warehouse.store import Warehouse
 
 BATCH_SIZE = 8
 """Clips per task: one warehouse commit per batch, not per clip."""
-IO_RETRIES = {"retries": 3, "retry_delay_seconds": [2, 10, 30]}
 
 
 def default_shard_dir(warehouse: Warehouse) -> Path:

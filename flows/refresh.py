@@ -20,27 +20,23 @@ Runs in Prefect's embedded (ephemeral) mode by default; set
 
 from __future__ import annotations
 
-import os
 import threading
 from datetime import timedelta
 from pathlib import Path
 
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
 
-from prefect import flow, task  # noqa: E402
-from prefect.cache_policies import NO_CACHE  # noqa: E402
-from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
+from flows.batches import IO_RETRIES, run_in_batches
+from flows.faces_tasks import run_faces
+from pipeline.align import Aligner, make_aligner
+from pipeline.corpus import ClipSpec, load_corpus
+from pipeline.faces_stage import FacesConfig
+from pipeline.fingerprint import batch_key
+from pipeline.ingest import STAGES, IngestConfig, StageOutput, Summary, pending, process_batch, summarize, write_output  # noqa: E501
+from warehouse.store import Warehouse
 
-from flows.batches import run_in_batches  # noqa: E402
-from flows.faces_tasks import run_faces  # noqa: E402
-from pipeline.align import Aligner, make_aligner  # noqa: E402
-from pipeline.corpus import ClipSpec, load_corpus  # noqa: E402
-from pipeline.faces_stage import FacesConfig  # noqa: E402
-from pipeline.fingerprint import batch_key  # noqa: E402
-from pipeline.ingest import STAGES, IngestConfig, StageOutput, Summary, pending, process_batch, summarize, write_output  # noqa: E402,E501
-from warehouse.store import Warehouse  # noqa: E402
-
-IO_RETRIES = {"retries": 3, "retry_delay_seconds": [2, 10, 30]}
 CACHE_FOR = timedelta(days=7)
 
 _local = threading.local()

@@ -10,20 +10,16 @@ refresh that changed nothing gives the same selection id, so nothing retrains.
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+from prefect import flow, task
+from prefect.artifacts import create_image_artifact, create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.events import emit_event
 
-from pathlib import Path  # noqa: E402
-
-from prefect import flow, task  # noqa: E402
-from prefect.artifacts import create_image_artifact, create_markdown_artifact  # noqa: E402
-from prefect.cache_policies import NO_CACHE  # noqa: E402
-from prefect.events import emit_event  # noqa: E402
-
-from selection.distances import DEFAULT_DISTANCE  # noqa: E402
-from selection.methods import DEFAULT_METHOD, DEFAULT_SEED, SelectionParams  # noqa: E402
-from warehouse.report_summary import SelectionReport, write_selection_report  # noqa: E402
+from selection.distances import DEFAULT_DISTANCE
+from selection.methods import DEFAULT_METHOD, DEFAULT_SEED, SelectionParams
+from warehouse.report_summary import SelectionReport, write_selection_report
 
 SELECTION_EVENT = "talkface.selection.created"
 """Emitted once per new selection; resource ``talkface.selection.<id>``, payload has the id and warehouse."""
