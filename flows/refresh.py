@@ -42,12 +42,12 @@ CACHE_FOR = timedelta(days=7)
 _local = threading.local()
 
 
-def worker_aligner(name: str) -> Aligner:
+def worker_aligner(name: str, pad_s: float | None = None) -> Aligner:
     """One aligner per worker thread: built once, never shared between threads."""
     aligners = _local.__dict__.setdefault("aligners", {})
-    if name not in aligners:
-        aligners[name] = make_aligner(name)
-    return aligners[name]
+    if (name, pad_s) not in aligners:
+        aligners[name, pad_s] = make_aligner(name, pad_s)
+    return aligners[name, pad_s]
 
 
 def _batch_cache_key(context, parameters: dict) -> str:
@@ -70,7 +70,7 @@ def pending_task(warehouse: Warehouse, stage: str, clip_ids: list[str]) -> list[
 def compute_batch_task(stage: str, clips: list[ClipSpec], warehouse: Warehouse, config: IngestConfig,
                        aligner_name: str) -> StageOutput:
     return process_batch(stage, clips, warehouse, config,
-                         worker_aligner(aligner_name) if stage == "align" else None)
+                         worker_aligner(aligner_name, config.cue_pad_s) if stage == "align" else None)
 
 
 @task(cache_policy=NO_CACHE, task_run_name="{output.stage}-write", **IO_RETRIES)

@@ -27,15 +27,23 @@ from warehouse.options import warehouse_option
 @click.option("--download-media/--no-download-media", default=False, show_default=True,
               help="Also download the media of remote sources (YouTube ids, URLs); without it, "
                    "remote clips stop after their subtitles.")
+@click.option("--min-coverage", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
+              help="Reject a clip when its aligned cues hold less than this share of its caption words "
+                   "(a failed or mismatched cue costs only that cue).")
+@click.option("--cue-pad", type=click.FloatRange(0.0, 5.0), default=0.5, show_default=True, metavar="SECONDS",
+              help="How far the aligner searches beyond a cue's caption times (caption times are hints).")
 @click.option("--batch-size", type=click.IntRange(1), default=25, show_default=True,
               help="Clips per atomic warehouse write; an interrupted run loses at most one batch.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
 @click.option("-v", "--verbose", count=True, help="-v: info logging, -vv: debug.")
 def refresh(corpus: str, warehouse: str, aligner: str, cache_dir: Path, download_media: bool,
-            batch_size: int, progress: bool, verbose: int) -> None:
+            min_coverage: float, cue_pad: float, batch_size: int, progress: bool, verbose: int) -> None:
     """Bring the warehouse up to date with a corpus: fetch and clean subtitles,
     probe media, force-align cues to phones (39 CMU classes) and count phoneme
-    histograms. Only clips that a stage has not yet written or rejected are
+    histograms. Caption times are hints: each cue is searched around its times,
+    a cue that does not align or does not match its audio costs only that cue
+    (see the `cue_outcomes` table), and a clip is rejected only when too few of
+    its caption words align (--min-coverage). Only clips that a stage has not yet written or rejected are
     processed, so re-running changes nothing and adding clips processes only the
     new ones. Bad clips go to the `rejects` table with stage and reason; the run
     goes on. Prints a summary at the end.
@@ -48,7 +56,7 @@ def refresh(corpus: str, warehouse: str, aligner: str, cache_dir: Path, download
     from pipeline.ingest import IngestConfig
 
     base = IngestConfig()
-    config = replace(base, cache_dir=cache_dir, batch_size=batch_size,
+    config = replace(base, cache_dir=cache_dir, batch_size=batch_size, min_coverage=min_coverage, cue_pad_s=cue_pad,
                      fetch=replace(base.fetch, download_media=download_media))
     try:
         summary = refresh_flow(corpus, warehouse, aligner, config, progress)

@@ -8,7 +8,8 @@ in atomic commits, so an interrupted run loses at most the batch in flight.
 
 Stage ``subtitles`` -> ``subtitles`` rows (cleaned cues of the clip's segment)
 Stage ``clips``     -> one ``clips`` row (probed media; remote clips wait for media)
-Stage ``align``     -> ``phone_alignments`` rows (39 CMU classes)
+Stage ``align``     -> ``phone_alignments`` rows (39 CMU classes) of the cues kept, and a
+                       ``cue_outcomes`` row per cue (kept or not, why, how well it matched)
 Stage ``histograms``-> one ``phoneme_histograms`` row
 """
 
@@ -24,7 +25,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.align import AlignedPhone, Aligner, AlignmentError, Utterance
+from pipeline.align import AlignedPhone, Aligner, AlignmentError, CueOutcome, Utterance
+from pipeline.align.base import CUE_STATUSES, ClipAlignment, ClipAudio, align_clips
 from pipeline.audio import SAMPLE_RATE, MediaError, decode_audio, probe_media
 from pipeline.corpus import ClipSpec
 from pipeline.phonemes import histogram, to_cmu39
@@ -42,8 +44,6 @@ STAGES: dict[str, str] = {
     "histograms": "phoneme_histograms",
 }
 """Stage name -> the table it writes, in run order."""
-
-_END_TOLERANCE_S = 0.1  # cue ends this far past the audio still count as inside
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,8 @@ class IngestConfig:
     fetch: FetchConfig = FetchConfig()
     cues: CueConfig = CueConfig()
     batch_size: int = 25  # clips per atomic write
+    min_coverage: float = 0.5  # reject a clip whose kept cues hold less of its caption words
+    cue_pad_s: float = 0.5  # the aligner searches this far beyond a cue's caption times
 
 
 @dataclass
@@ -78,6 +80,7 @@ class StageOutput:
     clip_ids: list[str] = field(default_factory=list)  # clips that produced rows
     rows: list[dict[str, object]] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
+    cue_outcomes: list[dict[str, object]] = field(default_factory=list)  # align: every processed clip's cues
 
 
 # --- stages (pure per clip: rows or a Reject) --------------------------------
@@ -121,14 +124,31 @@ def clip_row(clip: ClipSpec, config: IngestConfig) -> dict[str, object] | Reject
             "fps": info.fps, "width": info.width, "height": info.height, "has_audio": info.has_audio}
 
 
-def phone_rows(clip: dict[str, object], cues: Sequence[dict[str, object]],
-               aligner: Aligner) -> list[dict[str, object]] | Reject:
-    """Aligned phones of a clip's cues, in the 39 classes, times relative to the clip start.
+@dataclass(frozen=True)
+class AlignedRows:
+    """The align stage's result for one clip: phone rows of kept cues, every cue's outcome, or a reject."""
+
+    phones: list[dict[str, object]]
+    outcomes: list[dict[str, object]]  # cue_outcomes rows, written even when the clip is rejected
+    reject: Reject | None = None
+
+
+def phone_rows(clip: dict[str, object], cues: Sequence[dict[str, object]], aligner: Aligner,
+               min_coverage: float = 0.5) -> AlignedRows | Reject:
+    """Aligned phones of one clip's kept cues (:func:`prepare_alignment`, align, :func:`alignment_rows`)."""
+    prepared = prepare_alignment(clip, cues)
+    if isinstance(prepared, Reject):
+        return prepared
+    result = align_clips(aligner, [prepared])[0]
+    return alignment_rows(prepared, cues, result, aligner, min_coverage)
+
+
+def prepare_alignment(clip: dict[str, object], cues: Sequence[dict[str, object]]) -> ClipAudio | Reject:
+    """The clip's 16 kHz audio and its cues inside it as utterances, or why there is nothing to align.
 
     Args:
         clip: the clip's ``clips`` row.
         cues: its ``subtitles`` rows.
-        aligner: any :class:`pipeline.align.Aligner`.
     """
     clip_id = str(clip["clip_id"])
     if not clip["has_audio"]:
@@ -138,21 +158,45 @@ def phone_rows(clip: dict[str, object], cues: Sequence[dict[str, object]],
     except MediaError as exc:
         return Reject(clip_id, "align", "bad_media", str(exc))
     length_s = len(audio) / SAMPLE_RATE
-    late = [c for c in cues if c["end_s"] > length_s + _END_TOLERANCE_S]
-    if late:
+    inside = [c for c in cues if c["start_s"] < length_s - 0.05]
+    if not inside:
         return Reject(clip_id, "align", "cue_past_end",
-                      f"{len(late)} cue(s) end after the audio ({length_s:.2f}s), first: cue {late[0]['cue']} "
-                      f"{late[0]['start_s']}-{late[0]['end_s']}s")
-    utterances = [Utterance(int(c["cue"]), float(c["start_s"]), min(float(c["end_s"]), length_s),
-                            speakable_words(str(c["text"]))) for c in cues]
-    try:
-        phones = aligner.align(clip_id, audio, SAMPLE_RATE, utterances)
-    except AlignmentError as exc:
-        return Reject(clip_id, "align", "alignment_failed", str(exc))
-    rows = _phone_rows(clip_id, phones, aligner)
-    if not rows:
-        return Reject(clip_id, "align", "no_phones", "the alignment holds only silence and noise")
-    return rows
+                      f"every cue starts after the audio ends ({length_s:.2f} s), first: cue {cues[0]['cue']} "
+                      f"{cues[0]['start_s']}-{cues[0]['end_s']} s")
+    return ClipAudio(clip_id, audio, tuple(
+        Utterance(int(c["cue"]), float(c["start_s"]), min(float(c["end_s"]), length_s),
+                  speakable_words(str(c["text"]))) for c in inside))
+
+
+def alignment_rows(clip: ClipAudio, cues: Sequence[dict[str, object]], result: ClipAlignment | AlignmentError,
+                   aligner: Aligner, min_coverage: float) -> AlignedRows | Reject:
+    """Phone rows of the kept cues and every cue's outcome; a ``low_coverage`` reject below ``min_coverage``.
+
+    A cue that fails or does not match its audio costs that cue only; the clip
+    is rejected when its kept cues hold less than ``min_coverage`` of its caption
+    words (the detail gives the figure and the cues lost).
+    """
+    if isinstance(result, AlignmentError):
+        return Reject(clip.clip_id, "align", "alignment_failed", str(result))
+    length_s = len(clip.audio) / SAMPLE_RATE
+    aligned = {u.cue for u in clip.utterances}
+    result.outcomes += [_past_end(c, length_s) for c in cues if int(c["cue"]) not in aligned]
+    outcomes = [dict(o.to_row(clip.clip_id), aligner=aligner.name)
+                for o in sorted(result.outcomes, key=lambda o: o.cue)]
+    phones = _phone_rows(clip.clip_id, result.phones, aligner)
+    if result.coverage < min_coverage or not phones:
+        lost = "; ".join(o.detail for o in result.outcomes if not o.kept and o.detail)
+        detail = (f"aligned {result.aligned_words} of {result.caption_words} caption words "
+                  f"({result.coverage:.0%}), below the {min_coverage:.0%} minimum" + (f"; {lost}" if lost else ""))
+        return AlignedRows([], outcomes, Reject(clip.clip_id, "align", "low_coverage", detail))
+    return AlignedRows(phones, outcomes)
+
+
+def _past_end(cue: dict[str, object], length_s: float) -> CueOutcome:
+    words = len(speakable_words(str(cue["text"])))
+    return CueOutcome(int(cue["cue"]), "failed", "past_end",
+                      f"cue {cue['cue']} ({cue['start_s']}-{cue['end_s']} s): starts after the audio ends "
+                      f"({length_s:.2f} s)", words, 0, None, float(cue["start_s"]), float(cue["end_s"]))
 
 
 def _phone_rows(clip_id: str, phones: Sequence[AlignedPhone], aligner: Aligner) -> list[dict[str, object]]:
@@ -164,14 +208,24 @@ def _phone_rows(clip_id: str, phones: Sequence[AlignedPhone], aligner: Aligner) 
             continue
         rows.append({"clip_id": clip_id, "cue": p.cue, "position": position[p.cue], "word": p.word,
                      "phone": label, "start_s": round(p.start_s, 4), "end_s": round(p.end_s, 4),
-                     "aligner": aligner.name, "aligner_version": aligner.version})
+                     "aligner": aligner.name, "aligner_version": aligner.version,
+                     "score": None if p.score is None else round(p.score, 2)})
         position[p.cue] += 1
     return rows
 
 
-def histogram_row(clip_id: str, phones: Sequence[dict[str, object]]) -> dict[str, object]:
-    """The ``phoneme_histograms`` row of a clip's ``phone_alignments`` rows."""
-    return histogram(clip_id, ((p["phone"], p["start_s"], p["end_s"]) for p in phones)).to_row()
+def histogram_row(clip_id: str, phones: Sequence[dict[str, object]],
+                  outcomes: Sequence[dict[str, object]] = ()) -> dict[str, object]:
+    """The ``phoneme_histograms`` row of a clip's ``phone_alignments`` rows (the phones of kept cues).
+
+    ``outcomes`` (its ``cue_outcomes`` rows) give the coverage: the share of the
+    clip's caption words that the counted phones come from.
+    """
+    row = histogram(clip_id, ((p["phone"], p["start_s"], p["end_s"]) for p in phones)).to_row()
+    caption = sum(int(o["caption_words"]) for o in outcomes)
+    aligned = sum(int(o["aligned_words"]) for o in outcomes if o["status"] in ("aligned", "partial"))
+    return {**row, "caption_words": caption or None, "aligned_words": aligned if caption else None,
+            "coverage": round(aligned / caption, 4) if caption else None}
 
 
 # --- batches over the warehouse ----------------------------------------------
@@ -201,8 +255,11 @@ def process_batch(stage: str, clips: Sequence[ClipSpec], warehouse: Warehouse, c
     if stage == "align":
         inputs = _rows_by_clip(warehouse, "subtitles", ids)
         clip_rows = {c: rows[0] for c, rows in _rows_by_clip(warehouse, "clips", ids).items() if rows}
+        aligned = _align_batch([c for c in ids if c in clip_rows and inputs[c]], clip_rows, inputs, aligner,
+                               config.min_coverage)
     elif stage == "histograms":
         inputs = _rows_by_clip(warehouse, "phone_alignments", ids)
+        outcomes = _rows_by_clip(warehouse, "cue_outcomes", ids)
     for clip in clips:
         result: list[dict[str, object]] | dict[str, object] | Reject | None
         if stage == "subtitles":
@@ -212,11 +269,13 @@ def process_batch(stage: str, clips: Sequence[ClipSpec], warehouse: Warehouse, c
         elif stage == "align":
             if clip.clip_id not in clip_rows or not inputs[clip.clip_id]:
                 continue  # waits for its media or subtitles (or was rejected by them)
-            if aligner is None:
-                raise ValueError("the align stage needs an aligner")
-            result = phone_rows(clip_rows[clip.clip_id], inputs[clip.clip_id], aligner)
+            result = aligned[clip.clip_id]
+            if isinstance(result, AlignedRows):
+                output.cue_outcomes += result.outcomes
+                result = result.reject or result.phones
         elif stage == "histograms":
-            result = histogram_row(clip.clip_id, inputs[clip.clip_id]) if inputs[clip.clip_id] else None
+            result = (histogram_row(clip.clip_id, inputs[clip.clip_id], outcomes[clip.clip_id])
+                      if inputs[clip.clip_id] else None)
         else:
             raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
         if isinstance(result, Reject):
@@ -228,8 +287,20 @@ def process_batch(stage: str, clips: Sequence[ClipSpec], warehouse: Warehouse, c
     return output
 
 
+def _align_batch(ids: Sequence[str], clip_rows: dict[str, dict], cues: dict[str, list[dict]],
+                 aligner: Aligner | None, min_coverage: float) -> dict[str, AlignedRows | Reject]:
+    """The align stage over a batch: audio prepared per clip, aligned in one call where the backend can."""
+    if ids and aligner is None:
+        raise ValueError("the align stage needs an aligner")
+    prepared = {c: prepare_alignment(clip_rows[c], cues[c]) for c in ids}
+    ready = [p for p in prepared.values() if isinstance(p, ClipAudio)]
+    results = dict(zip([p.clip_id for p in ready], align_clips(aligner, ready), strict=True)) if ready else {}
+    return {c: p if isinstance(p, Reject) else alignment_rows(p, cues[c], results[c], aligner, min_coverage)
+            for c, p in prepared.items()}
+
+
 def write_output(warehouse: Warehouse, output: StageOutput) -> None:
-    """Write a batch: the stage's rows (replacing those clips' rows), then its rejects."""
+    """Write a batch: the stage's rows (replacing those clips' rows), its cue outcomes, then its rejects."""
     table = STAGES[output.stage]
     spec = table_spec(table)
     if output.clip_ids:
@@ -238,6 +309,10 @@ def write_output(warehouse: Warehouse, output: StageOutput) -> None:
             warehouse.upsert(table, data)
         else:
             warehouse.replace_clips(table, data, output.clip_ids)
+    if output.cue_outcomes:
+        warehouse.replace_clips("cue_outcomes",
+                                pa.Table.from_pylist(output.cue_outcomes, schema=table_spec("cue_outcomes").schema),
+                                {str(r["clip_id"]) for r in output.cue_outcomes})
     if output.rejects:
         at = datetime.now(UTC)
         warehouse.upsert("rejects", pa.Table.from_pylist([r.to_row(at) for r in output.rejects],
@@ -278,11 +353,16 @@ class Summary:
     aligned: int
     histograms: int
     rejected: dict[str, int]  # "stage: reason" -> clips
+    cues: dict[str, int] = field(default_factory=dict)  # cue status -> cues
+    word_coverage: float | None = None  # caption words aligned in kept cues / caption words
 
     def lines(self) -> list[str]:
         out = [f"clips in: {self.clips_in}", f"with subtitles: {self.subtitled}",
-               f"aligned: {self.aligned}", f"histograms: {self.histograms}",
-               f"rejected: {sum(self.rejected.values())}"]
+               f"aligned: {self.aligned}", f"histograms: {self.histograms}"]
+        if self.cues:
+            out.append("cues: " + ", ".join(f"{n} {status}" for status, n in self.cues.items())
+                       + (f"; caption words kept: {self.word_coverage:.1%}" if self.word_coverage is not None else ""))
+        out.append(f"rejected: {sum(self.rejected.values())}")
         out += [f"  {reason}: {n}" for reason, n in sorted(self.rejected.items())]
         return out
 
@@ -298,6 +378,12 @@ def summarize(warehouse: Warehouse, clip_ids: Sequence[str]) -> Summary:
     rejects = warehouse.read("rejects")
     rejects = rejects.filter(pc.is_in(rejects["clip_id"], value_set=ids))
     reasons = Counter(f"{r['stage']}: {r['reason']}" for r in rejects.to_pylist())
+    outcomes = warehouse.read("cue_outcomes", columns=["clip_id", "status", "caption_words", "aligned_words"])
+    outcomes = outcomes.filter(pc.is_in(outcomes["clip_id"], value_set=ids)).to_pylist()
+    statuses = Counter(o["status"] for o in outcomes)
+    caption = sum(o["caption_words"] or 0 for o in outcomes)
+    kept = sum(o["aligned_words"] or 0 for o in outcomes if o["status"] in ("aligned", "partial"))
     return Summary(len(clip_ids), count("subtitles"), count("phone_alignments"),
-                   count("phoneme_histograms"), dict(reasons))
+                   count("phoneme_histograms"), dict(reasons),
+                   {s: statuses[s] for s in CUE_STATUSES if statuses[s]}, kept / caption if caption else None)
 

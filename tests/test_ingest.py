@@ -59,11 +59,10 @@ def corpus(tmp_path: Path) -> Path:
 EXPECTED_REJECTS = {
     ("corrupt", "clips"): "bad_media",
     ("silent", "align"): "no_audio",
-    ("late", "align"): "cue_past_end",
     ("music", "subtitles"): "no_speakable_cues",
     ("latin1", "subtitles"): "subtitles_not_utf8",
     ("nosubs", "subtitles"): "no_subtitles",
-    ("tone", "align"): "alignment_failed",
+    ("tone", "align"): "low_coverage",
 }
 
 
@@ -90,7 +89,15 @@ def test_stages_write_rows_and_rejects(corpus: Path, tmp_path: Path, aligner) ->
     rejects = {(r["clip_id"], r["stage"]): r["reason"] for r in warehouse.read("rejects").to_pylist()}
     assert rejects == EXPECTED_REJECTS
     phones = warehouse.read("phone_alignments")
-    assert sorted(set(phones["clip_id"].to_pylist())) == ["good_mp4", "good_wav"]
+    assert sorted(set(phones["clip_id"].to_pylist())) == ["good_mp4", "good_wav", "late"]
+    # one bad cue costs that cue: "late" keeps its first cue, its second starts after the audio ends
+    outcomes = {(r["clip_id"], r["cue"]): r for r in warehouse.read("cue_outcomes").to_pylist()}
+    assert (outcomes["late", 0]["status"], outcomes["late", 1]["status"]) == ("aligned", "failed")
+    assert outcomes["late", 1]["reason"] == "past_end" and "5.0-7.0 s" in outcomes["late", 1]["detail"]
+    assert outcomes["good_wav", 0]["aligned_words"] == outcomes["good_wav", 0]["caption_words"] == 8
+    assert outcomes["tone", 0]["status"] in ("failed", "mismatch")
+    tone = next(r for r in warehouse.read("rejects").to_pylist() if r["clip_id"] == "tone")
+    assert tone["detail"].startswith("aligned 0 of 12 caption words (0%), below the 50% minimum; cue 0 (0.00-0.30 s)")
     for clip in ("good_mp4", "good_wav"):
         rows = phones.filter(pc.equal(phones["clip_id"], clip)).sort_by("position").to_pylist()
         assert [r["word"] for r in rows[:2]] == ["he", "he"] and [r["phone"] for r in rows[:2]] == ["HH", "IY"]
@@ -105,9 +112,10 @@ def test_stages_write_rows_and_rejects(corpus: Path, tmp_path: Path, aligner) ->
     # sync: unhandled AAC priming would shift every phone by 23 ms; lossy coding moves a few by frames
     assert sorted(deltas)[len(deltas) // 2] <= 0.01 and max(deltas) <= 0.05
     hist = {r["clip_id"]: r for r in warehouse.read("phoneme_histograms").to_pylist()}
-    assert set(hist) == {"good_mp4", "good_wav"}
+    assert set(hist) == {"good_mp4", "good_wav", "late"}
     assert hist["good_wav"]["n_phones"] == len(wav_rows) == sum(hist["good_wav"]["counts"])
     assert hist["good_wav"]["counts"][PHONE_INDEX["N"]] == wav_rows["phone"].to_pylist().count("N")
+    assert (hist["good_wav"]["coverage"], hist["late"]["caption_words"], hist["late"]["coverage"]) == (1.0, 10, 0.8)
     subs = warehouse.read("subtitles").to_pylist()
     good = next(s for s in subs if s["clip_id"] == "good_wav")
     assert good["text"] == "He was not an ill disposed young man." and good["kind"] == "sidecar"
@@ -119,7 +127,7 @@ def test_stages_write_rows_and_rejects(corpus: Path, tmp_path: Path, aligner) ->
     shutil.copy(corpus / "good_wav.wav", corpus / "added.wav")
     shutil.copy(corpus / "good_wav.en.srt", corpus / "added.en.srt")
     run_all(load_corpus(corpus), warehouse, aligner)
-    assert warehouse.read("phone_alignments").num_rows == 3 * len(wav_rows)
+    assert warehouse.read("phone_alignments").num_rows == 4 * len(wav_rows)
     assert warehouse.read("rejects").num_rows == len(EXPECTED_REJECTS)
 
 

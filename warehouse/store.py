@@ -125,7 +125,7 @@ class Warehouse:
             table = self._open(name)
         predicate = " AND ".join(f"t.{k} = s.{k}" for k in spec.key)
         (
-            table.merge(data, predicate=predicate, source_alias="s", target_alias="t")
+            table.merge(data, predicate=predicate, source_alias="s", target_alias="t", merge_schema=True)
             .when_matched_update_all()
             .when_not_matched_insert_all()
             .execute()
@@ -150,7 +150,7 @@ class Warehouse:
         if self._open(name) is None:
             self._create(spec)
         predicate = "clip_id IN (" + ", ".join(_sql_literal(i) for i in ids) + ")"
-        write_deltalake(self.table_uri(name), data, mode="overwrite", predicate=predicate,
+        write_deltalake(self.table_uri(name), data, mode="overwrite", predicate=predicate, schema_mode="merge",
                         storage_options=self.storage_options or None)
         return self.version(name)
 

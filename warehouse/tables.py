@@ -80,6 +80,25 @@ PHONE_ALIGNMENTS = _spec(
     _f("end_s", pa.float64()),
     _f("aligner", pa.string()),
     _f("aligner_version", pa.string()),
+    _f("score", pa.float64()),  # acoustic score per frame (aligner units, higher is better; null: none)
+)
+
+CUE_OUTCOMES = _spec(
+    "cue_outcomes",
+    ("clip_id", "cue"),
+    "What alignment made of every subtitle cue: kept or not, why, and how well it matched.",
+    _f("clip_id", pa.string(), False),
+    _f("cue", pa.int32(), False),
+    _f("status", pa.string()),  # aligned | partial | mismatch | failed (pipeline.align.base.CUE_STATUSES)
+    _f("reason", pa.string()),  # "" when aligned; no_match, low_score, words_skipped, ...
+    _f("detail", pa.string()),  # for a person, naming the cue and its times
+    _f("caption_words", pa.int32()),
+    _f("aligned_words", pa.int32()),
+    _f("score", pa.float64()),  # mean acoustic score per frame of the cue's words
+    _f("window_start_s", pa.float64()),  # the audio finally searched, clip time
+    _f("window_end_s", pa.float64()),
+    _f("rungs", pa.list_(pa.string())),  # recovery rungs tried, in order
+    _f("aligner", pa.string()),
 )
 
 PHONEME_HISTOGRAMS = _spec(
@@ -90,6 +109,9 @@ PHONEME_HISTOGRAMS = _spec(
     _f("counts", pa.list_(pa.int64())),
     _f("seconds", pa.list_(pa.float64())),
     _f("n_phones", pa.int64()),
+    _f("caption_words", pa.int64()),  # words of the clip's captions
+    _f("aligned_words", pa.int64()),  # of those, aligned in kept cues (the phones counted here)
+    _f("coverage", pa.float64()),  # aligned_words / caption_words
 )
 
 POSES = _spec(
@@ -180,6 +202,7 @@ TABLES: dict[str, TableSpec] = {
         CLIPS,
         SUBTITLES,
         PHONE_ALIGNMENTS,
+        CUE_OUTCOMES,
         PHONEME_HISTOGRAMS,
         POSES,
         CLIP_SPANS,

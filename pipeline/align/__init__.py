@@ -7,21 +7,25 @@ the one in use.
 
 from __future__ import annotations
 
-from pipeline.align.base import AlignedPhone, Aligner, AlignmentError, Utterance
+from pipeline.align.base import AlignedPhone, Aligner, AlignmentError, ClipAlignment, CueOutcome, Utterance
 
 ALIGNERS: tuple[str, ...] = ("pocketsphinx", "mfa")
 
 
-def make_aligner(name: str) -> Aligner:
+def make_aligner(name: str, pad_s: float | None = None) -> Aligner:
     """The aligner called ``name`` with its default configuration.
+
+    ``pad_s``: how far pocketsphinx searches beyond a cue's caption times
+    (default :class:`pipeline.align.sphinx.SphinxConfig`'s); MFA searches each
+    utterance with its own beam and ignores it.
 
     Raises:
         ValueError: an unknown name (the message lists the choices).
     """
     if name == "pocketsphinx":
-        from pipeline.align.sphinx import SphinxAligner
+        from pipeline.align.sphinx import SphinxAligner, SphinxConfig
 
-        return SphinxAligner()
+        return SphinxAligner(SphinxConfig() if pad_s is None else SphinxConfig(pad_s=pad_s))
     if name == "mfa":
         from pipeline.align.mfa import MfaAligner
 
@@ -29,4 +33,5 @@ def make_aligner(name: str) -> Aligner:
     raise ValueError(f"unknown aligner {name!r}; choose one of {', '.join(ALIGNERS)}")
 
 
-__all__ = ["ALIGNERS", "AlignedPhone", "Aligner", "AlignmentError", "Utterance", "make_aligner"]
+__all__ = ["ALIGNERS", "AlignedPhone", "Aligner", "AlignmentError", "ClipAlignment", "CueOutcome", "Utterance",
+           "make_aligner"]

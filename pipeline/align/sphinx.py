@@ -1,18 +1,40 @@
 """Forced alignment with pocketsphinx 5 and its bundled US-English model (offline).
 
-Per utterance: words missing from the model's dictionary get a pronunciation
-from :class:`pipeline.align.g2p.Pronouncer`, then pocketsphinx's two-pass
-alignment (word alignment, then phone and state alignment) runs and the result
-is copied out to plain records at once (alignment objects kept across calls
-crash the decoder).
+Caption times are hints. A clip's cues are merged where they overlap
+(:func:`pipeline.align.cues.merge_overlapping`) and searched one segment after
+the other, each in a window reaching ``pad_s`` into the neighbouring audio but
+never back into speech the previous segment was aligned to. When a segment
+does not align, a recovery ladder is climbed and every rung tried is recorded
+in the cue's outcome:
 
-Long utterances are chunked. Pocketsphinx's alignment search can fail on long
-stretches of real-world audio ("final result does not match the grammar"), so
-an utterance longer than ``max_direct_s`` is cut into pieces first: a
-finite-state grammar accepting any *prefix* of the remaining words is decoded
-over the next ``window_s`` seconds; the words it finds, minus the last one
-(which may run past the window), form one chunk ending where that word ends,
-and the search continues from there. Each chunk is then force-aligned alone.
+1. ``window``: the words, all of them, in the padded window (two passes:
+   word alignment, then phone and state alignment);
+2. ``widen``: the same in a window widened by ``widen_s``;
+3. ``rechunk``: the words cut into pieces at the word ends a prefix-grammar
+   search finds (pauses between words), each piece aligned alone;
+4. ``skip``: a grammar in which every caption word is optional and fillers
+   ("uh", "um") may occur between words finds the words the audio holds; those
+   are aligned and the rest recorded as skipped;
+5. give up on the segment (status ``failed``), keeping the other cues.
+
+Every aligned word carries pocketsphinx's acoustic score per frame. Senone
+scores are normalised by the best senone of each frame, so the score measures
+how far the forced path is from the best the model can do: about -10 to -15 for
+a caption that matches its audio, -45 and below for the words of another
+recording. A cue scoring below ``min_score`` is a ``mismatch`` and is excluded.
+When the cues of a clip keep less than ``whole_clip_below`` of its words (the
+cue times are unreliable), the whole clip's text is aligned in one piece
+(chunked) and kept if it places more words.
+
+Long stretches are chunked: pocketsphinx's alignment search fails on long
+audio ("final result does not match the grammar"), so a stretch longer than
+``max_direct_s`` is cut first: a finite-state grammar accepting any *prefix*
+of the remaining words is decoded over the next ``window_s`` seconds; the words
+it finds, minus the last one (which may run past the window), form one chunk
+ending where that word ends, and the search continues from there.
+
+Alignment records are copied out of pocketsphinx at once: alignment objects
+kept across calls crash the decoder.
 """
 
 from __future__ import annotations
@@ -25,7 +47,8 @@ from importlib.metadata import version
 
 import numpy as np
 
-from pipeline.align.base import AlignedPhone, AlignmentError, Utterance
+from pipeline.align.base import AlignedPhone, AlignmentError, ClipAlignment, CueOutcome, Utterance
+from pipeline.align.cues import Segment, SegmentResult, cue_outcomes, kept_phones, merge_overlapping, search_window
 from pipeline.align.g2p import Pronouncer, strip_stress
 
 log = logging.getLogger(__name__)
@@ -33,22 +56,33 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = 16000
 _VARIANT = re.compile(r"\(\d+\)$")
 _PAD_S = 0.3  # silence around the audio when the phone pass is retried
+_FILLERS = ("uh", "um")  # hesitations the skip grammar allows between caption words
+
+Placed = list[tuple[int, AlignedPhone]]  # (word index, phone); -1 for silence and fillers
 
 
 @dataclass(frozen=True)
 class SphinxConfig:
-    """Chunking and decoder settings of the pocketsphinx backend."""
+    """Search windows, recovery ladder, confidence and decoder settings of the pocketsphinx backend."""
 
-    max_direct_s: float = 12.0  # utterances up to this long are aligned in one piece
+    pad_s: float = 0.5  # cue windows reach this far into the neighbouring audio
+    widen_s: float = 1.5  # the widen rung's reach
+    rechunk_s: float = 2.0  # the rechunk rung cuts stretches longer than this
+    skip_prob: float = 0.05  # prior of leaving a caption word out in the skip rung
+    min_score: float = -30.0  # mean acoustic score per frame below which a cue does not match its audio
+    whole_clip_below: float = 0.85  # align the whole clip's text when cues keep less of its words
+    max_direct_s: float = 12.0  # stretches up to this long are aligned in one piece
     window_s: float = 10.0  # audio searched per chunking step
     words_per_s: float = 6.0  # upper bound on speech rate, sizes the prefix grammar
     frame_rate: int = 100  # pocketsphinx frames per second (its -frate default)
+    boundary_shift_s: float = 0.0  # added to every phone boundary (corrects the model's bias)
 
 
 @dataclass(frozen=True)
 class _Chunk:
-    start: int  # sample offsets in the utterance
+    start: int  # sample offsets in the stretch
     end: int
+    first: int  # index of its first word
     words: tuple[str, ...]
 
 
@@ -65,53 +99,162 @@ class SphinxAligner:
         self._decoder = Decoder(lm=None, loglevel="FATAL", frate=self.config.frame_rate)
         self._pronouncer = pronouncer
 
+    # --- a clip ----------------------------------------------------------------
+
     def align(self, clip_id: str, audio: np.ndarray, sample_rate: int,
-              utterances: Sequence[Utterance]) -> list[AlignedPhone]:
-        """Phones of every utterance, times relative to the clip start (``audio[0]``).
+              utterances: Sequence[Utterance]) -> ClipAlignment:
+        """Phones of the cues that align and one outcome per cue, times relative to ``audio[0]``.
 
         Raises:
-            AlignmentError: an utterance outside the audio, with words that
-                cannot be pronounced, or that pocketsphinx cannot align.
+            AlignmentError: audio not at 16 kHz, or an utterance outside the audio.
         """
         if sample_rate != SAMPLE_RATE:
-            raise ValueError(f"pocketsphinx aligns {SAMPLE_RATE} Hz audio, got {sample_rate} Hz")
+            raise AlignmentError(f"clip {clip_id}: pocketsphinx aligns {SAMPLE_RATE} Hz audio, got {sample_rate} Hz")
         pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16)
-        phones: list[AlignedPhone] = []
-        for utt in utterances:
-            start, end = round(utt.start_s * SAMPLE_RATE), round(utt.end_s * SAMPLE_RATE)
-            where = f"clip {clip_id} cue {utt.cue} ({utt.start_s:.2f}-{utt.end_s:.2f}s)"
-            if end > len(pcm) + SAMPLE_RATE // 100 or start >= end:
-                raise AlignmentError(f"{where}: outside the audio ({len(pcm) / SAMPLE_RATE:.2f}s)")
+        audio_s = len(pcm) / SAMPLE_RATE
+        for u in utterances:
+            if u.end_s > audio_s + 0.01 or u.start_s >= u.end_s:
+                raise AlignmentError(f"clip {clip_id} cue {u.cue} ({u.start_s:.2f}-{u.end_s:.2f} s): "
+                                     f"outside the audio ({audio_s:.2f} s)")
+        speakable = [replace(u, words=self._pronounceable(u.words)) for u in utterances]
+        segments = merge_overlapping(speakable)
+        result = self._align_segments(pcm, segments)
+        if len(segments) > 1 and result.coverage < self.config.whole_clip_below:
+            whole = self._align_whole(pcm, segments)
+            log.debug("clip %s: cues kept %.0f%% of words, the whole text %.0f%%", clip_id,
+                      100 * result.coverage, 100 * whole.coverage)
+            if whole.coverage > result.coverage:
+                result = whole
+        missing = {u.cue for u in utterances} - {o.cue for o in result.outcomes}
+        result.outcomes += [_unpronounceable(u) for u in utterances if u.cue in missing]
+        result.outcomes.sort(key=lambda o: o.cue)
+        return result
+
+    def _align_segments(self, pcm: np.ndarray, segments: Sequence[Segment]) -> ClipAlignment:
+        """Each segment in its window, in time order, climbing the ladder where needed."""
+        out = ClipAlignment()
+        floor = 0.0
+        for segment in segments:
+            found = self._ladder(pcm, segment, floor)
+            outcomes = cue_outcomes(segment, found, self.config.min_score)
+            out.outcomes += outcomes
+            out.phones += kept_phones(segment, found, outcomes)
+            ends = [p.end_s for i, p in found.phones if i >= 0]
+            if ends and any(o.kept for o in outcomes):
+                floor = max(floor, max(ends))
+        return out
+
+    def _align_whole(self, pcm: np.ndarray, segments: Sequence[Segment]) -> ClipAlignment:
+        """The whole clip's text over the whole audio, chunked; words keep their cues."""
+        whole = Segment(0.0, len(pcm) / SAMPLE_RATE, sum((s.words for s in segments), ()),
+                        sum((s.word_cues for s in segments), ()))
+        try:
+            found = self._result(pcm, whole, (0.0, whole.end_s), ("whole_clip",),
+                                 self._chunked(pcm, whole.words, self.config.max_direct_s))
+        except RuntimeError as exc:
+            found = SegmentResult([], {}, (0.0, whole.end_s), ("whole_clip",), "no_match", _plain(exc))
+        outcomes = cue_outcomes(whole, found, self.config.min_score)
+        return ClipAlignment(kept_phones(whole, found, outcomes), outcomes)
+
+    # --- the recovery ladder -----------------------------------------------------
+
+    def _ladder(self, pcm: np.ndarray, segment: Segment, floor: float) -> SegmentResult:
+        """Climb the rungs until one places words that match the audio; the best attempt otherwise."""
+        cfg, audio_s = self.config, len(pcm) / SAMPLE_RATE
+        rungs: list[str] = []
+        best: SegmentResult | None = None
+        window = search_window(segment, cfg.pad_s, floor, audio_s)
+        wide = search_window(segment, cfg.widen_s, floor, audio_s)
+        attempts = [
+            ("window", window, lambda part: self._chunked(part, segment.words, cfg.max_direct_s)),
+            ("widen", wide, lambda part: self._chunked(part, segment.words, cfg.max_direct_s)),
+            ("rechunk", wide, lambda part: self._chunked(part, segment.words, cfg.rechunk_s)),
+            ("skip", wide, lambda part: self._skipping(part, segment.words)),
+        ]
+        for rung, (start, end), attempt in attempts:
+            if rung == "widen" and wide == window:
+                continue
+            rungs.append(rung)
+            part = pcm[round(start * SAMPLE_RATE): round(end * SAMPLE_RATE)]
             try:
-                found = self._align_utterance(pcm[start:end], utt.words, utt.cue)
-            except (RuntimeError, ValueError) as exc:
-                raise AlignmentError(f"{where}: {exc}") from exc
-            phones.extend(p.with_offset(start / SAMPLE_RATE) for p in found)
-        return phones
+                placed = attempt(part)
+            except RuntimeError as exc:
+                log.debug("%s: rung %s failed: %s", segment.where(), rung, exc)
+                best = best or SegmentResult([], {}, (start, end), (), "no_match", _plain(exc))
+                continue
+            found = self._result(part, segment, (start, end), (), placed, offset=start)
+            if best is None or _better(found, best, cfg.min_score):
+                best = found
+            if len(found.word_scores) == len(segment.words) and _mean_score(found) >= cfg.min_score:
+                break
+        assert best is not None
+        return replace(best, rungs=tuple(rungs))
 
-    def _align_utterance(self, pcm: np.ndarray, words: tuple[str, ...], cue: int) -> list[AlignedPhone]:
-        self._add_missing_words(words)
-        if len(pcm) <= self.config.max_direct_s * SAMPLE_RATE:
-            return self._force(pcm, words, cue)
-        phones: list[AlignedPhone] = []
-        for chunk in self._chunks(pcm, words):
-            log.debug("cue %d: chunk %.2f-%.2fs, %d words", cue, chunk.start / SAMPLE_RATE,
-                      chunk.end / SAMPLE_RATE, len(chunk.words))
-            aligned = self._force(pcm[chunk.start:chunk.end], chunk.words, cue)
-            phones.extend(p.with_offset(chunk.start / SAMPLE_RATE) for p in aligned)
-        return phones
+    def _result(self, pcm: np.ndarray, segment: Segment, window: tuple[float, float], rungs: tuple[str, ...],
+                placed: Placed, offset: float = 0.0) -> SegmentResult:
+        """Placed phones shifted to clip time, with each word's summed score and frames."""
+        shift, end = self.config.boundary_shift_s, len(pcm) / SAMPLE_RATE
+        phones = [(i, replace(p, start_s=offset + min(max(p.start_s + shift, 0.0), end),
+                              end_s=offset + min(max(p.end_s + shift, 0.0), end))) for i, p in placed]
+        scores: dict[int, tuple[float, int]] = {}
+        frame = 1.0 / self.config.frame_rate
+        for i, p in placed:
+            if i >= 0:
+                frames = max(1, round((p.end_s - p.start_s) / frame))
+                total, n = scores.get(i, (0.0, 0))
+                scores[i] = (total + (p.score or 0.0) * frames, n + frames)
+        return SegmentResult(phones, scores, window, rungs)
 
-    def _add_missing_words(self, words: tuple[str, ...]) -> None:
+    def _chunked(self, pcm: np.ndarray, words: tuple[str, ...], max_piece_s: float) -> Placed:
+        """All ``words`` over all of ``pcm``, cut into pieces no longer than ``max_piece_s`` where needed."""
+        placed: Placed = []
+        for chunk in self._chunks(pcm, words, max_piece_s):
+            offset = chunk.start / SAMPLE_RATE
+            placed += [(chunk.first + i if i >= 0 else -1, p.with_offset(offset))
+                       for i, p in self._force(pcm[chunk.start:chunk.end], chunk.words)]
+        return placed
+
+    def _skipping(self, pcm: np.ndarray, words: tuple[str, ...]) -> Placed:
+        """The caption words the audio holds (each optional, fillers allowed), then aligned."""
+        decoder, cfg = self._decoder, self.config
+        final = len(words)
+        transitions = []
+        for k, word in enumerate(words):
+            transitions += [(k, k + 1, 1.0 - cfg.skip_prob, word), (k, k + 1, cfg.skip_prob)]
+            transitions += [(k, k, 0.02, filler) for filler in _FILLERS]
+        decoder.add_fsg("skip", decoder.create_fsg("skip", 0, final, transitions))
+        decoder.activate_search("skip")
+        self._decode(pcm.tobytes())
+        found = [_VARIANT.sub("", s.word) for s in decoder.seg() or ()]
+        indices, k = [], 0
+        for word in found:  # the grammar keeps order: match the found words to caption positions
+            if word in words[k:]:
+                k = words.index(word, k)
+                indices.append(k)
+                k += 1
+        if not indices:
+            raise RuntimeError("none of the caption's words were found in the audio")
+        kept = tuple(words[i] for i in indices)
+        return [(indices[i] if i >= 0 else -1, p) for i, p in self._force(pcm, kept)]
+
+    # --- pocketsphinx --------------------------------------------------------------
+
+    def _pronounceable(self, words: tuple[str, ...]) -> tuple[str, ...]:
+        """``words`` minus those nobody can pronounce; the rest added to the decoder's dictionary."""
         missing = sorted({w for w in words if self._decoder.lookup_word(w) is None})
-        if not missing:
-            return
-        if self._pronouncer is None:
+        if missing and self._pronouncer is None:
             self._pronouncer = Pronouncer()
-        for i, word in enumerate(missing):
-            phones = " ".join(strip_stress(self._pronouncer.pronounce(word)))
-            self._decoder.add_word(word, phones, update=i == len(missing) - 1)
+        added = []
+        for word in missing:
+            try:
+                added.append((word, " ".join(strip_stress(self._pronouncer.pronounce(word)))))
+            except ValueError as exc:
+                log.warning("%s; the word is left out of the alignment", exc)
+        for i, (word, phones) in enumerate(added):
+            self._decoder.add_word(word, phones, update=i == len(added) - 1)
+        return tuple(w for w in words if self._decoder.lookup_word(w) is not None)
 
-    def _force(self, pcm: np.ndarray, words: tuple[str, ...], cue: int) -> list[AlignedPhone]:
+    def _force(self, pcm: np.ndarray, words: tuple[str, ...]) -> Placed:
         """Two-pass alignment of ``words`` to all of ``pcm``.
 
         The phone pass sometimes fails where the word pass succeeded (seen on
@@ -120,37 +263,44 @@ class SphinxAligner:
         the times are shifted back and clipped to the audio.
         """
         try:
-            return self._force_once(pcm, words, cue)
+            return self._force_once(pcm, words)
         except RuntimeError as exc:
-            log.debug("cue %d: %s; retrying with %.2fs of silence around the audio", cue, exc, _PAD_S)
+            log.debug("%s; retrying with %.2fs of silence around the audio", exc, _PAD_S)
         pad = np.zeros(int(_PAD_S * SAMPLE_RATE), np.int16)
         end = len(pcm) / SAMPLE_RATE
-        return [replace(p, start_s=min(max(p.start_s - _PAD_S, 0.0), end), end_s=min(max(p.end_s - _PAD_S, 0.0), end))
-                for p in self._force_once(np.concatenate([pad, pcm, pad]), words, cue)
+        return [(i, replace(p, start_s=min(max(p.start_s - _PAD_S, 0.0), end),
+                            end_s=min(max(p.end_s - _PAD_S, 0.0), end)))
+                for i, p in self._force_once(np.concatenate([pad, pcm, pad]), words)
                 if p.end_s > _PAD_S and p.start_s < _PAD_S + end]
 
-    def _force_once(self, pcm: np.ndarray, words: tuple[str, ...], cue: int) -> list[AlignedPhone]:
+    def _force_once(self, pcm: np.ndarray, words: tuple[str, ...]) -> Placed:
         """One two-pass alignment; records are copied out of pocketsphinx immediately."""
         decoder, data = self._decoder, pcm.tobytes()
-        decoder.set_align_text(" ".join(words))
-        self._decode(data)  # pass 1: word alignment
-        decoder.set_alignment()
-        self._decode(data)  # pass 2: phone and state alignment
+        try:
+            decoder.set_align_text(" ".join(words))
+            self._decode(data)  # pass 1: word alignment
+            decoder.set_alignment()
+            self._decode(data)  # pass 2: phone and state alignment
+        except RuntimeError as exc:
+            raise RuntimeError(f"the words do not fit the audio ({exc})") from exc
         alignment = decoder.get_alignment()
         if alignment is None:
             raise RuntimeError("pocketsphinx produced no alignment")
         step = 1.0 / self.config.frame_rate
-        out: list[AlignedPhone] = []
-        spoken: list[str] = []
+        out: Placed = []
+        k = 0
         for entry in alignment:
             word = _VARIANT.sub("", entry.name)
-            if not word.startswith("<"):
-                spoken.append(word)
-            out.extend(AlignedPhone(cue, word, p.name, p.start * step, (p.start + p.duration) * step)
-                       for p in entry)
+            index = -1
+            if not word.startswith("<") and not word.startswith("["):
+                if k >= len(words) or word != words[k]:
+                    raise RuntimeError(f"aligned words differ from the text at {word!r}")
+                index, k = k, k + 1
+            out += [(index, AlignedPhone(-1, word, p.name, p.start * step, (p.start + p.duration) * step,
+                                         p.score / max(p.duration, 1))) for p in entry]
         del alignment  # never outlive this call (see module docstring)
-        if spoken != list(words):
-            raise RuntimeError(f"aligned words {' '.join(spoken[:8])}... differ from the text")
+        if k != len(words):
+            raise RuntimeError(f"only {k} of {len(words)} words aligned")
         return out
 
     def _decode(self, data: bytes) -> None:
@@ -158,22 +308,24 @@ class SphinxAligner:
         self._decoder.process_raw(data, full_utt=True)
         self._decoder.end_utt()
 
-    def _chunks(self, pcm: np.ndarray, words: tuple[str, ...]) -> list[_Chunk]:
+    def _chunks(self, pcm: np.ndarray, words: tuple[str, ...], max_piece_s: float) -> list[_Chunk]:
         cfg = self.config
         window = int(cfg.window_s * SAMPLE_RATE)
         chunks: list[_Chunk] = []
         start, i = 0, 0
-        while len(pcm) - start > cfg.max_direct_s * SAMPLE_RATE and i < len(words):
+        while len(pcm) - start > max_piece_s * SAMPLE_RATE and i < len(words) - 1:
             prefix = words[i : i + max(2, int(cfg.window_s * cfg.words_per_s))]
             ends = self._spot_prefix(pcm[start : start + window], prefix)
             if len(ends) < 2:
+                if chunks:
+                    break  # align the rest in one piece
                 raise RuntimeError(f"chunking found fewer than 2 words after {start / SAMPLE_RATE:.2f}s")
             keep = ends[:-1]  # the last word found may run past the window
             cut = start + keep[-1]
-            chunks.append(_Chunk(start, cut, prefix[: len(keep)]))
+            chunks.append(_Chunk(start, cut, i, prefix[: len(keep)]))
             start, i = cut, i + len(keep)
         if i < len(words):
-            chunks.append(_Chunk(start, len(pcm), words[i:]))
+            chunks.append(_Chunk(start, len(pcm), i, words[i:]))
         return chunks
 
     def _spot_prefix(self, pcm: np.ndarray, prefix: tuple[str, ...]) -> list[int]:
@@ -187,7 +339,7 @@ class SphinxAligner:
         self._decode(pcm.tobytes())
         samples_per_frame = SAMPLE_RATE // self.config.frame_rate
         found = [(_VARIANT.sub("", s.word), (s.end_frame + 1) * samples_per_frame)
-                 for s in decoder.seg() if _VARIANT.sub("", s.word) in prefix]
+                 for s in decoder.seg() or () if _VARIANT.sub("", s.word) in prefix]
         ends = []
         for k, (word, end) in enumerate(found):
             if k >= len(prefix) or word != prefix[k]:
@@ -195,3 +347,28 @@ class SphinxAligner:
             ends.append(end)
         return ends
 
+
+def _mean_score(result: SegmentResult) -> float:
+    frames = sum(n for _, n in result.word_scores.values())
+    return sum(s for s, _ in result.word_scores.values()) / frames if frames else float("-inf")
+
+
+def _better(a: SegmentResult, b: SegmentResult, min_score: float) -> bool:
+    """Prefer results that match the audio, then more words placed, then a higher score."""
+    def rank(r: SegmentResult) -> tuple[bool, int, float]:
+        return (_mean_score(r) >= min_score, len(r.word_scores), _mean_score(r))
+    return rank(a) > rank(b)
+
+
+def _plain(exc: Exception) -> str:
+    """pocketsphinx's messages in words a person understands."""
+    text = str(exc)
+    if "sub-word alignment" in text or "stop utterance" in text or "do not fit" in text:
+        return "the caption's words do not fit this stretch of audio (wrong words, or the speech lies elsewhere)"
+    return text
+
+
+def _unpronounceable(u: Utterance) -> CueOutcome:
+    return CueOutcome(u.cue, "failed", "unpronounceable",
+                      f"cue {u.cue} ({u.start_s:.2f}-{u.end_s:.2f} s): no word of the caption can be pronounced",
+                      len(u.words), 0, None, u.start_s, u.end_s, ())
