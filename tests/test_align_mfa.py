@@ -1,23 +1,33 @@
-"""Montreal Forced Aligner backend: output parsing (real MFA files) and the subprocess wrapper.
+"""Montreal Forced Aligner backend: output parsing (real MFA files), cue outcomes, and the batch runner.
 
 The real MFA output comes from MFA's own source distribution on PyPI, fetched at
-test time by the ``mfa_sdist_files`` fixture; nothing of it is committed.
+test time by the ``mfa_sdist_files`` fixture; nothing of it is committed. A real
+``mfa`` cannot run here (it needs conda-forge Kaldi), so the runner is tested
+against stand-in ``mfa`` executables that write what MFA 3 writes.
 """
 
 from __future__ import annotations
 
 import io
+import json
+import os
 import shutil
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from pipeline.align import Utterance
+from pipeline.align import AlignmentError, ClipAlignment, Utterance
+from pipeline.align.base import ClipAudio, align_clips
 from pipeline.align.mfa import (
     MfaAligner,
+    MfaConfig,
     MfaUnavailable,
+    _write_utterance_textgrid,
+    alignment_from_tiers,
+    mfa_segments,
     parse_textgrid,
-    phones_from_tiers,
     read_alignment,
 )  # fmt: skip
 from pipeline.phonemes import MFA_IPA_TO_CMU, to_cmu39
@@ -45,13 +55,18 @@ def test_real_mfa_textgrid_words_and_times(mfa_sdist_files: Path) -> None:
 
 def test_real_mfa_textgrid_phones_map_to_cmu(mfa_sdist_files: Path) -> None:
     tiers = read_alignment(mfa_sdist_files / MICHAEL)
-    aligned = phones_from_tiers(tiers, [Utterance(7, 0.0, MICHAEL_XMAX + 0.01, ("montreal", "forced", "aligner"))])
+    result = alignment_from_tiers(tiers, [Utterance(7, 0.0, MICHAEL_XMAX, ("montreal", "forced", "aligner"))],
+                                  MICHAEL_XMAX)
+    aligned = result.phones
     assert [to_cmu39(p.phone) for p in aligned] == MICHAEL_CMU
     assert [p.word for p in aligned] == ["montreal"] * 8 + ["forced"] * 5 + ["aligner"] * 5
     assert {p.cue for p in aligned} == {7}
     assert [(p.start_s, p.end_s) for p in aligned] == [(s, e) for s, e, _ in tiers["phones"]]
+    (outcome,) = result.outcomes
+    assert (outcome.cue, outcome.status, outcome.caption_words, outcome.aligned_words) == (7, "aligned", 3, 3)
+    assert outcome.score is None and outcome.rungs == ("mfa",)  # no alignment_analysis.csv: no score
     # a cue covering only "forced" keeps only its phones
-    forced = phones_from_tiers(tiers, [Utterance(0, 0.55, 0.91, ("forced",))])
+    forced = alignment_from_tiers(tiers, [Utterance(0, 0.55, 0.91, ("forced",))], MICHAEL_XMAX).phones
     assert [to_cmu39(p.phone) for p in forced] == ["F", "AO", "R", "S", "T"]
 
 
@@ -93,7 +108,7 @@ def test_textgrid_parser_on_pocketsphinx_written_textgrid(tmp_path: Path) -> Non
     path.write_text(out.getvalue())
     tiers = parse_textgrid(path)
     assert [label for _, _, label in tiers["words"] if label] == ["say", '"hi"']
-    phones = phones_from_tiers(tiers, [Utterance(4, 0.0, 1.0, ("say", "hi"))])
+    phones = alignment_from_tiers(tiers, [Utterance(4, 0.0, 1.0, ("say", '"hi"'))], 1.0).phones
     assert [(p.cue, p.word, p.phone) for p in phones] == [
         (4, "say", "S"), (4, "say", "EY"), (4, '"hi"', "HH"), (4, '"hi"', "AY")]
     assert phones[1].start_s == pytest.approx(0.3) and phones[1].end_s == pytest.approx(0.5)
@@ -120,8 +135,6 @@ def test_missing_mfa_is_reported() -> None:
                     reason="Montreal Forced Aligner not installed: needs conda-forge Kaldi and model downloads; "
                            "runs in its own container")
 def test_live_mfa_alignment() -> None:
-    import numpy as np
-
     from fixtures.librivox import LIBRIVOX, transcripts, wav
     from pipeline.audio import decode_audio
 
@@ -129,32 +142,193 @@ def test_live_mfa_alignment() -> None:
         pytest.skip("pocketsphinx-testdata not installed")
     utt = "sense_and_sensibility_01_austen_64kb-0880"
     audio = decode_audio(wav(utt))
-    phones = MfaAligner().align(utt, audio, 16000, [Utterance(0, 0.0, len(audio) / 16000, transcripts()[utt])])
+    result = MfaAligner().align(utt, audio, 16000, [Utterance(0, 0.0, len(audio) / 16000, transcripts()[utt])])
+    phones = result.phones
     assert [p.word for p in phones][0] == "he" and np.all(np.diff([p.start_s for p in phones]) >= 0)
+    assert result.outcomes[0].status in ("aligned", "partial")
 
 
-def test_aligner_runs_mfa_and_reads_its_output_mocked_mfa_binary(tmp_path: Path, monkeypatch,
-                                                                 mfa_sdist_files: Path) -> None:
+def test_aligner_reads_real_mfa_output_from_stand_in_mfa(tmp_path: Path, monkeypatch,
+                                                           mfa_sdist_files: Path) -> None:
     """A stand-in `mfa` script copies a real MFA output file where `mfa align` would write it."""
     source = mfa_sdist_files / MICHAEL
     script = tmp_path / "bin" / "mfa"
     script.parent.mkdir()
     script.write_text(f"""#!/bin/sh
 if [ "$1" = version ]; then echo 3.0.0-mock; exit 0; fi
-out="$5"; mkdir -p "$out"; cp '{source}' "$out/clip{source.suffix}"
+mkdir -p "$5"; for grid in "$2"/*.TextGrid; do cp '{source}' "$5/$(basename "$grid")"; done
 """)
     script.chmod(0o755)
     monkeypatch.setenv("PATH", f"{script.parent}:/usr/bin:/bin")
-    import numpy as np
-
-    from pipeline.align.mfa import MfaConfig
-
     aligner = MfaAligner(MfaConfig(dictionary="english_mfa", acoustic_model="english_mfa",
                                    output_format="long_textgrid"))
     assert aligner.version == "3.0.0-mock"
     tiers = read_alignment(source)
-    end = max(e for n, ivs in tiers.items() for _, e, _ in ivs)
-    phones = aligner.align("clip", np.zeros(int(end * 16000) + 1, np.float32), 16000,
-                           [Utterance(0, 0.0, end + 0.01, ("x",))])
-    assert phones == phones_from_tiers(tiers, [Utterance(0, 0.0, end + 0.01, ("x",))])
-    assert [to_cmu39(p.phone) for p in phones] == MICHAEL_CMU
+    utterances = [Utterance(0, 0.0, MICHAEL_XMAX, ("montreal", "forced", "aligner"))]
+    result = aligner.align("clip", np.zeros(int(MICHAEL_XMAX * 16000) + 1, np.float32), 16000, utterances)
+    assert result.phones == alignment_from_tiers(tiers, utterances, MICHAEL_XMAX).phones
+    assert [to_cmu39(p.phone) for p in result.phones] == MICHAEL_CMU
+
+
+# --- the batch runner, against a stand-in `mfa` that writes what MFA 3 writes -----
+
+STAND_IN_MFA = """#!{python}
+# A stand-in for `mfa`: logs each call, then for every `<stem>.TextGrid` of the input corpus writes
+# `<stem>.json` (MFA's JSON: words and phones tiers) and a row of alignment_analysis.csv per aligned
+# utterance, as MFA 3 does. Caption words steer it: an utterance holding "inaudible" is not aligned
+# (absent from the output, as when MFA's beam fails); "zyzzyva" is out of MFA's dictionary (text kept,
+# phone spn); "qwxz" comes out as <unk>/spn; a file whose stem holds "lost" gets no output at all.
+import csv, json, os, sys, time
+from pathlib import Path
+
+args = sys.argv[1:]
+if args[:1] == ["version"]:
+    print("3.4.3-stand-in")
+    sys.exit(0)
+time.sleep(float(os.environ.get("STAND_IN_SLEEP", "0")))
+sys.path.insert(0, {repo!r})
+from pipeline.align.mfa import parse_textgrid
+
+corpus, out = Path(args[1]), Path(args[4])
+with open({log!r}, "a") as calls:
+    calls.write(json.dumps({{"args": args, "stems": sorted(p.stem for p in corpus.glob("*.TextGrid"))}}) + "\\n")
+if os.environ.get("STAND_IN_FAIL"):
+    sys.stderr.write("Aligning...\\nNoAlignmentsError: no utterances were aligned\\n")
+    sys.exit(1)
+out.mkdir(parents=True, exist_ok=True)
+analysis = [["file", "begin", "end", "speaker", "overall_log_likelihood", "speech_log_likelihood"]]
+for grid in sorted(corpus.glob("*.TextGrid")):
+    (speaker, tier), = parse_textgrid(grid).items()
+    words, phones = [], []
+    for start, end, text in tier:
+        if not text or "inaudible" in text.split() or "lost" in grid.stem:
+            continue
+        step = (end - start) / len(text.split())
+        for n, word in enumerate(text.split()):
+            begin, finish = start + n * step, start + (n + 1) * step
+            words.append([begin, finish, "<unk>" if word == "qwxz" else word.strip("'")])  # as MFA tokenizes
+            if word in ("zyzzyva", "qwxz"):
+                phones.append([begin, finish, "spn"])
+            else:
+                phones += [[begin, begin + step / 2, "AH0"], [begin + step / 2, finish, "T"]]
+        analysis.append([grid.stem, round(start, 4), round(end, 4), speaker, -40.0 - start, ""])
+    if words:
+        tiers = {{"words": {{"type": "interval", "entries": words}},
+                 "phones": {{"type": "interval", "entries": phones}}}}
+        (out / (grid.stem + ".json")).write_text(json.dumps({{"start": 0, "end": tier[-1][1], "tiers": tiers}}))
+with open(out / "alignment_analysis.csv", "w", newline="") as f:
+    csv.writer(f).writerows(analysis)
+"""
+
+
+@pytest.fixture
+def stand_in_mfa(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A stand-in `mfa` first on PATH; returns the log it appends one JSON line to per `mfa align` call."""
+    log = tmp_path / "mfa-calls.jsonl"
+    script = tmp_path / "bin" / "mfa"
+    script.parent.mkdir()
+    script.write_text(STAND_IN_MFA.format(python=sys.executable, repo=str(Path(__file__).resolve().parents[1]),
+                                          log=str(log)))
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{script.parent}{os.pathsep}{os.environ['PATH']}")
+    return log
+
+
+def _calls(log: Path) -> list[dict]:
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def _clip(clip_id: str, *utterances: Utterance, seconds: float = 6.0) -> ClipAudio:
+    return ClipAudio(clip_id, np.zeros(int(seconds * 16000), np.float32), utterances)
+
+
+def test_align_many_runs_stand_in_mfa_once_per_batch(stand_in_mfa: Path) -> None:
+    clips = [_clip(clip_id, Utterance(0, 0.5, 1.5, ("hello", word)), Utterance(1, 2.0, 3.0, (word,)))
+             for clip_id, word in (("spk 1/a", "one"), ("spk 1:a", "two"), ("third", "three"))]
+    aligner = MfaAligner()
+    results = align_clips(aligner, clips)  # the ingest align stage's call
+    (call,) = _calls(stand_in_mfa)
+    assert call["args"][0] == "align" and call["args"][5:7] == ["--output_format", "json"]
+    assert "--temporary_directory" in call["args"]
+    assert len(set(call["stems"])) == 3  # "spk 1/a" and "spk 1:a" get distinct safe stems
+    assert all(isinstance(r, ClipAlignment) for r in results)
+    for clip, result in zip(clips, results, strict=True):
+        word = clip.utterances[1].words[0]
+        assert [(o.cue, o.status, o.reason, o.caption_words, o.aligned_words) for o in result.outcomes] == [
+            (0, "aligned", "", 2, 2), (1, "aligned", "", 1, 1)]
+        first, second = result.outcomes
+        assert (first.window_start_s, first.window_end_s, first.rungs) == (0.5, 1.5, ("mfa",))
+        assert first.score == pytest.approx(-40.5) and second.score == pytest.approx(-42.0)  # the CSV's, per cue
+        assert [(p.cue, p.word, p.phone) for p in result.phones] == [
+            (0, "hello", "AH0"), (0, "hello", "T"), (0, word, "AH0"), (0, word, "T"), (1, word, "AH0"), (1, word, "T")]
+        assert all(p.score is None for p in result.phones)
+        assert result.coverage == 1.0
+    assert len(_calls(stand_in_mfa)) == 1
+
+
+def test_stand_in_mfa_without_output_for_a_clip_fails_that_clip_only(stand_in_mfa: Path) -> None:
+    clips = [_clip("a", Utterance(0, 0.5, 1.5, ("hello",))),
+             _clip("lost_b", Utterance(0, 0.5, 1.5, ("hello",))),
+             _clip("c", Utterance(0, 0.5, 1.5, ("hello",))),
+             _clip("long_cue", Utterance(0, 0.5, 9.0, ("hello",)))]  # ends after its 6 s of audio
+    results = MfaAligner().align_many(clips, 16000)
+    assert len(_calls(stand_in_mfa)) == 1 and len(_calls(stand_in_mfa)[0]["stems"]) == 3  # long_cue not sent
+    assert isinstance(results[0], ClipAlignment) and isinstance(results[2], ClipAlignment)
+    assert isinstance(results[1], AlignmentError)
+    assert str(results[1]).startswith("clip lost_b: MFA wrote no alignment for it")
+    assert isinstance(results[3], AlignmentError) and "clip long_cue cue 0" in str(results[3])
+    assert "outside the audio" in str(results[3])
+    with pytest.raises(AlignmentError, match="clip lost_b: MFA wrote no alignment"):
+        MfaAligner().align("lost_b", clips[1].audio, 16000, clips[1].utterances)
+
+
+def test_stand_in_mfa_unaligned_and_unknown_words_give_cue_outcomes(stand_in_mfa: Path) -> None:
+    clip = _clip("clip", Utterance(0, 0.0, 1.0, ("hello", "world")),
+                 Utterance(1, 1.0, 2.0, ("inaudible", "words")),  # MFA's beam finds nothing
+                 Utterance(2, 2.5, 4.0, ("'cause", "zyzzyva", "there")),  # an out-of-dictionary word (spn)
+                 Utterance(3, 4.0, 5.0, ("qwxz",)),  # only <unk>
+                 Utterance(4, 5.2, 5.5, ()))  # nothing speakable
+    result = MfaAligner().align(clip.clip_id, clip.audio, 16000, clip.utterances)
+    by_cue = {o.cue: o for o in result.outcomes}
+    assert [(o.cue, o.status, o.reason, o.caption_words, o.aligned_words) for o in result.outcomes] == [
+        (0, "aligned", "", 2, 2), (1, "failed", "not_aligned", 2, 0), (2, "partial", "words_skipped", 3, 2),
+        (3, "failed", "not_aligned", 1, 0), (4, "failed", "no_words", 0, 0)]
+    assert by_cue[1].detail == ("cue 1 (1.00-2.00 s): MFA could not align the caption to this stretch of audio "
+                                "(beam too narrow or the words are not spoken here)")
+    assert by_cue[1].score is None and (by_cue[1].window_start_s, by_cue[1].window_end_s) == (1.0, 2.0)
+    assert by_cue[2].detail.startswith("cue 2 (2.50-4.00 s): 1 caption word(s)") and by_cue[2].detail.endswith(
+        ": zyzzyva")  # the wording is pipeline.align.cues'
+    assert "spn" in by_cue[3].detail
+    assert {(p.cue, p.word) for p in result.phones} == {(0, "hello"), (0, "world"), (2, "cause"), (2, "there")}
+    assert result.coverage == pytest.approx(4 / 8)
+
+
+@pytest.mark.parametrize("env, config, message", [
+    ({"STAND_IN_FAIL": "1"}, MfaConfig(),
+     "mfa align exited 1 on the batch of 2 clip(s) a, b: Aligning...\nNoAlignmentsError: no utterances were aligned"),
+    ({"STAND_IN_SLEEP": "30"}, MfaConfig(timeout_s=1), "mfa align timed out after 1 s on the batch of 2 clip(s) a, b"),
+], ids=["exit_1", "timeout"])  # fmt: skip
+def test_stand_in_mfa_failing_fails_every_clip_of_the_batch(stand_in_mfa: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            env: dict[str, str], config: MfaConfig,
+                                                            message: str) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    clips = [_clip(c, Utterance(0, 0.5, 1.5, ("hello",))) for c in ("a", "b")]
+    results = MfaAligner(config).align_many(clips, 16000)
+    assert [type(r) for r in results] == [AlignmentError, AlignmentError]
+    for clip, error in zip(clips, results, strict=True):
+        assert str(error).startswith(f"clip {clip.clip_id}: {message}")
+
+
+def test_overlapping_cues_are_one_utterance_and_input_intervals_never_overlap(tmp_path: Path) -> None:
+    utterances = [Utterance(0, 0.0, 2.0, ("a", "b")), Utterance(1, 1.5, 3.0, ("c",)),  # overlap 0.5 s: merged
+                  Utterance(2, 2.95, 4.0, ("d",)), Utterance(3, 4.5, 7.0, ("e",))]  # 0.05 s: trimmed; past end
+    segments = mfa_segments(utterances, 6.0)
+    assert [(s.start_s, s.end_s, s.words, s.word_cues) for s in segments] == [
+        (0.0, 3.0, ("a", "b", "c"), (0, 0, 1)), (3.0, 4.0, ("d",), (2,)), (4.5, 6.0, ("e",), (3,))]
+    path = tmp_path / "clip.TextGrid"
+    _write_utterance_textgrid(path, 6.0, "0000_clip", utterances)
+    (name, intervals), = parse_textgrid(path).items()
+    assert name == "0000_clip"  # one MFA speaker per clip
+    assert [label for *_, label in intervals] == ["a b c", "d", "", "e"]
+    assert all(end == next_start for (_, end, _), (next_start, _, _) in zip(intervals, intervals[1:]))

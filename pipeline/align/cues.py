@@ -78,12 +78,15 @@ class SegmentResult:
     detail: str = ""
 
 
-def cue_outcomes(segment: Segment, result: SegmentResult, min_score: float) -> list[CueOutcome]:
+def cue_outcomes(segment: Segment, result: SegmentResult, min_score: float,
+                 min_share: float = 0.5) -> list[CueOutcome]:
     """One outcome per cue of ``segment``, judged by words placed and their acoustic score.
 
-    A cue whose placed words score below ``min_score`` per frame on average is a
-    ``mismatch``: its audio holds something else than its caption (other words,
-    music, another language) and its phones must not be counted.
+    A cue is a ``mismatch`` when its placed words score below ``min_score`` per
+    frame on average, or when fewer than ``min_share`` of its words could be
+    placed (a few short words of a wrong caption always fit somewhere): its audio
+    holds something else than its caption (other words, music, another
+    language) and its phones must not be counted.
     """
     outcomes = []
     for cue in segment.cues:
@@ -99,10 +102,15 @@ def cue_outcomes(segment: Segment, result: SegmentResult, min_score: float) -> l
             status, reason = "mismatch", "low_score"
             detail = (f"audio and caption do not match: acoustic score {score:.1f} per frame, "
                       f"below {min_score:.1f}")
+        elif len(placed) < min_share * len(indices):
+            status, reason = "mismatch", "few_words"
+            detail = (f"audio and caption do not match: only {len(placed)} of {len(indices)} caption words "
+                      "found in the audio")
         elif len(placed) < len(indices):
             status, reason = "partial", "words_skipped"
             skipped = [segment.words[i] for i in indices if i not in result.word_scores]
-            detail = f"{len(skipped)} caption word(s) not found in the audio: {' '.join(skipped[:8])}"
+            detail = (f"{len(skipped)} caption word(s) not found in the audio or not matching it: "
+                      f"{' '.join(skipped[:8])}")
         else:
             status, reason, detail = "aligned", "", ""
         outcomes.append(CueOutcome(cue, status, reason, f"{where}: {detail}" if detail else "",

@@ -1,4 +1,21 @@
-"""Montreal Forced Aligner backend: run ``mfa align`` and parse what it writes.
+"""Montreal Forced Aligner backend: ``mfa align`` once per batch of clips, and its output read back per cue.
+
+MFA pays most of its cost per call (process start, model and dictionary
+loading, feature set-up), so :meth:`MfaAligner.align_many` writes a whole batch
+of clips into one scratch corpus, one wav and one utterance TextGrid per clip,
+and runs ``mfa align`` once. MFA aligns every utterance of a TextGrid on its
+own and leaves out those it cannot align (its beam finds no path: the words are
+not spoken there); each clip's output becomes one
+:class:`~pipeline.align.base.CueOutcome` per cue through the shared rules of
+:mod:`pipeline.align.cues`. Utterances are the cues, merged where they overlap
+(a TextGrid tier cannot hold overlapping intervals). Each clip is its own MFA
+speaker, so feature normalisation stays per clip as if it ran alone.
+
+Scores: MFA's TextGrid and JSON output hold no likelihoods, per phone or
+otherwise. ``mfa align`` (3.x) also writes ``alignment_analysis.csv`` beside
+them, with each utterance's log-likelihood per frame (``overall_log_likelihood``,
+Kaldi GMM units); that becomes the cue's score where present. Phones carry no
+score. No score threshold is applied: MFA's units are not calibrated here.
 
 MFA needs Kaldi from conda-forge and downloads its English models from
 GitHub, so in production it runs in its own container; here ``mfa`` is absent
@@ -10,20 +27,23 @@ JSON (``--output_format json``), both with ``words`` and ``phones`` tiers
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
+import math
 import re
 import shutil
 import subprocess
 import tempfile
 import wave
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from pipeline.align.base import AlignedPhone, AlignmentError, Utterance
+from pipeline.align.base import AlignedPhone, AlignmentError, ClipAlignment, ClipAudio, CueOutcome, Utterance
+from pipeline.align.cues import Segment, SegmentResult, cue_outcomes, kept_phones, merge_overlapping
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +63,7 @@ class MfaConfig:
     acoustic_model: str = "english_us_arpa"  # "english_mfa" writes IPA phones; to_cmu39 maps both
     output_format: str = "json"  # or "long_textgrid"
     extra_args: tuple[str, ...] = ("--clean", "--single_speaker")
-    timeout_s: float = 3600.0
+    timeout_s: float = 3600.0  # per ``mfa align`` run, that is per batch of clips
 
 
 # --- parsing -----------------------------------------------------------------
@@ -113,24 +133,114 @@ def _tier(tiers: dict[str, list[Interval]], kind: str) -> list[Interval]:
     return sorted(found)
 
 
-def phones_from_tiers(tiers: dict[str, list[Interval]], utterances: Sequence[Utterance]) -> list[AlignedPhone]:
-    """Labelled phones with their word and cue, found by where each phone's midpoint lies.
+# --- outcomes per cue ----------------------------------------------------------
 
-    Phones outside every utterance (MFA aligns whole files) are dropped;
-    empty labels (silence between words) are skipped.
+_NOT_SPEECH = frozenset({"", "sil", "sp", "spn"})  # phone labels of silence and of words MFA does not know
+_FRAME_S = 0.01  # MFA's frame shift: a word's frames weight the utterance score
+_NOT_ALIGNED = ("MFA could not align the caption to this stretch of audio "
+                "(beam too narrow or the words are not spoken here)")
+_UNKNOWN_ONLY = "MFA knows none of the caption's words: all came out as unknown (spn / <unk>)"
+
+
+def mfa_segments(utterances: Sequence[Utterance], duration_s: float) -> list[Segment]:
+    """The utterances MFA is given for a clip: cues merged where they overlap, the rest trimmed apart.
+
+    A TextGrid tier holds no overlapping intervals, so cues overlapping by more
+    than :func:`~pipeline.align.cues.merge_overlapping`'s margin become one
+    utterance and a smaller overlap is cut from the later cue's start; every
+    utterance ends inside the audio. Cues without words are left out.
     """
-    words = [w for w in _tier(tiers, "words") if w[2]]
-    phones: list[AlignedPhone] = []
-    for start, end, label in _tier(tiers, "phones"):
-        if not label:
-            continue
-        mid = (start + end) / 2
-        cue = next((u.cue for u in utterances if u.start_s <= mid < u.end_s), None)
-        if cue is None:
-            continue
-        word = next((w[2] for w in words if w[0] <= mid < w[1]), "")
-        phones.append(AlignedPhone(cue, word, label, start, end))
-    return phones
+    segments: list[Segment] = []
+    floor = 0.0
+    for segment in merge_overlapping(utterances):
+        end = min(segment.end_s, duration_s)
+        segments.append(replace(segment, start_s=min(max(segment.start_s, floor), end), end_s=end))
+        floor = max(floor, end)
+    return segments
+
+
+def alignment_from_tiers(tiers: dict[str, list[Interval]], utterances: Sequence[Utterance], duration_s: float,
+                         scores: Sequence[tuple[float, float]] = ()) -> ClipAlignment:
+    """Phones of the kept cues and one outcome per utterance, from MFA's output tiers for one clip.
+
+    Words belong to the utterance holding their midpoint, phones to the word
+    holding theirs. Output words are matched to the caption's in order (edge
+    apostrophes ignored); a word labelled ``<unk>``, or whose phones are all
+    ``spn`` (MFA keeps the text of a word missing from its dictionary and
+    aligns it as noise), is not placed. A cue with no placed word is
+    ``failed`` (``not_aligned``); one missing some is ``partial``
+    (``words_skipped``).
+
+    Args:
+        tiers: the clip's output (:func:`read_alignment`).
+        utterances: the clip's utterances, as given to :meth:`MfaAligner.align`.
+        duration_s: the clip's audio length.
+        scores: ``(utterance start, log-likelihood per frame)`` of the clip's
+            utterances (:func:`read_utterance_scores`); a cue's score is its utterance's.
+    """
+    words = _tier(tiers, "words")
+    phones = [p for p in _tier(tiers, "phones") if p[2]]
+    out = ClipAlignment()
+    for segment in mfa_segments(utterances, duration_s):
+        score = next((s for start, s in scores if abs(start - segment.start_s) < 1e-3), None)
+        result = _segment_result(segment, words, phones, score)
+        outcomes = cue_outcomes(segment, result, min_score=-math.inf)  # MFA's units are not calibrated
+        out.outcomes += outcomes
+        out.phones += kept_phones(segment, result, outcomes)
+    out.outcomes += [_wordless(u) for u in utterances if not u.words]
+    out.outcomes.sort(key=lambda o: o.cue)
+    return out
+
+
+def _segment_result(segment: Segment, words: Sequence[Interval], phones: Sequence[Interval],
+                    score: float | None) -> SegmentResult:
+    """The caption words MFA placed in ``segment``, by index, with their phones and the utterance score."""
+    inside = [w for w in words if w[2] and segment.start_s <= _mid(w) < segment.end_s]
+    caption = [w.strip("'") for w in segment.words]  # MFA's tokenizer may drop edge apostrophes ('cause)
+    placed: list[tuple[int, AlignedPhone]] = []
+    word_scores: dict[int, tuple[float, int]] = {}
+    k = 0  # caption words before k are matched or skipped
+    for start, end, label in inside:
+        own = [p for p in phones if start <= _mid(p) < end]
+        key = label.lower().strip("'")
+        if key not in caption[k:] or all(p[2] in _NOT_SPEECH for p in own):
+            continue  # <unk>, a word aligned as spn, or no caption word left to match
+        i = caption.index(key, k)
+        k = i + 1
+        placed += [(i, AlignedPhone(-1, label, phone, s, e)) for s, e, phone in own]
+        frames = max(1, round((end - start) / _FRAME_S))
+        word_scores[i] = (0.0, 0) if score is None else (score * frames, frames)  # 0 frames: placed, no score
+    reason, detail = ("", "") if word_scores else ("not_aligned", _UNKNOWN_ONLY if inside else _NOT_ALIGNED)
+    return SegmentResult(placed, word_scores, (segment.start_s, segment.end_s), ("mfa",), reason, detail)
+
+
+def _mid(interval: Interval) -> float:
+    return (interval[0] + interval[1]) / 2
+
+
+def _wordless(u: Utterance) -> CueOutcome:
+    return CueOutcome(u.cue, "failed", "no_words",
+                      f"cue {u.cue} ({u.start_s:.2f}-{u.end_s:.2f} s): the caption has no speakable words",
+                      0, 0, None, u.start_s, u.end_s, ("mfa",))
+
+
+def read_utterance_scores(path: Path) -> dict[str, list[tuple[float, float]]]:
+    """Per file stem, ``(utterance start, log-likelihood per frame)`` from MFA's ``alignment_analysis.csv``.
+
+    Empty when the file is absent or lacks the columns (other MFA versions);
+    utterances MFA could not align have no likelihood and are left out.
+    """
+    scores: dict[str, list[tuple[float, float]]] = {}
+    if not path.is_file():
+        return scores
+    with path.open(encoding="utf-8", newline="") as rows:
+        for row in csv.DictReader(rows):
+            try:
+                stem, start, score = row["file"], float(row["begin"]), float(row["overall_log_likelihood"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            scores.setdefault(stem, []).append((start, score))
+    return scores
 
 
 # --- running -----------------------------------------------------------------
@@ -143,20 +253,25 @@ def _write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> None:
         out.writeframes((np.clip(audio, -1, 1) * 32767).astype(np.int16).tobytes())
 
 
-def _write_utterance_textgrid(path: Path, duration_s: float, utterances: Sequence[Utterance]) -> None:
-    """MFA's input: one tier (the speaker) whose labelled intervals are the utterances."""
+def _write_utterance_textgrid(path: Path, duration_s: float, speaker: str, utterances: Sequence[Utterance]) -> None:
+    """MFA's input: one tier, named after the speaker, whose labelled intervals are the utterances.
+
+    The intervals are :func:`mfa_segments`, the same ones :func:`alignment_from_tiers` reads back.
+    """
     intervals: list[Interval] = []
     cursor = 0.0
-    for u in sorted(utterances, key=lambda u: u.start_s):
-        if u.start_s > cursor:
-            intervals.append((cursor, u.start_s, ""))
-        intervals.append((u.start_s, u.end_s, " ".join(u.words)))
-        cursor = u.end_s
+    for segment in mfa_segments(utterances, duration_s):
+        if segment.end_s <= segment.start_s:
+            continue  # a cue inside the previous one's overlap: nothing of it is left to align
+        if segment.start_s > cursor:
+            intervals.append((cursor, segment.start_s, ""))
+        intervals.append((segment.start_s, segment.end_s, " ".join(segment.words)))
+        cursor = segment.end_s
     if cursor < duration_s:
         intervals.append((cursor, duration_s, ""))
     lines = ['File type = "ooTextFile"', 'Object class = "TextGrid"', "", "xmin = 0",
              f"xmax = {duration_s}", "tiers? <exists>", "size = 1", "item []:", "    item [1]:",
-             '        class = "IntervalTier"', '        name = "speaker"', "        xmin = 0",
+             '        class = "IntervalTier"', f'        name = "{speaker}"', "        xmin = 0",
              f"        xmax = {duration_s}", f"        intervals: size = {len(intervals)}"]
     for i, (start, end, text) in enumerate(intervals, 1):
         lines += [f"        intervals [{i}]:", f"            xmin = {start}", f"            xmax = {end}",
@@ -165,7 +280,7 @@ def _write_utterance_textgrid(path: Path, duration_s: float, utterances: Sequenc
 
 
 class MfaAligner:
-    """Runs ``mfa align`` on one clip at a time in a scratch folder."""
+    """Runs ``mfa align`` once per batch of clips in a scratch corpus."""
 
     name = "mfa"
 
@@ -181,34 +296,92 @@ class MfaAligner:
         self.version = result.stdout.strip() or "unknown"
 
     def align(self, clip_id: str, audio: np.ndarray, sample_rate: int,
-              utterances: Sequence[Utterance]) -> list[AlignedPhone]:
-        """Phones of every utterance, times relative to the clip start.
+              utterances: Sequence[Utterance]) -> ClipAlignment:
+        """One clip, as a batch of one (:meth:`align_many`).
 
         Raises:
-            AlignmentError: ``mfa`` failed or wrote no output for the clip.
+            AlignmentError: an utterance outside the audio, ``mfa`` failed, or it aligned nothing of the clip.
         """
-        stem = re.sub(r"[^A-Za-z0-9_.-]", "_", clip_id)
+        result = self.align_many([ClipAudio(clip_id, audio, tuple(utterances))], sample_rate)[0]
+        if isinstance(result, AlignmentError):
+            raise result
+        return result
+
+    def align_many(self, clips: Sequence[ClipAudio], sample_rate: int) -> list[ClipAlignment | AlignmentError]:
+        """Every clip of a batch with one ``mfa align`` run (MFA's start-up is paid once).
+
+        Returns:
+            One entry per clip, in order: its phones and cue outcomes, or an
+            :class:`AlignmentError` naming it when one of its utterances lies
+            outside its audio or MFA wrote no alignment for it. When ``mfa``
+            fails or times out, every clip of the batch gets one, with the tail
+            of MFA's messages.
+        """
         with tempfile.TemporaryDirectory(prefix="talkface-mfa-") as scratch:
             corpus, out = Path(scratch, "corpus"), Path(scratch, "out")
             corpus.mkdir()
-            _write_wav(corpus / f"{stem}.wav", audio, sample_rate)
-            _write_utterance_textgrid(corpus / f"{stem}.TextGrid", len(audio) / sample_rate, utterances)
-            command = [self._executable, "align", str(corpus), self.config.dictionary,
-                       self.config.acoustic_model, str(out), "--output_format",
-                       self.config.output_format, *self.config.extra_args]
-            log.debug("running %s", " ".join(command))
-            try:
-                result = subprocess.run(command, capture_output=True, text=True,
-                                        timeout=self.config.timeout_s)
-            except subprocess.TimeoutExpired as exc:
-                raise AlignmentError(f"clip {clip_id}: mfa align timed out after {exc.timeout}s") from exc
-            if result.returncode != 0:
-                tail = (result.stderr or result.stdout).strip()[-500:]
-                raise AlignmentError(f"clip {clip_id}: mfa align exited {result.returncode}: {tail}")
-            outputs = sorted(out.rglob(f"{stem}.json")) + sorted(out.rglob(f"{stem}.TextGrid"))
-            if not outputs:
-                raise AlignmentError(f"clip {clip_id}: mfa align wrote no alignment (all utterances failed?)")
-            try:
-                return phones_from_tiers(read_alignment(outputs[0]), utterances)
-            except ValueError as exc:
-                raise AlignmentError(f"clip {clip_id}: {exc}") from exc
+            stems = [f"{i:04d}_{re.sub(r'[^A-Za-z0-9_-]', '_', c.clip_id)[:80]}" for i, c in enumerate(clips)]
+            faults = [_outside_audio(clip, sample_rate) for clip in clips]
+            for clip, stem, fault in zip(clips, stems, faults, strict=True):
+                if fault is None:
+                    duration_s = len(clip.audio) / sample_rate
+                    _write_wav(corpus / f"{stem}.wav", clip.audio, sample_rate)
+                    _write_utterance_textgrid(corpus / f"{stem}.TextGrid", duration_s, stem, clip.utterances)
+            failure = self._run(corpus, out, Path(scratch, "mfa"), clips) if any(f is None for f in faults) else None
+            scores = read_utterance_scores(out / "alignment_analysis.csv")
+            return [fault or (AlignmentError(f"clip {clip.clip_id}: {failure}") if failure else
+                              _read_clip(out, stem, clip, sample_rate, scores.get(stem, ())))
+                    for clip, stem, fault in zip(clips, stems, faults, strict=True)]
+
+    def _run(self, corpus: Path, out: Path, work: Path, clips: Sequence[ClipAudio]) -> str | None:
+        """``mfa align`` over the batch corpus; why it failed, naming the batch, or None.
+
+        MFA's working files go to ``work`` (``--temporary_directory``), so
+        batches aligned at the same time never share MFA's default folder.
+        """
+        command = [self._executable, "align", str(corpus), self.config.dictionary, self.config.acoustic_model,
+                   str(out), "--output_format", self.config.output_format, "--temporary_directory", str(work),
+                   *self.config.extra_args]
+        ids = [c.clip_id for c in clips]
+        batch = f"the batch of {len(ids)} clip(s) {', '.join(ids[:3])}{', ...' if len(ids) > 3 else ''}"
+        log.debug("running %s", " ".join(command))
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, timeout=self.config.timeout_s)
+        except subprocess.TimeoutExpired as exc:
+            return f"mfa align timed out after {exc.timeout:g} s on {batch}: {_tail(exc.stderr)}"
+        if result.returncode != 0:
+            return f"mfa align exited {result.returncode} on {batch}: {_tail(result.stderr or result.stdout)}"
+        return None
+
+
+def _outside_audio(clip: ClipAudio, sample_rate: int) -> AlignmentError | None:
+    """An error naming the clip's first utterance that is empty or ends after its audio, if any."""
+    audio_s = len(clip.audio) / sample_rate
+    for u in clip.utterances:
+        if u.end_s > audio_s + 0.01 or u.start_s >= u.end_s:
+            return AlignmentError(f"clip {clip.clip_id} cue {u.cue} ({u.start_s:.2f}-{u.end_s:.2f} s): "
+                                  f"outside the audio ({audio_s:.2f} s)")
+    return None
+
+
+def _read_clip(out: Path, stem: str, clip: ClipAudio, sample_rate: int,
+               scores: Sequence[tuple[float, float]]) -> ClipAlignment | AlignmentError:
+    """The clip's alignment from its output file; an error naming the clip when there is none."""
+    outputs = sorted(out.rglob(f"{stem}.json")) + sorted(out.rglob(f"{stem}.TextGrid"))
+    if not outputs:
+        return AlignmentError(
+            f"clip {clip.clip_id}: MFA wrote no alignment for it: it could align none of its "
+            f"{len(clip.utterances)} cue(s) (their words are not spoken where the captions put them) "
+            "or could not read its audio")
+    try:
+        tiers = read_alignment(outputs[0])
+    except ValueError as exc:
+        return AlignmentError(f"clip {clip.clip_id}: {exc}")
+    return alignment_from_tiers(tiers, clip.utterances, len(clip.audio) / sample_rate, scores)
+
+
+def _tail(text: str | bytes | None) -> str:
+    """The end of a process's messages (``TimeoutExpired`` gives bytes even in text mode)."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return (text or "").strip()[-500:] or "no messages"

@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
 _VARIANT = re.compile(r"\(\d+\)$")
-_PAD_S = 0.3  # silence around the audio when the phone pass is retried
+_PAD_S = 0.3  # silence around every stretch aligned (see SphinxAligner._force)
 _FILLERS = ("uh", "um")  # hesitations the skip grammar allows between caption words
 
 Placed = list[tuple[int, AlignedPhone]]  # (word index, phone); -1 for silence and fillers
@@ -70,6 +70,9 @@ class SphinxConfig:
     rechunk_s: float = 2.0  # the rechunk rung cuts stretches longer than this
     skip_prob: float = 0.05  # prior of leaving a caption word out in the skip rung
     min_score: float = -30.0  # mean acoustic score per frame below which a cue does not match its audio
+    min_cue_share: float = 0.5  # a cue with fewer of its words found does not match its audio
+    min_word_score: float = -60.0  # a word scoring below this is not trusted (not counted, not kept)
+    good_score: float = -20.0  # a rung whose words all score at least this ends the ladder
     whole_clip_below: float = 0.85  # align the whole clip's text when cues keep less of its words
     max_direct_s: float = 12.0  # stretches up to this long are aligned in one piece
     window_s: float = 10.0  # audio searched per chunking step
@@ -136,7 +139,7 @@ class SphinxAligner:
         floor = 0.0
         for segment in segments:
             found = self._ladder(pcm, segment, floor)
-            outcomes = cue_outcomes(segment, found, self.config.min_score)
+            outcomes = cue_outcomes(segment, found, self.config.min_score, self.config.min_cue_share)
             out.outcomes += outcomes
             out.phones += kept_phones(segment, found, outcomes)
             ends = [p.end_s for i, p in found.phones if i >= 0]
@@ -153,7 +156,7 @@ class SphinxAligner:
                                  self._chunked(pcm, whole.words, self.config.max_direct_s))
         except RuntimeError as exc:
             found = SegmentResult([], {}, (0.0, whole.end_s), ("whole_clip",), "no_match", _plain(exc))
-        outcomes = cue_outcomes(whole, found, self.config.min_score)
+        outcomes = cue_outcomes(whole, found, self.config.min_score, self.config.min_cue_share)
         return ClipAlignment(kept_phones(whole, found, outcomes), outcomes)
 
     # --- the recovery ladder -----------------------------------------------------
@@ -185,31 +188,38 @@ class SphinxAligner:
             found = self._result(part, segment, (start, end), (), placed, offset=start)
             if best is None or _better(found, best, cfg.min_score):
                 best = found
-            if len(found.word_scores) == len(segment.words) and _mean_score(found) >= cfg.min_score:
+            if len(found.word_scores) == len(segment.words) and _mean_score(found) >= cfg.good_score:
                 break
         assert best is not None
         return replace(best, rungs=tuple(rungs))
 
     def _result(self, pcm: np.ndarray, segment: Segment, window: tuple[float, float], rungs: tuple[str, ...],
                 placed: Placed, offset: float = 0.0) -> SegmentResult:
-        """Placed phones shifted to clip time, with each word's summed score and frames."""
-        shift, end = self.config.boundary_shift_s, len(pcm) / SAMPLE_RATE
-        phones = [(i, replace(p, start_s=offset + min(max(p.start_s + shift, 0.0), end),
-                              end_s=offset + min(max(p.end_s + shift, 0.0), end))) for i, p in placed]
+        """Placed phones shifted to clip time, with each trusted word's summed score and frames.
+
+        A word scoring below ``min_word_score`` per frame is not trusted (a caption
+        word that is not spoken, or speech squeezed into a window that is too
+        short): it counts as not found and its phones are dropped.
+        """
+        cfg, end = self.config, len(pcm) / SAMPLE_RATE
         scores: dict[int, tuple[float, int]] = {}
-        frame = 1.0 / self.config.frame_rate
         for i, p in placed:
             if i >= 0:
-                frames = max(1, round((p.end_s - p.start_s) / frame))
+                frames = max(1, round((p.end_s - p.start_s) * cfg.frame_rate))
                 total, n = scores.get(i, (0.0, 0))
                 scores[i] = (total + (p.score or 0.0) * frames, n + frames)
-        return SegmentResult(phones, scores, window, rungs)
+        trusted = {i: s for i, s in scores.items() if s[0] / s[1] >= cfg.min_word_score}
+        phones = [(i if i in trusted else -1,
+                   replace(p, start_s=offset + min(max(p.start_s + cfg.boundary_shift_s, 0.0), end),
+                           end_s=offset + min(max(p.end_s + cfg.boundary_shift_s, 0.0), end))) for i, p in placed]
+        return SegmentResult(phones, trusted, window, rungs)
 
     def _chunked(self, pcm: np.ndarray, words: tuple[str, ...], max_piece_s: float) -> Placed:
         """All ``words`` over all of ``pcm``, cut into pieces no longer than ``max_piece_s`` where needed."""
         placed: Placed = []
         for chunk in self._chunks(pcm, words, max_piece_s):
             offset = chunk.start / SAMPLE_RATE
+            log.debug("chunk %.2f-%.2fs, %d words", offset, chunk.end / SAMPLE_RATE, len(chunk.words))
             placed += [(chunk.first + i if i >= 0 else -1, p.with_offset(offset))
                        for i, p in self._force(pcm[chunk.start:chunk.end], chunk.words)]
         return placed
@@ -255,17 +265,14 @@ class SphinxAligner:
         return tuple(w for w in words if self._decoder.lookup_word(w) is not None)
 
     def _force(self, pcm: np.ndarray, words: tuple[str, ...]) -> Placed:
-        """Two-pass alignment of ``words`` to all of ``pcm``.
+        """Two-pass alignment of ``words`` to all of ``pcm``, with silence around it.
 
-        The phone pass sometimes fails where the word pass succeeded (seen on
-        lossy AAC whose first frames carry a transient); surrounding the audio
-        with silence lets it finish, so a failure is retried once that way and
-        the times are shifted back and clipped to the audio.
+        Without room for silence at the edges, pocketsphinx stretches the first
+        phone back to the start of the audio when speech starts within a few
+        frames, and its phone pass sometimes fails outright (seen on lossy AAC
+        whose first frames carry a transient). ``_PAD_S`` of silence on both
+        sides avoids both; times are shifted back and clipped to the audio.
         """
-        try:
-            return self._force_once(pcm, words)
-        except RuntimeError as exc:
-            log.debug("%s; retrying with %.2fs of silence around the audio", exc, _PAD_S)
         pad = np.zeros(int(_PAD_S * SAMPLE_RATE), np.int16)
         end = len(pcm) / SAMPLE_RATE
         return [(i, replace(p, start_s=min(max(p.start_s - _PAD_S, 0.0), end),

@@ -1,0 +1,201 @@
+"""Alignment of real speech under real captions: approximate times, wrong words, another recording.
+
+Every test aligns real recordings (LibriVox read speech; the shared talking
+head where present) and checks what happens to each cue: which recovery rungs
+were tried, what was kept, and what was excluded and why.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fixtures.faces_media import AOC, shared
+from fixtures.librivox import needs_librivox, transcripts, wav
+from pipeline.align import Utterance
+from pipeline.align.cues import merge_overlapping, search_window
+from pipeline.audio import decode_audio
+from pipeline.phonemes import to_cmu39
+
+pytestmark = needs_librivox
+CAPTIONS = Path(__file__).parent / "fixtures" / "captions"
+
+
+@pytest.fixture(scope="module")
+def aligner():
+    from pipeline.align.sphinx import SphinxAligner
+
+    return SphinxAligner()
+
+
+@pytest.fixture(scope="module")
+def passage() -> tuple[np.ndarray, list[float], list[tuple[str, ...]]]:
+    """The five LibriVox utterances as one 25 s clip: audio, utterance bounds, words of each."""
+    utts = sorted(transcripts())
+    clips = [decode_audio(wav(u)) for u in utts]
+    bounds = np.cumsum([0.0] + [len(c) / 16000 for c in clips]).tolist()
+    return np.concatenate(clips), bounds, [transcripts()[u] for u in utts]
+
+
+def cues_at(bounds: list[float], words: list[tuple[str, ...]], shift: list[float]) -> list[Utterance]:
+    end = bounds[-1]
+    return [Utterance(i, min(max(bounds[i] + shift[2 * i], 0.0), end - 0.5),
+                      min(max(bounds[i + 1] + shift[2 * i + 1], bounds[i] + 0.5), end), w)
+            for i, w in enumerate(words)]
+
+
+def spoken(phones) -> list[str]:
+    return [to_cmu39(p.phone) for p in phones if to_cmu39(p.phone) is not None]
+
+
+def word_starts(phones) -> list[tuple[int, str, float]]:
+    """(cue, word, start) of each aligned word: phones of one word run back to back."""
+    out: list[tuple[int, str, float]] = []
+    for p in phones:
+        if not out or (p.cue, p.word) != out[-1][:2] or p.start_s > last_end + 1e-6:
+            out.append((p.cue, p.word, p.start_s))
+        last_end = p.end_s
+    return out
+
+
+# --- planning ----------------------------------------------------------------
+
+def test_overlapping_cues_are_searched_together_and_windows_never_reach_back() -> None:
+    cues = [Utterance(0, 0.0, 3.0, ("a", "b")), Utterance(1, 2.0, 4.0, ("c",)), Utterance(2, 4.0, 6.0, ("d",)),
+            Utterance(3, 5.0, 5.5, ())]
+    first, second = merge_overlapping(cues)
+    assert (first.words, first.word_cues, first.start_s, first.end_s) == (("a", "b", "c"), (0, 0, 1), 0.0, 4.0)
+    assert second.cues == (2,) and first.where() == "cues 0-1 (0.00-4.00 s)"
+    assert search_window(second, pad_s=0.5, floor_s=3.8, audio_s=6.2) == (3.8, 6.2)
+    assert search_window(second, pad_s=0.5, floor_s=0.0, audio_s=10.0) == (3.5, 6.5)
+
+
+# --- approximate times: the ladder -----------------------------------------------
+
+def test_exact_and_jittered_cues_align_in_their_window(aligner, passage) -> None:
+    audio, bounds, words = passage
+    exact = aligner.align("p", audio, 16000, cues_at(bounds, words, [0.0] * 10))
+    shift = np.random.default_rng(3).uniform(-0.3, 0.3, 10).tolist()
+    jittered = aligner.align("p", audio, 16000, cues_at(bounds, words, shift))
+    for result in (exact, jittered):
+        assert result.coverage == 1.0
+        assert [o.status for o in result.outcomes] == ["aligned"] * 5
+        assert all(o.score > -30 for o in result.outcomes)
+    assert {o.rungs for o in exact.outcomes} == {("window",)}
+    assert spoken(jittered.phones) == spoken(exact.phones)
+    delta = np.abs(np.array([p.start_s for p in jittered.phones if to_cmu39(p.phone)])
+                   - np.array([p.start_s for p in exact.phones if to_cmu39(p.phone)]))
+    assert np.median(delta) <= 0.011 and np.mean(delta <= 0.02) >= 0.9
+
+
+def test_cue_times_a_second_late_are_recovered_by_widening(aligner, passage) -> None:
+    audio, bounds, words = passage
+    late = aligner.align("p", audio, 16000, cues_at(bounds, words, [1.0] * 10))
+    assert late.coverage == 1.0
+    assert sum("widen" in o.rungs for o in late.outcomes) >= 3
+    exact = aligner.align("p", audio, 16000, cues_at(bounds, words, [0.0] * 10))
+    late_words, exact_words = word_starts(late.phones), word_starts(exact.phones)
+    assert [w[:2] for w in late_words] == [w[:2] for w in exact_words]
+    assert np.median([abs(a[2] - b[2]) for a, b in zip(late_words, exact_words)]) <= 0.011
+
+
+def test_a_caption_word_that_is_not_spoken_is_skipped_and_the_rest_kept(aligner) -> None:
+    utt = "sense_and_sensibility_01_austen_64kb-0880"  # "he was not an ill disposed young man"
+    audio = decode_audio(wav(utt))
+    words = transcripts()[utt][:4] + ("really",) + transcripts()[utt][4:]
+    result = aligner.align("c", audio, 16000, [Utterance(0, 0.0, len(audio) / 16000, words)])
+    (outcome,) = result.outcomes
+    assert (outcome.status, outcome.reason, outcome.aligned_words, outcome.caption_words) == \
+        ("partial", "words_skipped", 8, 9)
+    assert outcome.rungs == ("window", "widen", "rechunk", "skip") or outcome.rungs[-1] == "skip"
+    assert "really" in outcome.detail and "really" not in {p.word for p in result.phones}
+    assert [p.word for p in result.phones if p.word != "really"][:2] == ["he", "he"]
+
+
+def test_a_cue_cut_short_before_its_last_words_is_rechunked(aligner) -> None:
+    """The failure the shared talking head showed: a cue ending before its speech does."""
+    audio = decode_audio(shared(AOC))
+    words = ("feature", "for", "our", "country", "and", "our", "world", "infidelity")
+    result = aligner.align("aoc", audio, 16000, [
+        Utterance(0, 0.0, 3.9, ("everyone", "here", "to", "gain", "tampering", "twitch", "the", "better", "or",
+                                "just")),
+        Utterance(1, 3.9, 7.8, words)])
+    assert [o.status for o in result.outcomes] == ["aligned", "aligned"] and result.coverage == 1.0
+    assert result.outcomes[1].window_end_s == 8.0  # the window reached past the cue's end
+    last = [p for p in result.phones if p.word == "infidelity"]
+    assert last and 7.0 < last[0].start_s < last[-1].end_s <= 8.0
+
+
+def test_unreliable_cue_times_fall_back_to_the_whole_clips_text(aligner, passage) -> None:
+    audio, bounds, words = passage
+    # every cue claims to be 4 s earlier than it is: no window holds its words
+    early = [Utterance(i, max(bounds[i] - 4.0, 0.0), max(bounds[i + 1] - 4.0, 1.0), w) for i, w in enumerate(words)]
+    result = aligner.align("p", audio, 16000, early)
+    assert result.coverage >= 0.95
+    assert all(o.rungs == ("whole_clip",) for o in result.outcomes)
+    exact = aligner.align("p", audio, 16000, cues_at(bounds, words, [0.0] * 10))
+    assert [w[:2] for w in word_starts(result.phones)] == [w[:2] for w in word_starts(exact.phones)]
+
+
+# --- confidence ------------------------------------------------------------------
+
+def test_a_caption_from_another_recording_is_a_mismatch_and_excluded(aligner, passage) -> None:
+    audio, bounds, words = passage
+    swapped = list(words)
+    swapped[2] = ("the", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog", "and", "runs", "away")
+    result = aligner.align("p", audio, 16000, cues_at(bounds, swapped, [0.0] * 10))
+    statuses = [o.status for o in result.outcomes]
+    assert statuses[:2] + statuses[3:] == ["aligned"] * 4 and statuses[2] in ("mismatch", "failed")
+    bad = result.outcomes[2]
+    assert bad.detail.startswith(f"cue 2 ({bounds[2]:.2f}-{bounds[3]:.2f} s): ")
+    assert "do not match" in bad.detail or "not found" in bad.detail or "do not fit" in bad.detail
+    assert {p.cue for p in result.phones} == {0, 1, 3, 4}
+    assert result.coverage == pytest.approx((22 + 8 + 19 + 8) / (22 + 8 + 12 + 19 + 8))
+
+
+def test_scores_separate_matching_captions_from_wrong_ones(aligner) -> None:
+    texts = transcripts()
+    right, wrong = [], []
+    for utt, words in texts.items():
+        audio = decode_audio(wav(utt))
+        span = [Utterance(0, 0.0, len(audio) / 16000, words)]
+        right.append(aligner.align(utt, audio, 16000, span).outcomes[0])
+        other = next(w for u, w in texts.items() if u != utt and len(w) >= len(words) // 2)
+        wrong.append(aligner.align(utt, audio, 16000, [Utterance(0, 0.0, len(audio) / 16000, other)]).outcomes[0])
+    assert all(o.status == "aligned" and o.score > -20 for o in right)
+    assert all(not o.kept for o in wrong)
+
+
+# --- through the warehouse -------------------------------------------------------
+
+@pytest.mark.integration
+def test_shared_talking_head_with_recognised_captions_reaches_spans_and_shards(tmp_path: Path) -> None:
+    """The committed captions were made by speech recognition (tests/fixtures/captions/README.md)."""
+    from click.testing import CliRunner
+    from prefect.testing.utilities import prefect_test_harness
+
+    from talkface_cli import cli
+    from warehouse.store import Warehouse
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(shared(AOC), corpus / "aoc.mp4")
+    shutil.copy(CAPTIONS / f"{AOC.stem}.en.srt", corpus / "aoc.en.srt")
+    args = ["refresh", "--corpus", str(corpus), "--warehouse", str(tmp_path / "wh"),
+            "--cache-dir", str(tmp_path / "cache"), "--no-progress"]
+    with prefect_test_harness():
+        run = CliRunner().invoke(cli, args)
+    assert run.exit_code == 0, run.output
+    assert "cues: 2 aligned; caption words kept: 100.0%" in run.output
+    wh = Warehouse(tmp_path / "wh")
+    assert [r["status"] for r in wh.read("cue_outcomes").to_pylist()] == ["aligned", "aligned"]
+    (hist,) = wh.read("phoneme_histograms").to_pylist()
+    assert hist["coverage"] == 1.0 and hist["n_phones"] >= 50
+    (span,) = wh.read("clip_spans").to_pylist()
+    assert span["n_frames"] >= 70
+    (shard,) = wh.read("feature_shards").to_pylist()
+    assert shard["n_frames"] == span["n_frames"] and (tmp_path / "wh" / shard["shard_uri"]).is_file()
+    assert wh.read("rejects").num_rows == 0
