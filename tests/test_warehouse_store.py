@@ -19,6 +19,7 @@ def histograms(ids, value):
         "counts": [[value] * 39 for _ in ids],
         "seconds": [[0.1 * value] * 39 for _ in ids],
         "n_phones": [39 * value for _ in ids],
+        **dict.fromkeys(("caption_words", "aligned_words", "coverage"), [None] * len(ids)),
     }, schema=PHONEME_HISTOGRAMS.schema)  # fmt: skip
 
 
@@ -26,7 +27,7 @@ def phones(clip_id, n):
     return pa.table({
         "clip_id": [clip_id] * n, "cue": [0] * n, "position": list(range(n)), "word": ["w"] * n,
         "phone": ["AA"] * n, "start_s": [float(i) for i in range(n)], "end_s": [i + 0.5 for i in range(n)],
-        "aligner": ["pocketsphinx"] * n, "aligner_version": ["5.1.1"] * n,
+        "aligner": ["pocketsphinx"] * n, "aligner_version": ["5.1.1"] * n, "score": [-12.5] * n,
     })  # fmt: skip
 
 
@@ -129,3 +130,19 @@ def test_read_clips_returns_only_those_clips_with_the_table_types(warehouse_uri)
     some = store.read_clips("phone_alignments", ["a"], columns=["clip_id", "phone"])
     assert some.column_names == ["clip_id", "phone"] and some.num_rows == 3
     assert store.read_clips("phone_alignments", []).num_rows == 0
+
+
+def test_tables_written_before_a_column_was_added_take_it_on_the_next_write(tmp_path) -> None:
+    """A warehouse from an earlier release: new columns arrive, old rows read them as null."""
+    from deltalake import write_deltalake
+
+    store = Warehouse(tmp_path / "wh")
+    old_phones = phones("old", 2).drop_columns(["score"])
+    write_deltalake(store.table_uri("phone_alignments"), old_phones)
+    old_hist = histograms(["old"], 1).drop_columns(["caption_words", "aligned_words", "coverage"])
+    write_deltalake(store.table_uri("phoneme_histograms"), old_hist)
+    store.replace_clips("phone_alignments", phones("new", 3), ["new"])
+    store.upsert("phoneme_histograms", histograms(["new"], 2))
+    read = store.read("phone_alignments").sort_by("clip_id")
+    assert read["score"].to_pylist() == [-12.5] * 3 + [None] * 2
+    assert by_clip(store.read("phoneme_histograms"))["old"]["coverage"] is None

@@ -92,6 +92,8 @@ def demo_histogram_table(histograms: HistogramSet, seed: int = 0) -> pa.Table:
             "counts": histograms.counts.tolist(),
             "seconds": np.round(seconds, 3).tolist(),
             "n_phones": histograms.counts.sum(axis=1).tolist(),
+            # generated, not aligned: no captions behind them
+            **dict.fromkeys(("caption_words", "aligned_words", "coverage"), [None] * len(histograms.clip_ids)),
         },
         schema=PHONEME_HISTOGRAMS.schema,
     )
