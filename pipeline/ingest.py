@@ -300,7 +300,16 @@ def _align_batch(ids: Sequence[str], clip_rows: dict[str, dict], cues: dict[str,
 
 
 def write_output(warehouse: Warehouse, output: StageOutput) -> None:
-    """Write a batch: the stage's rows (replacing those clips' rows), its cue outcomes, then its rejects."""
+    """Write a batch: its cue outcomes, the stage's rows (replacing those clips' rows), then its rejects.
+
+    The stage's own table marks a clip done (:func:`pending`), so it is written
+    after the cue outcomes: a run killed in between redoes the clip, and the
+    replace makes the redo land once.
+    """
+    if output.cue_outcomes:
+        warehouse.replace_clips("cue_outcomes",
+                                pa.Table.from_pylist(output.cue_outcomes, schema=table_spec("cue_outcomes").schema),
+                                {str(r["clip_id"]) for r in output.cue_outcomes})
     table = STAGES[output.stage]
     spec = table_spec(table)
     if output.clip_ids:
@@ -309,10 +318,6 @@ def write_output(warehouse: Warehouse, output: StageOutput) -> None:
             warehouse.upsert(table, data)
         else:
             warehouse.replace_clips(table, data, output.clip_ids)
-    if output.cue_outcomes:
-        warehouse.replace_clips("cue_outcomes",
-                                pa.Table.from_pylist(output.cue_outcomes, schema=table_spec("cue_outcomes").schema),
-                                {str(r["clip_id"]) for r in output.cue_outcomes})
     if output.rejects:
         at = datetime.now(UTC)
         warehouse.upsert("rejects", pa.Table.from_pylist([r.to_row(at) for r in output.rejects],
