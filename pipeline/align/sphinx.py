@@ -191,7 +191,7 @@ class SphinxAligner:
             found = self._result(part, segment, (start, end), (), placed, offset=start)
             if best is None or _better(found, best, cfg.min_score):
                 best = found
-            if len(found.word_scores) == len(segment.words) and _mean_score(found) >= cfg.good_score:
+            if self._good_enough(placed, len(segment.words)):
                 break
         assert best is not None
         return replace(best, rungs=tuple(rungs))
@@ -205,17 +205,39 @@ class SphinxAligner:
         short): it counts as not found and its phones are dropped.
         """
         cfg, end = self.config, len(pcm) / SAMPLE_RATE
-        scores: dict[int, tuple[float, int]] = {}
-        for i, p in placed:
-            if i >= 0:
-                frames = max(1, round((p.end_s - p.start_s) * cfg.frame_rate))
-                total, n = scores.get(i, (0.0, 0))
-                scores[i] = (total + (p.score or 0.0) * frames, n + frames)
+        scores = self._word_scores(placed)
         trusted = {i: s for i, s in scores.items() if s[0] / s[1] >= cfg.min_word_score}
         phones = [(i if i in trusted else -1,
                    replace(p, start_s=offset + min(max(p.start_s + cfg.boundary_shift_s, 0.0), end),
                            end_s=offset + min(max(p.end_s + cfg.boundary_shift_s, 0.0), end))) for i, p in placed]
         return SegmentResult(phones, trusted, window, rungs)
+
+    def _word_scores(self, placed: Placed) -> dict[int, tuple[float, int]]:
+        """Word index -> (summed acoustic score, frames) of the placed words."""
+        scores: dict[int, tuple[float, int]] = {}
+        for i, p in placed:
+            if i >= 0:
+                frames = max(1, round((p.end_s - p.start_s) * self.config.frame_rate))
+                total, n = scores.get(i, (0.0, 0))
+                scores[i] = (total + (p.score or 0.0) * frames, n + frames)
+        return scores
+
+    def _good_enough(self, placed: Placed, n_words: int) -> bool:
+        """Whether a rung ends the ladder: every word placed, the two at each edge trusted, a good average.
+
+        Judged before untrusted words are dropped: a word the speaker reduced
+        ("pretty" as "p r iy") scores low on its own without meaning the window
+        is wrong, but an untrusted word near either edge, or a poor average, is
+        what speech squeezed into a window that is too short looks like.
+        """
+        cfg = self.config
+        scores = self._word_scores(placed)
+        frames = sum(n for _, n in scores.values())
+        if len(scores) != n_words or not frames:
+            return False
+        edges = [scores[i] for i in {0, 1, n_words - 2, n_words - 1} if 0 <= i < n_words]
+        return (all(total / n >= cfg.min_word_score for total, n in edges)
+                and sum(total for total, _ in scores.values()) / frames >= cfg.good_score)
 
     def _chunked(self, pcm: np.ndarray, words: tuple[str, ...], max_piece_s: float) -> Placed:
         """All ``words`` over all of ``pcm``, cut into pieces no longer than ``max_piece_s`` where needed."""
