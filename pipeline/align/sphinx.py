@@ -69,7 +69,7 @@ class SphinxConfig:
     widen_s: float = 1.5  # the widen rung's reach
     rechunk_s: float = 2.0  # the rechunk rung cuts stretches longer than this
     skip_prob: float = 0.05  # prior of leaving a caption word out in the skip rung
-    min_score: float = -30.0  # mean acoustic score per frame below which a cue does not match its audio
+    min_score: float = -38.0  # mean acoustic score per frame below which a cue does not match its audio
     min_cue_share: float = 0.5  # a cue with fewer of its words found does not match its audio
     min_word_score: float = -60.0  # a word scoring below this is not trusted (not counted, not kept)
     good_score: float = -20.0  # a rung placing every word, scoring at least this on average, ends the ladder
@@ -240,13 +240,26 @@ class SphinxAligner:
                 and sum(total for total, _ in scores.values()) / frames >= cfg.good_score)
 
     def _chunked(self, pcm: np.ndarray, words: tuple[str, ...], max_piece_s: float) -> Placed:
-        """All ``words`` over all of ``pcm``, cut into pieces no longer than ``max_piece_s`` where needed."""
+        """``words`` over all of ``pcm``, cut into pieces no longer than ``max_piece_s`` where needed.
+
+        A piece that does not align costs its own words only (left unplaced),
+        unless it is the only piece: then the stretch has failed.
+        """
         placed: Placed = []
-        for chunk in self._chunks(pcm, words, max_piece_s):
+        chunks = self._chunks(pcm, words, max_piece_s)
+        for chunk in chunks:
             offset = chunk.start / SAMPLE_RATE
             log.debug("chunk %.2f-%.2fs, %d words", offset, chunk.end / SAMPLE_RATE, len(chunk.words))
-            placed += [(chunk.first + i if i >= 0 else -1, p.with_offset(offset))
-                       for i, p in self._force(pcm[chunk.start:chunk.end], chunk.words)]
+            try:
+                found = self._force(pcm[chunk.start:chunk.end], chunk.words)
+            except RuntimeError as exc:
+                if len(chunks) == 1:
+                    raise
+                log.debug("chunk %.2f-%.2fs left unaligned: %s", offset, chunk.end / SAMPLE_RATE, exc)
+                continue
+            placed += [(chunk.first + i if i >= 0 else -1, p.with_offset(offset)) for i, p in found]
+        if not placed:
+            raise RuntimeError("no piece of the stretch aligned")
         return placed
 
     def _skipping(self, pcm: np.ndarray, words: tuple[str, ...]) -> Placed:
@@ -325,14 +338,13 @@ class SphinxAligner:
             word = _VARIANT.sub("", entry.name)
             index = -1
             if not word.startswith("<") and not word.startswith("["):
-                if k >= len(words) or word != words[k]:
+                if word not in words[k:]:
                     raise RuntimeError(f"aligned words differ from the text at {word!r}")
-                index, k = k, k + 1
+                index = words.index(word, k)  # pocketsphinx now and then leaves a short word out
+                k = index + 1
             out += [(index, AlignedPhone(-1, word, p.name, p.start * step, (p.start + p.duration) * step,
                                          p.score / max(p.duration, 1))) for p in entry]
         del alignment  # never outlive this call (see module docstring)
-        if k != len(words):
-            raise RuntimeError(f"only {k} of {len(words)} words aligned")
         return out
 
     def _decode(self, data: bytes) -> None:
