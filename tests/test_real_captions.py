@@ -16,7 +16,7 @@ import pytest
 from fixtures.faces_media import AOC, shared
 from fixtures.librivox import needs_librivox, transcripts, wav
 from pipeline.align import Utterance
-from pipeline.align.cues import merge_overlapping, search_window
+from pipeline.align.cues import merge_overlapping, next_floor, search_window
 from pipeline.audio import decode_audio
 from pipeline.phonemes import to_cmu39
 
@@ -71,6 +71,10 @@ def test_overlapping_cues_are_searched_together_and_windows_never_reach_back() -
     assert second.cues == (2,) and first.where() == "cues 0-1 (0.00-4.00 s)"
     assert search_window(second, pad_s=0.5, floor_s=3.8, audio_s=6.2) == (3.8, 6.2)
     assert search_window(second, pad_s=0.5, floor_s=0.0, audio_s=10.0) == (3.5, 6.5)
+    assert search_window(second, pad_s=0.4567, floor_s=0.0, audio_s=10.0) == (3.54, 6.46)  # the 10 ms grid
+    # a last word stretched over the next cue's speech does not hide it from the next cue
+    assert next_floor(second, last_word_end_s=7.9, tolerance_s=0.25) == 6.25
+    assert next_floor(second, last_word_end_s=5.7, tolerance_s=0.25) == 5.7
 
 
 # --- approximate times: the ladder -----------------------------------------------

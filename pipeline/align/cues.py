@@ -10,6 +10,7 @@ every backend shares the same rules.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -59,11 +60,24 @@ def search_window(segment: Segment, pad_s: Seconds, floor_s: Seconds, audio_s: S
 
     The window never starts before ``floor_s`` (where the previous segment's
     last aligned word ends: speech another cue has aligned is not taken again)
-    and never leaves the audio.
+    and never leaves the audio. Its edges lie on the 10 ms frame grid: the
+    pocketsphinx phone pass fails on some windows cut between frames that align
+    when cut on the grid.
     """
-    start = max(floor_s, segment.start_s - pad_s, 0.0)
-    end = min(segment.end_s + pad_s, audio_s)
+    start = math.floor(max(floor_s, segment.start_s - pad_s, 0.0) * 100) / 100
+    end = min(math.ceil((segment.end_s + pad_s) * 100) / 100, audio_s)
     return start, max(end, min(start + 0.05, audio_s))
+
+
+def next_floor(segment: Segment, last_word_end_s: Seconds, tolerance_s: Seconds) -> Seconds:
+    """Where the search for the next segment may start, after ``segment`` was aligned.
+
+    After the end of its last aligned word, but not more than ``tolerance_s``
+    after its caption end: a last word stretched over the next cue's speech
+    (continuous speech, contiguous cues) must not hide that speech from the
+    next cue.
+    """
+    return min(last_word_end_s, segment.end_s + tolerance_s)
 
 
 @dataclass(frozen=True)

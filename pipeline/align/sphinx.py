@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from importlib.metadata import version
@@ -48,7 +49,8 @@ from importlib.metadata import version
 import numpy as np
 
 from pipeline.align.base import AlignedPhone, AlignmentError, ClipAlignment, CueOutcome, Utterance
-from pipeline.align.cues import Segment, SegmentResult, cue_outcomes, kept_phones, merge_overlapping, search_window
+from pipeline.align.cues import (Segment, SegmentResult, cue_outcomes, kept_phones, merge_overlapping, next_floor,
+                                 search_window)
 from pipeline.align.g2p import Pronouncer, strip_stress
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,8 @@ class SphinxConfig:
 
     pad_s: float = 0.5  # cue windows reach this far into the neighbouring audio
     widen_s: float = 1.5  # the widen rung's reach
+    floor_tolerance_s: float = 0.25  # the next cue's search may start this soon after a cue's caption end
+    max_phone_s: float = 0.35  # a word longer than this per phone (+ 0.3 s) is stretched over other speech
     rechunk_s: float = 2.0  # the rechunk rung cuts stretches longer than this
     skip_prob: float = 0.05  # prior of leaving a caption word out in the skip rung
     min_score: float = -38.0  # mean acoustic score per frame below which a cue does not match its audio
@@ -145,9 +149,9 @@ class SphinxAligner:
             outcomes = cue_outcomes(segment, found, self.config.min_score, self.config.min_cue_share)
             out.outcomes += outcomes
             out.phones += kept_phones(segment, found, outcomes)
-            ends = [p.end_s for i, p in found.phones if i >= 0]
+            ends = [p.end_s for i, p in found.phones if i in found.word_scores]
             if ends and any(o.kept for o in outcomes):
-                floor = max(floor, max(ends))
+                floor = max(floor, next_floor(segment, max(ends), self.config.floor_tolerance_s))
         return out
 
     def _align_whole(self, pcm: np.ndarray, segments: Sequence[Segment]) -> ClipAlignment:
@@ -202,11 +206,15 @@ class SphinxAligner:
 
         A word scoring below ``min_word_score`` per frame is not trusted (a caption
         word that is not spoken, or speech squeezed into a window that is too
-        short): it counts as not found and its phones are dropped.
+        short), nor one far longer than its phones take (a last word stretched
+        over the next cue's speech): it counts as not found and its phones are
+        dropped.
         """
         cfg, end = self.config, len(pcm) / SAMPLE_RATE
         scores = self._word_scores(placed)
-        trusted = {i: s for i, s in scores.items() if s[0] / s[1] >= cfg.min_word_score}
+        n_phones = Counter(i for i, _ in placed if i >= 0)
+        trusted = {i: s for i, s in scores.items() if s[0] / s[1] >= cfg.min_word_score
+                   and s[1] / cfg.frame_rate <= cfg.max_phone_s * n_phones[i] + 0.3}
         phones = [(i if i in trusted else -1,
                    replace(p, start_s=offset + min(max(p.start_s + cfg.boundary_shift_s, 0.0), end),
                            end_s=offset + min(max(p.end_s + cfg.boundary_shift_s, 0.0), end))) for i, p in placed]
@@ -309,14 +317,24 @@ class SphinxAligner:
         phone back to the start of the audio when speech starts within a few
         frames, and its phone pass sometimes fails outright (seen on lossy AAC
         whose first frames carry a transient). ``_PAD_S`` of silence on both
-        sides avoids both; times are shifted back and clipped to the audio.
+        sides avoids both; times are shifted back and clipped to the audio. The
+        phone pass also fails on some stretches for a given placement of the
+        10 ms frames only, so a failure is retried once with the frames moved
+        by half a frame.
         """
-        pad = np.zeros(int(_PAD_S * SAMPLE_RATE), np.int16)
         end = len(pcm) / SAMPLE_RATE
-        return [(i, replace(p, start_s=min(max(p.start_s - _PAD_S, 0.0), end),
-                            end_s=min(max(p.end_s - _PAD_S, 0.0), end)))
-                for i, p in self._force_once(np.concatenate([pad, pcm, pad]), words)
-                if p.end_s > _PAD_S and p.start_s < _PAD_S + end]
+        for lead_s in (_PAD_S, _PAD_S + 0.5 / self.config.frame_rate):
+            padded = np.concatenate([np.zeros(round(lead_s * SAMPLE_RATE), np.int16), pcm,
+                                     np.zeros(round(_PAD_S * SAMPLE_RATE), np.int16)])
+            try:
+                placed = self._force_once(padded, words)
+            except RuntimeError as exc:
+                failure = exc
+                continue
+            return [(i, replace(p, start_s=min(max(p.start_s - lead_s, 0.0), end),
+                                end_s=min(max(p.end_s - lead_s, 0.0), end)))
+                    for i, p in placed if p.end_s > lead_s and p.start_s < lead_s + end]
+        raise failure
 
     def _force_once(self, pcm: np.ndarray, words: tuple[str, ...]) -> Placed:
         """One two-pass alignment; records are copied out of pocketsphinx immediately."""
