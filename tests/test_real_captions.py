@@ -54,10 +54,9 @@ def spoken(phones) -> list[str]:
 def word_starts(phones) -> list[tuple[int, str, float]]:
     """(cue, word, start) of each aligned word: phones of one word run back to back."""
     out: list[tuple[int, str, float]] = []
-    for p in phones:
-        if not out or (p.cue, p.word) != out[-1][:2] or p.start_s > last_end + 1e-6:
+    for before, p in zip([None, *phones], phones):
+        if before is None or (p.cue, p.word) != (before.cue, before.word) or p.start_s > before.end_s + 1e-6:
             out.append((p.cue, p.word, p.start_s))
-        last_end = p.end_s
     return out
 
 

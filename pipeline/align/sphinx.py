@@ -49,8 +49,15 @@ from importlib.metadata import version
 import numpy as np
 
 from pipeline.align.base import AlignedPhone, AlignmentError, ClipAlignment, CueOutcome, Utterance
-from pipeline.align.cues import (Segment, SegmentResult, cue_outcomes, kept_phones, merge_overlapping, next_floor,
-                                 search_window)
+from pipeline.align.cues import (
+    Segment,
+    SegmentResult,
+    cue_outcomes,
+    kept_phones,
+    merge_overlapping,
+    next_floor,
+    search_window,
+)
 from pipeline.align.g2p import Pronouncer, strip_stress
 
 log = logging.getLogger(__name__)
