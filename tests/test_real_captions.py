@@ -202,3 +202,66 @@ def test_shared_talking_head_with_recognised_captions_reaches_spans_and_shards(t
     (shard,) = wh.read("feature_shards").to_pylist()
     assert shard["n_frames"] == span["n_frames"] and (tmp_path / "wh" / shard["shard_uri"]).is_file()
     assert wh.read("rejects").num_rows == 0
+
+
+def recognised_cues(audio: np.ndarray, window_s: float = 4.0) -> list[tuple[float, float, str]]:
+    """Automatic captions as a recogniser makes them: pocketsphinx with its language model, fixed windows."""
+    from pocketsphinx import Decoder
+
+    decoder = Decoder(loglevel="FATAL")
+    decoder.start_utt()
+    decoder.process_raw((np.clip(audio, -1, 1) * 32767).astype(np.int16).tobytes(), full_utt=True)
+    decoder.end_utt()
+    words = [(s.start_frame / 100, s.word.split("(")[0]) for s in decoder.seg() if s.word[0] not in "<["]
+    end = len(audio) / 16000
+    cues = []
+    for k in range(int(np.ceil(end / window_s))):
+        text = " ".join(w for t, w in words if k * window_s <= t < (k + 1) * window_s)
+        if text:
+            cues.append((k * window_s, min((k + 1) * window_s, end), text))
+    return cues
+
+
+def vtt(cues: list[tuple[float, float, str]]) -> str:
+    def stamp(t: float) -> str:
+        return f"00:00:{int(t):02d}.{round(t % 1 * 1000):03d}"
+    return "WEBVTT\n\n" + "".join(f"{stamp(a)} --> {stamp(b)}\n{text}\n\n" for a, b, text in cues)
+
+
+@pytest.mark.integration
+def test_talking_heads_with_jittered_overlapping_and_recognised_captions_reach_spans_and_shards(tmp_path):
+    """LibriVox talking heads (the demo corpus) captioned as in the wild, through refresh to shards."""
+    from click.testing import CliRunner
+    from prefect.testing.utilities import prefect_test_harness
+
+    from pipeline.demo_corpus import build_demo_corpus
+    from talkface_cli import cli
+    from warehouse.store import Warehouse
+
+    videos = build_demo_corpus(tmp_path / "corpus", clips=3)
+    for k, video in enumerate(videos):
+        words = transcripts()[video.stem]
+        end = len(decode_audio(wav(video.stem))) / 16000
+        third, cut = len(words) // 3, end / 3
+        if k == 0:  # three cues, each boundary moved by up to 300 ms
+            cues = [(0.25, cut - 0.3, words[:third]), (cut - 0.3, 2 * cut + 0.3, words[third: 2 * third]),
+                    (2 * cut + 0.3, end - 0.2, words[2 * third:])]
+            cues = [(a, b, " ".join(w)) for a, b, w in cues]
+        elif k == 1:  # overlapping cues, as two speakers' lines or rolling captions show them
+            cues = [(0.0, cut + 1.0, " ".join(words[:third])), (cut, 2 * cut + 1.0, " ".join(words[third: 2 * third])),
+                    (2 * cut, end, " ".join(words[2 * third:]))]
+        else:  # made by speech recognition in fixed 4 s windows
+            cues = recognised_cues(decode_audio(wav(video.stem)))
+        video.with_suffix(".en.vtt").write_text(vtt(cues))
+    args = ["refresh", "--corpus", str(tmp_path / "corpus"), "--warehouse", str(tmp_path / "wh"),
+            "--cache-dir", str(tmp_path / "cache"), "--no-progress"]
+    with prefect_test_harness():
+        run = CliRunner().invoke(cli, args)
+    assert run.exit_code == 0, run.output
+    wh = Warehouse(tmp_path / "wh")
+    assert wh.read("rejects").num_rows == 0
+    histograms = wh.read("phoneme_histograms").to_pylist()
+    assert len(histograms) == 3 and all(h["coverage"] >= 0.85 for h in histograms), histograms
+    assert wh.read("clip_spans").num_rows == 3 and wh.read("feature_shards").num_rows == 3
+    statuses = [r["status"] for r in wh.read("cue_outcomes").to_pylist()]
+    assert statuses.count("aligned") >= len(statuses) - 1
