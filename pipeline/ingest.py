@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.align import AlignedPhone, Aligner, AlignmentError, CueOutcome, Utterance
-from pipeline.align.base import CUE_STATUSES, ClipAlignment, ClipAudio, align_clips
+from pipeline.align.base import CUE_STATUSES, KEPT_STATUSES, ClipAlignment, ClipAudio, align_clips
 from pipeline.audio import SAMPLE_RATE, MediaError, decode_audio, probe_media
 from pipeline.corpus import ClipSpec
 from pipeline.phonemes import histogram, to_cmu39
@@ -223,7 +223,7 @@ def histogram_row(clip_id: str, phones: Sequence[dict[str, object]],
     """
     row = histogram(clip_id, ((p["phone"], p["start_s"], p["end_s"]) for p in phones)).to_row()
     caption = sum(int(o["caption_words"]) for o in outcomes)
-    aligned = sum(int(o["aligned_words"]) for o in outcomes if o["status"] in ("aligned", "partial"))
+    aligned = sum(int(o["aligned_words"]) for o in outcomes if o["status"] in KEPT_STATUSES)
     return {**row, "caption_words": caption or None, "aligned_words": aligned if caption else None,
             "coverage": round(aligned / caption, 4) if caption else None}
 
@@ -387,7 +387,7 @@ def summarize(warehouse: Warehouse, clip_ids: Sequence[str]) -> Summary:
     outcomes = outcomes.filter(pc.is_in(outcomes["clip_id"], value_set=ids)).to_pylist()
     statuses = Counter(o["status"] for o in outcomes)
     caption = sum(o["caption_words"] or 0 for o in outcomes)
-    kept = sum(o["aligned_words"] or 0 for o in outcomes if o["status"] in ("aligned", "partial"))
+    kept = sum(o["aligned_words"] or 0 for o in outcomes if o["status"] in KEPT_STATUSES)
     return Summary(len(clip_ids), count("subtitles"), count("phone_alignments"),
                    count("phoneme_histograms"), dict(reasons),
                    {s: statuses[s] for s in CUE_STATUSES if statuses[s]}, kept / caption if caption else None)

@@ -23,6 +23,14 @@ CUE_STATUSES: tuple[str, ...] = ("aligned", "partial", "mismatch", "failed")
 rest kept); ``mismatch``: the audio does not match the caption (excluded);
 ``failed``: nothing could be placed (excluded)."""
 
+KEPT_STATUSES: tuple[str, ...] = ("aligned", "partial")
+"""The statuses whose phones count, in histograms and everything downstream."""
+
+
+def cue_label(cue: int, start_s: Seconds, end_s: Seconds) -> str:
+    """``cue 2 (4.00-8.00 s)``: how every message names a cue, with its caption times."""
+    return f"cue {cue} ({start_s:.2f}-{end_s:.2f} s)"
+
 
 class AlignmentError(RuntimeError):
     """A clip that could not be aligned at all; the message names the clip and why."""
@@ -72,7 +80,7 @@ class CueOutcome:
     @property
     def kept(self) -> bool:
         """Whether the cue's phones count (in histograms and everything downstream)."""
-        return self.status in ("aligned", "partial")
+        return self.status in KEPT_STATUSES
 
     def to_row(self, clip_id: str) -> dict[str, object]:
         return {"clip_id": clip_id, "cue": self.cue, "status": self.status, "reason": self.reason,
@@ -130,6 +138,15 @@ class Aligner(Protocol):
 
     def align(self, clip_id: str, audio: np.ndarray, sample_rate: int,
               utterances: Sequence[Utterance]) -> ClipAlignment: ...
+
+
+def outside_audio(clip_id: str, utterances: Sequence[Utterance], audio_s: Seconds) -> AlignmentError | None:
+    """An error naming the clip's first utterance that is empty or ends after its audio, if any."""
+    for u in utterances:
+        if u.end_s > audio_s + 0.01 or u.start_s >= u.end_s:
+            return AlignmentError(f"clip {clip_id} {cue_label(u.cue, u.start_s, u.end_s)}: "
+                                  f"outside the audio ({audio_s:.2f} s)")
+    return None
 
 
 def align_clips(aligner: Aligner, clips: Sequence[ClipAudio],

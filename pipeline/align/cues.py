@@ -14,7 +14,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pipeline.align.base import AlignedPhone, CueOutcome, Seconds, Utterance
+from pipeline.align.base import AlignedPhone, CueOutcome, Seconds, Utterance, cue_label
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,9 @@ class Segment:
     def where(self) -> str:
         """``cue 2 (4.00-8.00 s)`` or ``cues 2-3 (...)``: how errors name the segment."""
         cues = self.cues
-        name = f"cue {cues[0]}" if len(cues) == 1 else f"cues {cues[0]}-{cues[-1]}"
-        return f"{name} ({self.start_s:.2f}-{self.end_s:.2f} s)"
+        if len(cues) == 1:
+            return cue_label(cues[0], self.start_s, self.end_s)
+        return f"cues {cues[0]}-{cues[-1]} ({self.start_s:.2f}-{self.end_s:.2f} s)"
 
 
 def merge_overlapping(utterances: Sequence[Utterance], min_overlap_s: Seconds = 0.1) -> list[Segment]:
@@ -108,7 +109,7 @@ def cue_outcomes(segment: Segment, result: SegmentResult, min_score: float,
         placed = [i for i in indices if i in result.word_scores]
         frames = sum(result.word_scores[i][1] for i in placed)
         score = sum(result.word_scores[i][0] for i in placed) / frames if frames else None
-        where = f"cue {cue} ({segment.start_s:.2f}-{segment.end_s:.2f} s)"
+        where = cue_label(cue, segment.start_s, segment.end_s)
         if not placed:
             status, reason = "failed", result.reason or "not_found"
             detail = result.detail or f"none of the caption's {len(indices)} words were found in the audio"

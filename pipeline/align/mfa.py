@@ -42,7 +42,16 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.align.base import AlignedPhone, AlignmentError, ClipAlignment, ClipAudio, CueOutcome, Utterance
+from pipeline.align.base import (
+    AlignedPhone,
+    AlignmentError,
+    ClipAlignment,
+    ClipAudio,
+    CueOutcome,
+    Utterance,
+    cue_label,
+    outside_audio,
+)
 from pipeline.align.cues import Segment, SegmentResult, cue_outcomes, kept_phones, merge_overlapping
 
 log = logging.getLogger(__name__)
@@ -220,7 +229,7 @@ def _mid(interval: Interval) -> float:
 
 def _wordless(u: Utterance) -> CueOutcome:
     return CueOutcome(u.cue, "failed", "no_words",
-                      f"cue {u.cue} ({u.start_s:.2f}-{u.end_s:.2f} s): the caption has no speakable words",
+                      f"{cue_label(u.cue, u.start_s, u.end_s)}: the caption has no speakable words",
                       0, 0, None, u.start_s, u.end_s, ("mfa",))
 
 
@@ -321,7 +330,7 @@ class MfaAligner:
             corpus, out = Path(scratch, "corpus"), Path(scratch, "out")
             corpus.mkdir()
             stems = [f"{i:04d}_{re.sub(r'[^A-Za-z0-9_-]', '_', c.clip_id)[:80]}" for i, c in enumerate(clips)]
-            faults = [_outside_audio(clip, sample_rate) for clip in clips]
+            faults = [outside_audio(c.clip_id, c.utterances, len(c.audio) / sample_rate) for c in clips]
             for clip, stem, fault in zip(clips, stems, faults, strict=True):
                 if fault is None:
                     duration_s = len(clip.audio) / sample_rate
@@ -352,16 +361,6 @@ class MfaAligner:
         if result.returncode != 0:
             return f"mfa align exited {result.returncode} on {batch}: {_tail(result.stderr or result.stdout)}"
         return None
-
-
-def _outside_audio(clip: ClipAudio, sample_rate: int) -> AlignmentError | None:
-    """An error naming the clip's first utterance that is empty or ends after its audio, if any."""
-    audio_s = len(clip.audio) / sample_rate
-    for u in clip.utterances:
-        if u.end_s > audio_s + 0.01 or u.start_s >= u.end_s:
-            return AlignmentError(f"clip {clip.clip_id} cue {u.cue} ({u.start_s:.2f}-{u.end_s:.2f} s): "
-                                  f"outside the audio ({audio_s:.2f} s)")
-    return None
 
 
 def _read_clip(out: Path, stem: str, clip: ClipAudio, sample_rate: int,

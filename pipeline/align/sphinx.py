@@ -48,7 +48,15 @@ from importlib.metadata import version
 
 import numpy as np
 
-from pipeline.align.base import AlignedPhone, AlignmentError, ClipAlignment, CueOutcome, Utterance
+from pipeline.align.base import (
+    AlignedPhone,
+    AlignmentError,
+    ClipAlignment,
+    CueOutcome,
+    Utterance,
+    cue_label,
+    outside_audio,
+)
 from pipeline.align.cues import (
     Segment,
     SegmentResult,
@@ -128,11 +136,9 @@ class SphinxAligner:
         if sample_rate != SAMPLE_RATE:
             raise AlignmentError(f"clip {clip_id}: pocketsphinx aligns {SAMPLE_RATE} Hz audio, got {sample_rate} Hz")
         pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16)
-        audio_s = len(pcm) / SAMPLE_RATE
-        for u in utterances:
-            if u.end_s > audio_s + 0.01 or u.start_s >= u.end_s:
-                raise AlignmentError(f"clip {clip_id} cue {u.cue} ({u.start_s:.2f}-{u.end_s:.2f} s): "
-                                     f"outside the audio ({audio_s:.2f} s)")
+        fault = outside_audio(clip_id, utterances, len(pcm) / SAMPLE_RATE)
+        if fault is not None:
+            raise fault
         speakable = [replace(u, words=self._pronounceable(u.words)) for u in utterances]
         segments = merge_overlapping(speakable)
         result = self._align_segments(pcm, segments)
@@ -166,7 +172,7 @@ class SphinxAligner:
         whole = Segment(0.0, len(pcm) / SAMPLE_RATE, sum((s.words for s in segments), ()),
                         sum((s.word_cues for s in segments), ()))
         try:
-            found = self._result(pcm, whole, (0.0, whole.end_s), ("whole_clip",),
+            found = self._result(pcm, (0.0, whole.end_s), ("whole_clip",),
                                  self._chunked(pcm, whole.words, self.config.max_direct_s))
         except RuntimeError as exc:
             found = SegmentResult([], {}, (0.0, whole.end_s), ("whole_clip",), "no_match", _plain(exc))
@@ -199,7 +205,7 @@ class SphinxAligner:
                 log.debug("%s: rung %s failed: %s", segment.where(), rung, exc)
                 best = best or SegmentResult([], {}, (start, end), (), "no_match", _plain(exc))
                 continue
-            found = self._result(part, segment, (start, end), (), placed, offset=start)
+            found = self._result(part, (start, end), (), placed, offset=start)
             if best is None or _better(found, best, cfg.min_score):
                 best = found
             if self._good_enough(placed, len(segment.words)):
@@ -207,8 +213,8 @@ class SphinxAligner:
         assert best is not None
         return replace(best, rungs=tuple(rungs))
 
-    def _result(self, pcm: np.ndarray, segment: Segment, window: tuple[float, float], rungs: tuple[str, ...],
-                placed: Placed, offset: float = 0.0) -> SegmentResult:
+    def _result(self, pcm: np.ndarray, window: tuple[float, float], rungs: tuple[str, ...], placed: Placed,
+                offset: float = 0.0) -> SegmentResult:
         """Placed phones shifted to clip time, with each trusted word's summed score and frames.
 
         A word scoring below ``min_word_score`` per frame is not trusted (a caption
@@ -439,5 +445,5 @@ def _plain(exc: Exception) -> str:
 
 def _unpronounceable(u: Utterance) -> CueOutcome:
     return CueOutcome(u.cue, "failed", "unpronounceable",
-                      f"cue {u.cue} ({u.start_s:.2f}-{u.end_s:.2f} s): no word of the caption can be pronounced",
+                      f"{cue_label(u.cue, u.start_s, u.end_s)}: no word of the caption can be pronounced",
                       len(u.words), 0, None, u.start_s, u.end_s, ())
