@@ -47,7 +47,7 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
-@click.group(cls=LazyGroup)
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="talkface")
 def cli() -> None:
     """Phoneme-balanced talking-face corpora: from videos and subtitles to a

@@ -43,7 +43,7 @@ Examples:
               help="Wide histogram Parquet: clip_id plus one integer column per CMU phone "
                    "(AA ... ZH). Default: the warehouse's phoneme_histograms table.")
 @warehouse_option
-@click.option("--version", "table_version", type=int, default=None,
+@click.option("--table-version", "table_version", type=int, default=None,
               help="Read phoneme_histograms at this table version (reproduces a recorded "
                    "selection). Default: latest.")
 @click.option("--nmin", type=int, default=SelectionParams.nmin, show_default=True,
@@ -62,6 +62,7 @@ Examples:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the result.")
 @click.option("--bound/--no-bound", default=True, show_default=True,
               help="Compute the lower bound on the best achievable distance.")
+@click.version_option(package_name="talkface", prog_name="select-samples")
 def select_samples(input_path: Path | None, warehouse: str, table_version: int | None, nmin: int,
                    nmax: int, k: int, seed: int, method: str, distance: str,
                    output: Path | None, as_json: bool, bound: bool) -> None:

@@ -55,7 +55,7 @@ def test_a_recorded_selection_is_reproduced_from_its_table_version(warehouse_uri
     store.upsert("phoneme_histograms", demo_histogram_table(demo_histograms(600, seed=2)).slice(300))  # new clips
     latest = run_json(capsys, "--warehouse", warehouse_uri, "--nmin", "30", "--nmax", "250", "--seed", "4")
     again = run_json(capsys, "--warehouse", warehouse_uri, "--nmin", "30", "--nmax", "250", "--seed", "4",
-                     "--version", str(pinned))
+                     "--table-version", str(pinned))
     assert latest["n_candidates"] == 600 and again["n_candidates"] == 300
     assert again["selection_id"] == recorded["selection_id"]
     assert members(store, again["selection_id"]) == members(store, recorded["selection_id"])
