@@ -33,16 +33,39 @@ def _sql_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def _query(table: DeltaTable, spec: TableSpec, columns: list[str], where: str | None = None) -> pa.Table:
+    """``columns`` of ``table`` (rows matching ``where``) in key order, read by delta-rs's engine.
+
+    Not ``DeltaTable.to_pyarrow_table()``: that reads through a Python
+    filesystem handler called from Arrow's I/O threads, and a process that has
+    used it aborts at exit in about half of runs ("terminate called without an
+    active exception", delta-rs issue #2184). The query engine reads in Rust,
+    honours every reader feature of the table, and exits cleanly.
+    """
+    unknown = [c for c in columns if c not in spec.schema.names]
+    if unknown:
+        raise ValueError(f"table {spec.name!r} has no column {', '.join(unknown)}")
+    # A version written before a column was added lacks it: the column reads as nulls.
+    stored = [c for c in columns if c in {field.name for field in table.schema().fields}]
+    query = ("SELECT " + ", ".join(f'"{c}"' for c in stored) + " FROM t"
+             + (f" WHERE {where}" if where else "")
+             + " ORDER BY " + ", ".join(f'"{k}"' for k in spec.key))
+    reader = QueryBuilder().register("t", table).execute(query)
+    data = pa.RecordBatchReader.from_stream(reader).read_all()
+    # The engine answers with string_view columns; hand back the table's own types.
+    schema = pa.schema([spec.schema.field(c) for c in columns])
+    full = [data[c] if c in stored else pa.nulls(data.num_rows, schema.field(c).type) for c in columns]
+    return pa.Table.from_arrays(full, schema=schema)
+
+
 class Warehouse:
     """The set of pipeline tables under one root URI (a folder or ``s3://bucket/prefix``)."""
 
     def __init__(self, uri: str | os.PathLike[str] | None = None,
                  storage_options: Mapping[str, str] | None = None) -> None:
         uri = os.fspath(uri) if uri is not None else default_warehouse_uri()
-        if _is_local(uri):
-            path = Path(uri.removeprefix("file://")).expanduser().resolve()
-            path.mkdir(parents=True, exist_ok=True)
-            uri = str(path)
+        if _is_local(uri):  # the folder appears with the first write, never on a failed command
+            uri = str(Path(uri.removeprefix("file://")).expanduser().resolve())
         self.uri = uri.rstrip("/")
         self.storage_options = dict(storage_options or {})
 
@@ -82,13 +105,13 @@ class Warehouse:
 
     def read(self, name: str, version: int | None = None,
              columns: list[str] | None = None) -> pa.Table:
-        """Table ``name`` at ``version`` (latest by default); empty with its schema if absent."""
+        """Table ``name`` at ``version`` (latest by default), in key order; empty if absent."""
         spec = table_spec(name)
         table = self._open(name, version)
+        wanted = columns or spec.schema.names
         if table is None:
-            data = spec.empty()
-            return data.select(columns) if columns else data
-        return table.to_pyarrow_table(columns=columns)
+            return spec.empty().select(wanted)
+        return _query(table, spec, wanted)
 
     def read_clips(self, name: str, clip_ids: Iterable[str], columns: list[str] | None = None) -> pa.Table:
         """The rows of the given clips only, for a stage working on a batch of clips.
@@ -102,12 +125,7 @@ class Warehouse:
         wanted = columns or spec.schema.names
         if table is None or not ids:
             return spec.empty().select(wanted)
-        literals = ", ".join(_sql_literal(i) for i in ids)
-        query = f"SELECT {', '.join(wanted)} FROM t WHERE clip_id IN ({literals})"
-        reader = QueryBuilder().register("t", table).execute(query)
-        # The engine answers with string_view columns; hand back the table's own types.
-        schema = pa.schema([spec.schema.field(c) for c in wanted])
-        return pa.RecordBatchReader.from_stream(reader).read_all().cast(schema)
+        return _query(table, spec, wanted, "clip_id IN (" + ", ".join(_sql_literal(i) for i in ids) + ")")
 
     def upsert(self, name: str, data: pa.Table) -> int:
         """Insert or update rows of ``data`` by the table key, in one atomic commit.
