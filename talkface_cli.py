@@ -7,11 +7,10 @@ and a command never pays for another's heavy imports (torch, mediapipe, Prefect)
 from __future__ import annotations
 
 import importlib
-import os
 
 import click
 
-DEBUG_ENV = "TALKFACE_DEBUG"
+from cli_contract import run_cli
 
 # name -> "module:attribute" of a click command; later stages add their own.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -56,31 +55,6 @@ def cli() -> None:
     The warehouse location comes from --warehouse or $TALKFACE_WAREHOUSE
     (default ./talkface-warehouse); it may be a folder or an s3:// URI.
     """
-
-
-def run_cli(command: click.Command, prog_name: str, args: list[str] | None = None) -> int:
-    """Run a click command; a user error becomes one line on stderr and exit status 2.
-
-    User errors are click's usage errors and the ``ValueError`` / ``OSError``
-    that the library raises for bad input (each message names the file, clip
-    or flag). Set ``TALKFACE_DEBUG=1`` to get the traceback instead.
-    """
-    try:
-        command.main(args=args, prog_name=prog_name, standalone_mode=False)
-    except click.exceptions.Exit as done:
-        return done.exit_code
-    except click.Abort:
-        click.echo(f"{prog_name}: aborted", err=True)
-        return 1
-    except click.ClickException as error:
-        click.echo(f"{prog_name}: error: {error.format_message()}", err=True)
-        return 2
-    except (ValueError, OSError) as error:
-        if os.environ.get(DEBUG_ENV):
-            raise
-        click.echo(f"{prog_name}: error: {error}", err=True)
-        return 2
-    return 0
 
 
 def main() -> None:

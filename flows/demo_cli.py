@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-import os
 from pathlib import Path
 
 import click
+
+from cli_contract import configure_output
 
 
 @click.command("demo")
@@ -27,9 +27,7 @@ def demo(out_dir: Path, clips: int | None, steps: int, verbose: int) -> None:
     tiny config and generate a talking-face video. Prints where the report and
     the video are. Runs in Prefect's embedded mode: no server needed.
     """
-    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
-                        format="%(levelname)s %(name)s: %(message)s")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING" if verbose == 0 else "INFO")
+    configure_output(verbose)
     from flows.demo import demo as demo_flow
     from pipeline.demo_corpus import DemoCorpusError
 

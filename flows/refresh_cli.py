@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-import os
 from dataclasses import replace
 from pathlib import Path
 
 import click
 
+from cli_contract import configure_output
 from warehouse.options import warehouse_option
 
 
@@ -48,19 +47,19 @@ def refresh(corpus: str, warehouse: str, aligner: str, cache_dir: Path, download
     new ones. Bad clips go to the `rejects` table with stage and reason; the run
     goes on. Prints a summary at the end.
     """
-    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
-                        format="%(levelname)s %(name)s: %(message)s")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING" if verbose == 0 else "INFO")
+    from pipeline.corpus import CorpusError, load_corpus
+
+    try:  # before Prefect starts: a bad corpus is one line, and nothing is created
+        load_corpus(corpus)
+    except CorpusError as exc:
+        raise click.BadParameter(str(exc), param_hint="--corpus") from exc
+    configure_output(verbose)
     from flows.refresh import refresh as refresh_flow
-    from pipeline.corpus import CorpusError
     from pipeline.ingest import IngestConfig
 
     base = IngestConfig()
     config = replace(base, cache_dir=cache_dir, batch_size=batch_size, min_coverage=min_coverage, cue_pad_s=cue_pad,
                      fetch=replace(base.fetch, download_media=download_media))
-    try:
-        summary = refresh_flow(corpus, warehouse, aligner, config, progress)
-    except CorpusError as exc:
-        raise click.BadParameter(str(exc), param_hint="--corpus") from exc
+    summary = refresh_flow(corpus, warehouse, aligner, config, progress)
     for line in summary.lines():
         click.echo(line)

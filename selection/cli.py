@@ -12,9 +12,9 @@ from pathlib import Path
 
 import click
 
+from cli_contract import run_cli
 from selection.distances import DEFAULT_DISTANCE, DISTANCES
 from selection.methods import DEFAULT_METHOD, DEFAULT_SEED, METHODS, SelectionParams
-from talkface_cli import run_cli
 from warehouse.options import warehouse_option
 
 EPILOG = """\b

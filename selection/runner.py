@@ -46,6 +46,8 @@ def select_and_record(params: SelectionParams, warehouse: str, input_path: Path 
     if not input_path:
         store = Warehouse(warehouse)
         selections, members = records.warehouse_rows(sel_id, info, clip_ids, source.versions)
-        store.upsert("selection_members", members)
-        store.upsert("selections", selections)  # last: a selection row means its members exist
+        # A re-run under the same id replaces the members as a whole; the selections
+        # row comes last, so a selection row means its members exist.
+        store.replace_groups("selection_members", members, "selection_id", [sel_id])
+        store.upsert("selections", selections)
     return info

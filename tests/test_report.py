@@ -4,8 +4,8 @@ import re
 import pyarrow.parquet as pq
 from click.testing import CliRunner
 
+from cli_contract import run_cli
 from selection.cli import select_samples
-from talkface_cli import run_cli
 from warehouse.demo import demo_histogram_table, demo_histograms
 from warehouse.report_cli import report
 from warehouse.store import Warehouse

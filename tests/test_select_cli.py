@@ -9,10 +9,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from cli_contract import run_cli
 from selection.cli import select_samples
 from selection.histograms import HistogramSet
 from selection.records import read_selection_file
-from talkface_cli import run_cli
 from warehouse.phones import PHONES
 
 

@@ -4,8 +4,8 @@ import json
 
 import pyarrow.compute as pc
 
+from cli_contract import run_cli
 from selection.cli import select_samples
-from talkface_cli import run_cli
 from warehouse.demo import demo_histogram_table, demo_histograms
 from warehouse.store import Warehouse
 
@@ -45,6 +45,29 @@ def test_running_the_same_selection_twice_keeps_one_record(warehouse_uri, capsys
     assert first["selection_id"] == second["selection_id"]
     assert store.read("selections").num_rows == 1
     assert store.read("selection_members").num_rows == first["n"]
+
+
+def test_a_rerun_under_the_same_id_replaces_the_members_as_a_whole(warehouse_uri, capsys):
+    """Members an older release recorded under this id, beyond the new run's, do not survive it."""
+    import pyarrow as pa
+
+    from warehouse.tables import SELECTION_MEMBERS
+
+    store = Warehouse(warehouse_uri)
+    store.upsert("phoneme_histograms", demo_histogram_table(demo_histograms(300)))
+    first = run_json(capsys, "--warehouse", warehouse_uri, "--nmin", "30", "--nmax", "200")
+    chosen = members(store, first["selection_id"])
+    stale = [f"old-{i}" for i in range(40)]  # as if a previous release had selected more clips
+    store.upsert("selection_members", pa.Table.from_pylist(
+        [{"selection_id": first["selection_id"], "clip_id": c, "rank": len(chosen) + i} for i, c in enumerate(stale)],
+        schema=SELECTION_MEMBERS.schema))
+    other = run_json(capsys, "--warehouse", warehouse_uri, "--nmin", "30", "--nmax", "100")
+    assert len(members(store, first["selection_id"])) == len(chosen) + len(stale)
+
+    again = run_json(capsys, "--warehouse", warehouse_uri, "--nmin", "30", "--nmax", "200")
+    assert again["selection_id"] == first["selection_id"]
+    assert members(store, first["selection_id"]) == chosen
+    assert len(members(store, other["selection_id"])) == other["n"]  # another selection is untouched
 
 
 def test_a_recorded_selection_is_reproduced_from_its_table_version(warehouse_uri, capsys):

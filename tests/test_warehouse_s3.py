@@ -59,8 +59,8 @@ def test_upserts_versions_and_reads_work_on_s3(s3_env, request):
 def test_select_samples_and_the_report_run_on_an_s3_warehouse(s3_env, request, tmp_path, capsys):
     from click.testing import CliRunner
 
+    from cli_contract import run_cli
     from selection.cli import select_samples
-    from talkface_cli import run_cli
     from warehouse.demo_cli import demo_data
     from warehouse.report_cli import report
     from warehouse.store import Warehouse

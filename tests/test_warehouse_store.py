@@ -1,14 +1,16 @@
 """The Delta-backed store: upserts by key, replacement per clip, versions, crash safety."""
 
+import os
 import signal
 import subprocess
 import sys
 import textwrap
-import time
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
+from warehouse.faults import FAULT_ENV
 from warehouse.store import Warehouse
 from warehouse.tables import PHONEME_HISTOGRAMS, TABLES
 
@@ -86,37 +88,45 @@ def test_bad_writes_are_refused_before_anything_is_written(warehouse_uri):
         store.upsert("phoneme_histograms", histograms(["a", "a"], 1))
     with pytest.raises(ValueError, match="missing columns n_phones"):
         store.upsert("phoneme_histograms", histograms(["a"], 1).drop_columns(["n_phones"]))
-    with pytest.raises(ValueError, match="outside clip_ids"):
+    with pytest.raises(ValueError, match="outside the ones replaced"):
         store.replace_clips("phone_alignments", phones("a", 2), ["b"])
     with pytest.raises(ValueError, match="unknown table 'histos'"):
         store.read("histos")
     assert store.version("phoneme_histograms") is None
 
 
-def test_a_writer_killed_mid_commit_leaves_a_complete_version(warehouse_uri):
+@pytest.mark.parametrize("point, survives", [("commit", False), ("committed", True)])
+def test_a_writer_killed_at_a_commit_point_leaves_one_complete_version(warehouse_uri, point, survives):
+    """SIGKILL just before / just after the commit: the table holds the old or the new rows, whole."""
     store = Warehouse(warehouse_uri)
     store.upsert("phoneme_histograms", histograms([f"c{i}" for i in range(1000)], 1))
     before = store.version("phoneme_histograms")
     script = textwrap.dedent(f"""
-        import pyarrow as pa, sys
-        sys.path.insert(0, {str(__import__('pathlib').Path(__file__).parent)!r})
+        import sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
         from test_warehouse_store import histograms
         from warehouse.store import Warehouse
-        print("ready", flush=True)
-        Warehouse({warehouse_uri!r}).upsert("phoneme_histograms", histograms([f"c{{i}}" for i in range(300_000)], 2))
+        Warehouse({warehouse_uri!r}).upsert("phoneme_histograms", histograms([f"c{{i}}" for i in range(3000)], 2))
     """)
-    writer = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    assert writer.stdout.readline().strip() == "ready"
-    time.sleep(0.5)  # well inside the write of 300,000 rows
-    writer.send_signal(signal.SIGKILL)
-    writer.wait()
+    fault = {FAULT_ENV: f"phoneme_histograms.{point}"}
+    writer = subprocess.run([sys.executable, "-c", script], env={**os.environ, **fault}, timeout=120)
+    assert writer.returncode == -signal.SIGKILL
     table = Warehouse(warehouse_uri).read("phoneme_histograms")
-    version = Warehouse(warehouse_uri).version("phoneme_histograms")
-    values = set(table["n_phones"].to_pylist())
-    if version == before:  # killed before the commit: the previous version, whole
-        assert table.num_rows == 1000 and values == {39}
-    else:  # the commit landed: the new version, whole
-        assert table.num_rows == 300_000 and values == {78}
+    assert Warehouse(warehouse_uri).version("phoneme_histograms") == before + survives
+    assert (table.num_rows, set(table["n_phones"].to_pylist())) == ((3000, {78}) if survives else (1000, {39}))
+
+
+def test_data_files_of_a_writer_killed_before_its_commit_are_never_read(warehouse_uri):
+    """What a writer killed inside ``write_deltalake`` leaves: Parquet files that no log entry names."""
+    import pyarrow.parquet as pq
+
+    store = Warehouse(warehouse_uri)
+    store.upsert("phoneme_histograms", histograms(["a", "b"], 1))
+    pq.write_table(histograms([f"orphan{i}" for i in range(50)], 2), Path(warehouse_uri) / "phoneme_histograms" /
+                   "part-00000-orphan-c000.snappy.parquet")
+    assert sorted(store.read("phoneme_histograms")["clip_id"].to_pylist()) == ["a", "b"]
+    store.upsert("phoneme_histograms", histograms(["c"], 1))
+    assert store.read("phoneme_histograms").num_rows == 3
 
 
 def test_read_clips_returns_only_those_clips_with_the_table_types(warehouse_uri):

@@ -4,8 +4,10 @@ Each logical table is a Delta Lake table under ``<warehouse uri>/<name>``.
 Delta gives what the pipeline relies on: a write is one atomic commit (a crash
 leaves the previous version readable), every commit is a numbered version that
 can be read back, and ``merge`` upserts by key so re-running a stage never
-duplicates rows. The same code serves ``s3://`` URIs; credentials come from the
-usual ``AWS_*`` environment variables that delta-rs reads.
+duplicates rows. The same code serves ``s3://`` URIs; credentials come from
+the usual ``AWS_*`` environment variables that delta-rs reads. Every commit
+passes the fault points ``<table>.commit`` and ``<table>.committed``
+(:mod:`warehouse.faults`), where the fault tests kill writers.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable, QueryBuilder, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
+from warehouse.faults import fault_point
 from warehouse.location import default_warehouse_uri
 from warehouse.tables import TableSpec, table_spec
 
@@ -142,12 +145,14 @@ class Warehouse:
             self._create(spec)
             table = self._open(name)
         predicate = " AND ".join(f"t.{k} = s.{k}" for k in spec.key)
+        fault_point(f"{name}.commit")
         (
             table.merge(data, predicate=predicate, source_alias="s", target_alias="t", merge_schema=True)
             .when_matched_update_all()
             .when_not_matched_insert_all()
             .execute()
         )
+        fault_point(f"{name}.committed")
         return table.version()
 
     def replace_clips(self, name: str, data: pa.Table, clip_ids: Iterable[str]) -> int:
@@ -157,19 +162,29 @@ class Warehouse:
         clip processed again may produce fewer rows than before, and an upsert
         would leave the extra old rows behind.
         """
+        return self.replace_groups(name, data, "clip_id", clip_ids)
+
+    def replace_groups(self, name: str, data: pa.Table, column: str, values: Iterable[str]) -> int:
+        """Replace every row whose ``column`` is one of ``values`` with ``data``, in one atomic commit.
+
+        Returns:
+            The table version after the commit.
+        """
         spec = table_spec(name)
         data = conform(spec, data)
-        ids = sorted(set(clip_ids))
-        if not ids:
+        wanted = sorted(set(values))
+        if not wanted:
             return self.version(name) if self.version(name) is not None else self._create(spec)
-        outside = pc.invert(pc.is_in(data["clip_id"], value_set=pa.array(ids, pa.string())))
+        outside = pc.invert(pc.is_in(data[column], value_set=pa.array(wanted, pa.string())))
         if data.num_rows and pc.any(outside).as_py():
-            raise ValueError(f"replace_clips({name!r}): data holds clips outside clip_ids")
+            raise ValueError(f"replace_groups({name!r}): data holds {column} values outside the ones replaced")
         if self._open(name) is None:
             self._create(spec)
-        predicate = "clip_id IN (" + ", ".join(_sql_literal(i) for i in ids) + ")"
+        predicate = f'"{column}" IN (' + ", ".join(_sql_literal(v) for v in wanted) + ")"
+        fault_point(f"{name}.commit")
         write_deltalake(self.table_uri(name), data, mode="overwrite", predicate=predicate, schema_mode="merge",
                         storage_options=self.storage_options or None)
+        fault_point(f"{name}.committed")
         return self.version(name)
 
     def _create(self, spec: TableSpec) -> int:

@@ -1,0 +1,99 @@
+"""What every command promises: one-line errors with exit status 2, quiet output unless -v.
+
+Kept free of heavy imports: ``select-samples --help`` goes through here.
+"""
+
+from __future__ import annotations
+
+import atexit
+import io
+import logging
+import os
+import shutil
+import subprocess
+import sys
+
+import click
+
+DEBUG_ENV = "TALKFACE_DEBUG"
+
+# Lines that native libraries write straight to file descriptor 2, which no
+# Python logging setting reaches: absl's "W0000 00:00:..." lines from
+# mediapipe's graph threads and TFLite's delegate notice.
+NATIVE_NOISE = (r"^[IW][0-9]{4} [0-9:.]+ +[0-9]+ [A-Za-z0-9_.]+:[0-9]+\]"
+                r"|^INFO: Created TensorFlow Lite"
+                r"|^WARNING: All log messages before absl::InitializeLog")
+
+
+def run_cli(command: click.Command, prog_name: str, args: list[str] | None = None) -> int:
+    """Run a click command; a user error becomes one line on stderr and exit status 2.
+
+    User errors are click's usage errors and the ``ValueError`` / ``OSError``
+    that the library raises for bad input (each message names the file, clip
+    or flag). Set ``TALKFACE_DEBUG=1`` to get the traceback instead.
+    """
+    try:
+        command.main(args=args, prog_name=prog_name, standalone_mode=False)
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    except click.Abort:
+        click.echo(f"{prog_name}: aborted", err=True)
+        return 1
+    except click.ClickException as error:
+        click.echo(f"{prog_name}: error: {error.format_message()}", err=True)
+        return 2
+    except (ValueError, OSError) as error:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        click.echo(f"{prog_name}: error: {error}", err=True)
+        return 2
+    return 0
+
+
+def configure_output(verbose: int) -> None:
+    """Logging for a command that runs the pipeline: warnings only by default, more with -v.
+
+    Quiet by default also means: Prefect logs no task tracebacks (the command
+    prints the error in one line), its SDK telemetry is off unless the user
+    set ``DO_NOT_TRACK`` themselves, and native libraries' log lines are
+    filtered out of stderr. With ``-v`` all of it is shown.
+    """
+    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
+                        format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", ["CRITICAL", "INFO", "DEBUG"][min(verbose, 2)])
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    if verbose == 0:
+        filter_native_stderr(NATIVE_NOISE)
+
+
+def filter_native_stderr(pattern: str) -> None:
+    """Drop lines matching ``pattern`` that native code writes to file descriptor 2.
+
+    Python's own ``sys.stderr`` (progress bars, click, logging) is moved to a
+    copy of the original descriptor, so it is untouched and unbuffered by this.
+    Descriptor 2 becomes a pipe into ``grep -v``, a separate process: if this
+    one aborts, the last native lines (a crash message) still come out.
+    """
+    grep = shutil.which("grep")
+    if grep is None:
+        return
+    sys.stderr.flush()
+    original = os.dup(2)
+    read_end, write_end = os.pipe()
+    filter_process = subprocess.Popen([grep, "--line-buffered", "-v", "-E", pattern], stdin=read_end,
+                                      stdout=original, stderr=original)
+    os.close(read_end)
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    sys.stderr = io.TextIOWrapper(io.FileIO(original, "w", closefd=False), line_buffering=True,
+                                  errors="backslashreplace")
+
+    def drain() -> None:  # let the filter print what is left before the shell prompt returns
+        sys.stderr.flush()
+        os.dup2(original, 2)
+        try:
+            filter_process.wait(timeout=2)
+        except subprocess.TimeoutExpired:  # a child process still holds the pipe
+            pass
+
+    atexit.register(drain)
