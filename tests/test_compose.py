@@ -1,6 +1,6 @@
 """docker-compose.yml validated by docker-compose (no Docker engine here: `config` only).
 
-Skips without Debian's ``docker-compose`` (apt-get install -y docker-compose).
+Needs Debian's ``docker-compose`` (``scripts/setup --tests`` installs it).
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from fixtures.system_packages import needs_system_package
+
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE = shutil.which("docker-compose")
 
-pytestmark = pytest.mark.skipif(COMPOSE is None, reason="docker-compose is not installed")
+pytestmark = needs_system_package("docker-compose", COMPOSE is not None, "validates the compose file")
 
 
 def _config(project: Path) -> subprocess.CompletedProcess:
