@@ -12,21 +12,69 @@ passes the fault points ``<table>.commit`` and ``<table>.committed``
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable, QueryBuilder, write_deltalake
-from deltalake.exceptions import TableNotFoundError
+from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from warehouse.faults import fault_point
 from warehouse.location import default_warehouse_uri
 from warehouse.tables import TableSpec, table_spec
 
 log = logging.getLogger(__name__)
+
+OBJECT_STORE_RETRIES = {
+    "max_retries": "6",
+    "retry_timeout": "30s",
+    "backoff_config.init_backoff": "250ms",
+    "backoff_config.max_backoff": "5s",
+}
+"""delta-rs's retry of object-store requests for remote warehouses (overridable by storage options):
+an endpoint that resets or refuses connections is retried with exponential backoff for about ten
+seconds, then the command fails clearly; flows retry their warehouse tasks again on top of this."""
+
+Result = TypeVar("Result")
+
+
+class WarehouseError(OSError):
+    """A table could not be read or written: storage unreachable, or a damaged Delta log."""
+
+
+def one_line(error: BaseException) -> str:
+    """delta-rs's multi-line, coloured error chain as one plain line, root cause last.
+
+    A Rust backtrace that some errors carry (lines ``0: ...``, ``1: ...``) is cut off.
+    """
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+    parts = []
+    for line in text.splitlines():
+        if re.match(r"\s*\d+: ", line):
+            break
+        parts.append(line.strip(" ↳-"))
+    return " > ".join(part for part in parts if part)
+
+
+def _table_errors(method: Callable[..., Result]) -> Callable[..., Result]:
+    """Turn a storage failure inside ``method(self, name, ...)`` into one WarehouseError naming the table."""
+
+    @functools.wraps(method)
+    def wrapper(self: Warehouse, name: str, *args: object, **kwargs: object) -> Result:
+        try:
+            return method(self, name, *args, **kwargs)
+        except WarehouseError:
+            raise
+        except (OSError, DeltaError) as exc:
+            raise WarehouseError(f"warehouse {self.uri}, table {name}: {one_line(exc)}") from exc
+
+    return wrapper
 
 def _is_local(uri: str) -> bool:
     return "://" not in uri or uri.startswith("file://")
@@ -70,7 +118,8 @@ class Warehouse:
         if _is_local(uri):  # the folder appears with the first write, never on a failed command
             uri = str(Path(uri.removeprefix("file://")).expanduser().resolve())
         self.uri = uri.rstrip("/")
-        self.storage_options = dict(storage_options or {})
+        remote = {} if _is_local(uri) else OBJECT_STORE_RETRIES
+        self.storage_options = {**remote, **(storage_options or {})}
 
     def __repr__(self) -> str:
         return f"Warehouse({self.uri!r})"
@@ -80,20 +129,46 @@ class Warehouse:
         return f"{self.uri}/{name}"
 
     def _open(self, name: str, version: int | None = None) -> DeltaTable | None:
-        """The Delta table ``name`` (at ``version``), or ``None`` if it was never written."""
+        """The Delta table ``name`` (at ``version``), or ``None`` if it was never written.
+
+        A version is opened by reading the log only up to it, so a damaged
+        later log entry does not hide the versions before it.
+        """
+        if version is not None and version < 0:
+            raise ValueError(f"table {name!r}: versions start at 0, got {version}")
         try:
-            table = DeltaTable(self.table_uri(name), storage_options=self.storage_options or None)
+            return DeltaTable(self.table_uri(name), version=version, storage_options=self.storage_options or None)
         except TableNotFoundError:
             if version is not None:
                 raise ValueError(f"table {name!r} does not exist in {self.uri}") from None
             return None
-        if version is not None:
-            if not 0 <= version <= table.version():
+        except (OSError, DeltaError) as exc:
+            if version is not None and "specified end version" in str(exc):
                 raise ValueError(f"table {name!r} has no version {version} in {self.uri} "
-                                 f"(latest is {table.version()})")
-            table.load_as_version(version)
-        return table
+                                 f"(latest is {self.version(name)})") from None
+            raise WarehouseError(self._explain(name, exc)) from exc
 
+    def _explain(self, name: str, error: BaseException) -> str:
+        """What went wrong opening ``name``, naming the damaged log entry when one is."""
+        message = f"warehouse {self.uri}, table {name}: {one_line(error)}"
+        if "Json error" not in str(error):
+            return message
+        from pyarrow import fs
+
+        log_dir = f"{self.table_uri(name)}/_delta_log"
+        filesystem, path = fs.FileSystem.from_uri(log_dir)
+        entries = filesystem.get_file_info(fs.FileSelector(path))
+        versions = sorted(int(e.base_name[:-5]) for e in entries if re.fullmatch(r"\d{20}\.json", e.base_name))
+        for version in reversed([v for v in versions if v > 0]):
+            try:
+                DeltaTable(self.table_uri(name), version=version - 1, storage_options=self.storage_options or None)
+            except (OSError, DeltaError):
+                continue
+            return (f"warehouse {self.uri}, table {name}: log entry {version} (_delta_log/{version:020d}.json) "
+                    f"is damaged ({one_line(error)}); versions 0 to {version - 1} are readable")
+        return message
+
+    @_table_errors
     def version(self, name: str) -> int | None:
         """The latest version of table ``name``, or ``None`` if it was never written."""
         table = self._open(name)
@@ -106,6 +181,7 @@ class Warehouse:
         found = {name: self.version(name) for name in TABLES}
         return {name: v for name, v in found.items() if v is not None}
 
+    @_table_errors
     def read(self, name: str, version: int | None = None,
              columns: list[str] | None = None) -> pa.Table:
         """Table ``name`` at ``version`` (latest by default), in key order; empty if absent."""
@@ -116,6 +192,7 @@ class Warehouse:
             return spec.empty().select(wanted)
         return _query(table, spec, wanted)
 
+    @_table_errors
     def read_clips(self, name: str, clip_ids: Iterable[str], columns: list[str] | None = None) -> pa.Table:
         """The rows of the given clips only, for a stage working on a batch of clips.
 
@@ -130,6 +207,7 @@ class Warehouse:
             return spec.empty().select(wanted)
         return _query(table, spec, wanted, "clip_id IN (" + ", ".join(_sql_literal(i) for i in ids) + ")")
 
+    @_table_errors
     def upsert(self, name: str, data: pa.Table) -> int:
         """Insert or update rows of ``data`` by the table key, in one atomic commit.
 
@@ -164,6 +242,7 @@ class Warehouse:
         """
         return self.replace_groups(name, data, "clip_id", clip_ids)
 
+    @_table_errors
     def replace_groups(self, name: str, data: pa.Table, column: str, values: Iterable[str]) -> int:
         """Replace every row whose ``column`` is one of ``values`` with ``data``, in one atomic commit.
 
