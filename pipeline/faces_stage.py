@@ -225,12 +225,17 @@ def pending_clips(warehouse, clip_ids: list[str]) -> list[str]:
 
 
 def write_results(warehouse, results: list[FacesResult]) -> None:
-    """Store a batch of results: poses replaced per clip, spans/shards/rejects upserted."""
+    """Store a batch of results: poses replaced per clip, then shards, rejects and spans upserted.
+
+    A span or a reject marks a clip done (:func:`pending_clips`), so they are
+    written last: a run killed before them redoes the clip, never leaves a
+    spanned clip without its shard row.
+    """
     if not results:
         return
     warehouse.replace_clips("poses", pa.concat_tables([r.poses for r in results]),
                             [r.clip_id for r in results])
-    for name, attr in (("clip_spans", "span"), ("feature_shards", "shard"), ("rejects", "reject")):
+    for name, attr in (("feature_shards", "shard"), ("rejects", "reject"), ("clip_spans", "span")):
         table = pa.concat_tables([getattr(r, attr) for r in results])
         if table.num_rows:
             warehouse.upsert(name, table)

@@ -9,8 +9,6 @@ and a clip re-processed replaces one file) and reads with numpy alone.
 from __future__ import annotations
 
 import os
-import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import pyarrow as pa
 
 from pipeline.crops import CROP_SIZE
 from pipeline.mfcc import N_COEFFS, N_STEPS
+from warehouse.durable import load_npz, write_atomically
 from warehouse.tables import FEATURE_SHARDS
 
 
@@ -62,28 +61,30 @@ def _check(path: Path, frames: np.ndarray, mfcc: np.ndarray) -> None:
 
 
 def write_shard(path: str | os.PathLike[str], frames: np.ndarray, mfcc: np.ndarray) -> Path:
-    """Write one clip's shard atomically (temp file, then rename); returns the absolute path."""
+    """Write one clip's shard atomically and durably; returns the absolute path.
+
+    Raises:
+        ShardError: ``frames`` or ``mfcc`` not in the shard format (nothing written).
+        warehouse.durable.WriteFailed: the disk is full or failed; no part of the shard is left.
+    """
     path = Path(path).resolve()
     _check(path, frames, mfcc)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez_compressed(handle, frames=frames, mfcc=mfcc)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, lambda handle: np.savez_compressed(handle, frames=frames, mfcc=mfcc), "shard")
     return path
 
 
 def read_shard(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
-    """``(frames, mfcc)`` of a shard, checked against the format."""
+    """``(frames, mfcc)`` of a shard, checked against the format and its CRC-32s.
+
+    Raises:
+        ShardError: naming the file, when it is missing, truncated, corrupt or not a shard.
+    """
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as data:
-            frames, mfcc = data["frames"], data["mfcc"]
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        arrays = load_npz(path)
+        frames, mfcc = arrays["frames"], arrays["mfcc"]
+    except Exception as exc:  # numpy and zipfile raise several unrelated types for a damaged file
         raise ShardError(f"{path}: not a readable feature shard ({exc})") from exc
     _check(path, frames, mfcc)
     return frames, mfcc

@@ -62,14 +62,13 @@ def train(warehouse: str, manifest: Path | None, config_name: str, steps: int | 
     """
     _logging()
     from training.config import load_config
-    from training.data import ShardError
     from training.train import train as run_training
 
     try:
         config = load_config(config_name)
         clips = _clips(warehouse, manifest, config.train.seq_len)
         history = run_training(config, clips, run_dir, steps=steps, device=device)
-    except (ValueError, FileNotFoundError, ShardError) as exc:
+    except (ValueError, OSError) as exc:  # bad input or a full disk; each message names its file
         raise click.ClickException(str(exc)) from exc
     if history:
         last = history[-1]
@@ -95,7 +94,7 @@ def generate(image: Path, audio: Path, checkpoint: Path, out: Path, device: str)
 
     try:
         n = run_generate(image, audio, checkpoint, out, device=device)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, OSError) as exc:  # bad input or a full disk; each message names its file
         raise click.ClickException(str(exc)) from exc
     click.echo(f"wrote {out}: {n} frames at 25 fps")
 

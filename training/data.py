@@ -28,6 +28,8 @@ import pyarrow.parquet as pq
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from warehouse.durable import load_npz
+
 log = logging.getLogger(__name__)
 
 MANIFEST_COLUMNS = ("clip_id", "n_frames", "shard_uri")
@@ -91,7 +93,11 @@ def load_shard(uri: str) -> tuple[np.ndarray, np.ndarray]:
     """``frames`` (T, H, W, 3) uint8 and ``mfcc`` (T, 12, 35) float32 of one shard.
 
     Local paths and ``file://`` URIs are read directly; other URIs (``s3://``)
-    through pyarrow's filesystems.
+    through pyarrow's filesystems. Every array's CRC-32 is checked, so a
+    damaged shard stops training instead of feeding it wrong numbers.
+
+    Raises:
+        ShardError: naming the shard, when it is missing, truncated, corrupt or not a shard.
     """
     try:
         if "://" in uri and not uri.startswith("file://"):
@@ -102,14 +108,12 @@ def load_shard(uri: str) -> tuple[np.ndarray, np.ndarray]:
                 payload = io.BytesIO(f.read())
         else:
             payload = Path(uri.removeprefix("file://"))
-        with np.load(payload) as npz:
-            if "frames" not in npz or "mfcc" not in npz:
-                raise ShardError(f"shard {uri}: needs arrays 'frames' and 'mfcc', has {sorted(npz.files)}")
-            frames, mfcc = npz["frames"], npz["mfcc"]
-    except ShardError:
-        raise
-    except (OSError, ValueError, EOFError) as exc:
+        arrays = load_npz(payload)
+    except Exception as exc:  # numpy, zipfile and pyarrow raise several unrelated types for a bad file
         raise ShardError(f"shard {uri}: cannot be read ({exc})") from exc
+    if "frames" not in arrays or "mfcc" not in arrays:
+        raise ShardError(f"shard {uri}: needs arrays 'frames' and 'mfcc', has {sorted(arrays)}")
+    frames, mfcc = arrays["frames"], arrays["mfcc"]
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ShardError(f"shard {uri}: frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
     if mfcc.ndim != 3 or len(mfcc) != len(frames):
@@ -174,6 +178,22 @@ class ShardStream(IterableDataset):
         while True:
             yield self.batch(local * self.world_size + self.rank, cache)
             local += n_workers
+
+
+def next_batch(batches: Iterator[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The next batch of a loader's iterator, a damaged shard reported in one line.
+
+    DataLoader raises a worker's ShardError again with the worker's traceback as
+    its message ("Caught ShardError in DataLoader worker ...", the traceback,
+    "training.data.ShardError: <message>"); the original message is its last line.
+    """
+    try:
+        return next(batches)
+    except ShardError as exc:
+        lines = str(exc).strip().splitlines()
+        if len(lines) < 2:
+            raise
+        raise ShardError(lines[-1].partition(": ")[2]) from exc
 
 
 def make_loader(stream: ShardStream, num_workers: int) -> DataLoader:

@@ -25,11 +25,12 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from training.config import Config, Stage
-from training.data import ClipRef, ShardStream, make_loader
+from training.data import ClipRef, ShardStream, make_loader, next_batch
 from training.discriminator import define_D
 from training.generator import Generator, define_G
 from training.losses import GANLoss, PerceptualLoss, mismatch_audio
 from training.schedule import learning_rate, stage_index
+from warehouse.durable import check_zip, write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -228,18 +229,24 @@ def checkpoint_dict(state: TrainState) -> dict:
 
 
 def save_checkpoint(state: TrainState, run_dir: Path) -> Path:
-    """Write ``ckpt_<step>.pt`` atomically (temporary file, then rename)."""
+    """Write ``ckpt_<step>.pt`` atomically and durably: a killed or failed write leaves no
+    file that matches ``CHECKPOINT_GLOB`` (fault points ``checkpoint.write``, ``checkpoint.written``).
+
+    Raises:
+        warehouse.durable.WriteFailed: naming the checkpoint, when the disk is full or failed.
+    """
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / f"ckpt_{state.step:08d}.pt"
-    tmp = path.with_suffix(".tmp")
-    torch.save(checkpoint_dict(state), tmp)
-    os.replace(tmp, path)
+    write_atomically(path, lambda handle: torch.save(checkpoint_dict(state), handle), "checkpoint")
     log.info("checkpoint %s", path)
     return path
 
 
 def latest_checkpoint(path: Path) -> Path:
     """``path`` itself if a file, else the checkpoint with the highest step in the run folder.
+
+    The hidden temporary file of a write that was killed (``.ckpt_<step>.pt.<random>.tmp``)
+    never matches ``CHECKPOINT_GLOB``.
 
     Raises:
         FileNotFoundError: naming the path, when there is no checkpoint.
@@ -253,12 +260,22 @@ def latest_checkpoint(path: Path) -> Path:
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict:
-    """The checkpoint dict at ``path`` (a file or run folder); errors name the file."""
+    """The checkpoint dict at ``path`` (a file or run folder).
+
+    The zip's CRC-32s are checked first: ``torch.load`` ignores them, and a
+    flipped bit in a tensor would otherwise load as a wrong weight.
+
+    Raises:
+        FileNotFoundError: no checkpoint at ``path``.
+        ValueError: one line naming the file, when it is truncated, corrupt or not a checkpoint.
+    """
     path = latest_checkpoint(path)
     try:
+        check_zip(path)
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises several unrelated types for a bad file
-        raise ValueError(f"{path}: not a readable talkface checkpoint ({exc})") from exc
+    except Exception as exc:  # zipfile and torch raise several unrelated types for a bad file
+        reason = " ".join(str(exc).split())  # torch's messages run over several lines
+        raise ValueError(f"{path}: not a readable talkface checkpoint ({reason})") from exc
     if not isinstance(ckpt, dict) or not {"model", "config", "step"} <= set(ckpt):
         raise ValueError(f"{path}: not a talkface checkpoint (needs model, config and step)")
     return ckpt
@@ -326,7 +343,7 @@ def train(config: Config, clips: list[ClipRef], run_dir: Path, steps: int | None
             for opt in (state.opt_G, state.opt_D):
                 for group in opt.param_groups:
                     group["lr"] = learning_rate(t, state.step)
-            batch = next(batches)
+            batch = next_batch(batches)
             t1 = time.perf_counter()
             record = train_step(state, losses, batch)
             if d.device.type == "cuda":

@@ -1,0 +1,294 @@
+"""Training's fault matrix: SIGKILL inside a checkpoint or shard write, a full disk, corrupt files.
+
+Kills are real: the process (``talkface train``, or a script writing a shard as
+the faces stage does) runs with ``TALKFACE_FAULT=<point>`` and SIGKILLs itself
+at that fault point (``warehouse.faults``). A full disk is a small tmpfs
+mounted for the test (we run as root, as CI does); where mounting is not
+allowed, a file-size limit on the child process (``prlimit``) makes the same
+writes fail with EFBIG instead of ENOSPC. Every run uses one OpenMP thread:
+CPU training is bit-for-bit repeatable only with the same thread count.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fixtures.training_shards import synthetic_clip, write_shards
+from pipeline.shards import ShardError, read_shard, write_shard
+from talkface_cli import cli, run_cli
+from training.config import tiny_config
+from training.data import ShardError as TrainingShardError
+from training.data import clips_from_manifest, load_shard, read_manifest
+from training.train import latest_checkpoint, load_checkpoint, train
+from warehouse.durable import load_npz, write_atomically
+from warehouse.faults import FAULT_ENV
+
+REPO = Path(__file__).resolve().parents[1]
+TALKFACE = Path(sys.executable).with_name("talkface")
+DISK_BYTES = 1 << 20  # the small disk: more than a tiny shard and TensorBoard's logs, less than a checkpoint
+
+
+def _env(fault: str | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != FAULT_ENV}
+    env["OMP_NUM_THREADS"] = "1"
+    return {**env, FAULT_ENV: fault} if fault else env
+
+
+def _talkface(*args: object, fault: str | None = None, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """The real ``talkface`` command in a subprocess."""
+    return subprocess.run([*prefix, str(TALKFACE), *map(str, args)], cwd=REPO, env=_env(fault),
+                          capture_output=True, text=True, timeout=120)
+
+
+def _python(script: str, *args: object, fault: str | None = None,
+            prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    return subprocess.run([*prefix, sys.executable, "-c", script, *map(str, args)], cwd=REPO, env=_env(fault),
+                          capture_output=True, text=True, timeout=60)
+
+
+def _error_line(done: subprocess.CompletedProcess) -> str:
+    """The CLI's one-line error: exit status 2, no traceback, the last line on stderr."""
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    return done.stderr.strip().splitlines()[-1]
+
+
+def _files(folder: Path) -> list[str]:
+    """What a run folder holds besides TensorBoard logs, hidden temporary files included."""
+    return sorted(p.name for p in folder.iterdir() if p.name != "tb")
+
+
+def _damage(path: Path, how: str) -> None:
+    """Cut the file in half, or flip 8 bytes in its middle (tensor or pixel data, not a zip header)."""
+    data = bytearray(path.read_bytes())
+    if how == "truncated":
+        del data[len(data) // 2:]
+    else:
+        middle = len(data) // 2
+        data[middle:middle + 8] = bytes(b ^ 0xFF for b in data[middle:middle + 8])
+    path.write_bytes(bytes(data))
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory) -> Path:
+    return write_shards(tmp_path_factory.mktemp("shards"), n_clips=3, n_frames=12)
+
+
+@pytest.fixture(scope="module")
+def every_two(tmp_path_factory) -> Path:
+    """The tiny config with a checkpoint every 2 steps: ckpt 2, 4, 6, 8 and 10."""
+    path = tmp_path_factory.mktemp("config") / "every_two.toml"
+    path.write_text('base = "tiny"\n[train]\ncheckpoint_every = 2\n')
+    return path
+
+
+@pytest.fixture(scope="module")
+def undisturbed(manifest, every_two, tmp_path_factory) -> Path:
+    """The run folder of an uninterrupted ``talkface train`` with ``every_two``."""
+    run = tmp_path_factory.mktemp("undisturbed") / "run"
+    done = _talkface("train", "--manifest", manifest, "--config", every_two, "--out", run)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return run
+
+
+def _same(a: object, b: object) -> bool:
+    """Two checkpoint dicts (or parts) hold the same keys, numbers and bit-identical tensors."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        return torch.equal(a, b)
+    return a == b
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("fault, last", [
+    ("checkpoint.write:2", 2),  # ckpt 4 complete in its temporary file, not yet renamed
+    ("checkpoint.written:2", 4),  # ckpt 4 renamed, killed before step 5
+])
+def test_sigkill_in_checkpoint_write_then_resume_ends_identical(manifest, every_two, undisturbed, tmp_path,
+                                                                 fault, last):
+    run = tmp_path / "run"
+    killed = _talkface("train", "--manifest", manifest, "--config", every_two, "--out", run, fault=fault)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    kept = [f"ckpt_{step:08d}.pt" for step in range(2, last + 1, 2)]
+    assert [name for name in _files(run) if not name.startswith(".")] == kept
+    temporary = [name for name in _files(run) if name.startswith(".")]
+    assert len(temporary) == (1 if fault.startswith("checkpoint.write:") else 0), temporary
+    assert latest_checkpoint(run).name == kept[-1]  # a temporary file is never taken for a checkpoint
+    assert load_checkpoint(run)["step"] == last
+
+    resumed = _talkface("train", "--manifest", manifest, "--config", every_two, "--out", run)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resumed from {run / kept[-1]}" in resumed.stderr
+    assert _files(run) == _files(undisturbed)  # every checkpoint once, the killed write's temporary file gone
+    assert _same(load_checkpoint(run), load_checkpoint(undisturbed))  # weights, optimisers, step, config
+
+
+SHARD_SCRIPT = """
+import sys
+import numpy as np
+from pipeline.shards import write_shard
+for path, n in zip(sys.argv[1::2], map(int, sys.argv[2::2])):
+    rng = np.random.default_rng(n)  # noise crops: incompressible, a shard takes ~38 kB per frame
+    try:
+        write_shard(path, rng.integers(0, 256, (n, 112, 112, 3), np.uint8), np.zeros((n, 12, 35), np.float32))
+    except OSError as exc:
+        print(exc)
+        sys.exit(3)
+"""
+
+
+@pytest.mark.integration
+def test_sigkill_in_shard_write_leaves_no_shard_and_the_rewrite_succeeds(tmp_path):
+    path = tmp_path / "clip.npz"
+    killed = _python(SHARD_SCRIPT, path, 4, fault="shard.write")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    leftovers = list(tmp_path.iterdir())
+    assert not path.exists() and len(leftovers) == 1 and leftovers[0].suffix == ".tmp"
+    frames, mfcc = synthetic_clip(4, seed=1)
+    write_shard(path, frames, mfcc)  # the rerun: the killed write's temporary file is removed
+    assert list(tmp_path.iterdir()) == [path]
+    np.testing.assert_array_equal(read_shard(path)[0], frames)
+
+
+@dataclass(frozen=True)
+class SmallDisk:
+    """A folder where a file larger than ``DISK_BYTES`` cannot be written by a child process."""
+
+    folder: Path
+    prefix: tuple[str, ...]  # command prefix for the child: empty on tmpfs, prlimit otherwise
+    reason: str  # the OS error's text: ENOSPC on tmpfs, EFBIG under prlimit
+
+
+@pytest.fixture
+def small_disk(tmp_path) -> Iterator[SmallDisk]:
+    """A ``DISK_BYTES`` tmpfs, or where mounting is not allowed a file-size limit on the child."""
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={DISK_BYTES}", "tmpfs", str(folder)],
+                           capture_output=True)
+    if mount.returncode == 0:
+        try:
+            yield SmallDisk(folder, (), os.strerror(errno.ENOSPC))
+        finally:
+            subprocess.run(["umount", str(folder)], check=True)
+    elif shutil.which("prlimit"):
+        yield SmallDisk(folder, ("prlimit", f"--fsize={DISK_BYTES}"), os.strerror(errno.EFBIG))
+    else:
+        pytest.skip("cannot mount a tmpfs and no prlimit to simulate a full disk")
+
+
+@pytest.mark.integration
+def test_full_disk_during_shard_write_is_one_clear_error_and_no_partial_shard(small_disk):
+    small, big = small_disk.folder / "small.npz", small_disk.folder / "big.npz"
+    done = _python(SHARD_SCRIPT, small, 4, big, 60, prefix=small_disk.prefix)  # 150 kB, then 2.3 MB
+    assert done.returncode == 3, done.stderr[-3000:]
+    assert done.stdout.strip() == f"{big}: could not write shard: {small_disk.reason}"
+    assert list(small_disk.folder.iterdir()) == [small]  # no partial big.npz, no temporary file
+    assert len(read_shard(small)[0]) == 4
+
+
+@pytest.mark.integration
+def test_full_disk_during_checkpoint_write_is_one_clear_error_and_no_partial_checkpoint(manifest, small_disk):
+    run = small_disk.folder / "run"
+    done = _talkface("train", "--manifest", manifest, "--config", "tiny", "--steps", "2", "--out", run,
+                     prefix=small_disk.prefix)
+    assert _error_line(done) == f"talkface: error: {run / 'ckpt_00000002.pt'}: could not write checkpoint: " \
+                                f"{small_disk.reason}"
+    assert _files(run) == []
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        latest_checkpoint(run)
+
+
+def test_failed_write_of_another_kind_propagates_and_leaves_nothing(tmp_path):
+    def broken(handle) -> None:
+        handle.write(b"half a file")
+        raise RuntimeError("serialiser bug")
+
+    with pytest.raises(RuntimeError, match="serialiser bug"):
+        write_atomically(tmp_path / "x.pt", broken, "checkpoint")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def trained(manifest, tmp_path_factory) -> Path:
+    """A run folder holding ckpt_00000002.pt of the tiny config."""
+    run = tmp_path_factory.mktemp("trained") / "run"
+    train(tiny_config(), clips_from_manifest(read_manifest(manifest), 4, manifest.parent), run, steps=2)
+    return run
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("how", ["truncated", "flipped"])
+def test_corrupt_checkpoint_is_refused_naming_it(manifest, trained, tmp_path, capsys, how):
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    ckpt = run / "ckpt_00000002.pt"
+    _damage(ckpt, how)
+    message = f"{ckpt}: not a readable talkface checkpoint"
+    with pytest.raises(ValueError, match="not a readable talkface checkpoint") as raised:
+        load_checkpoint(run)
+    assert str(raised.value).startswith(message) and "\n" not in str(raised.value)
+
+    resumed = _talkface("train", "--manifest", manifest, "--config", "tiny", "--out", run)
+    assert _error_line(resumed).startswith(f"talkface: error: {message}")
+    assert _files(run) == ["ckpt_00000002.pt"]  # training did not start
+
+    args = ["generate", "--image", tmp_path / "face.png", "--audio", tmp_path / "speech.wav",
+            "--checkpoint", run, "--out", tmp_path / "out.mp4"]
+    assert run_cli(cli, "talkface", list(map(str, args))) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith(f"talkface: error: {message}")
+
+
+@pytest.mark.parametrize("how", ["truncated", "flipped"])
+def test_corrupt_shard_is_refused_naming_it(tmp_path, how):
+    path = write_shard(tmp_path / "clip.npz", *synthetic_clip(12, seed=0))
+    _damage(path, how)
+    with pytest.raises(ShardError, match=re.escape(f"{path}: not a readable feature shard")):
+        read_shard(path)
+    with pytest.raises(TrainingShardError, match=re.escape(f"shard {path}: cannot be read")):
+        load_shard(str(path))
+
+
+@pytest.mark.integration
+def test_training_on_a_corrupt_shard_stops_with_one_line_naming_it(tmp_path):
+    manifest = write_shards(tmp_path, n_clips=1, n_frames=12)
+    shard = tmp_path / "shards" / "clip000.npz"
+    _damage(shard, "flipped")
+    config = tmp_path / "workers.toml"  # the shard is read in DataLoader worker processes
+    config.write_text('base = "tiny"\n[train]\nnum_workers = 2\n')
+    done = _talkface("train", "--manifest", manifest, "--config", config, "--out", tmp_path / "run")
+    assert _error_line(done).startswith(f"talkface: error: shard {shard}: cannot be read (")
+    assert not list((tmp_path / "run").glob("ckpt_*"))
+
+
+def test_every_single_byte_flip_in_a_shard_is_refused_or_harmless(tmp_path):
+    """np.load checks a member's CRC-32 only when its reads reach the member's end: a flip that
+    shortens an array header loads wrong numbers (with this zlib, one such byte in this shard).
+    The reader behind read_shard and load_shard must refuse every such file."""
+    frames, mfcc = synthetic_clip(1, seed=0)
+    data = write_shard(tmp_path / "clip.npz", frames, mfcc).read_bytes()
+    for i in range(len(data)):
+        damaged = io.BytesIO(data[:i] + bytes([data[i] ^ 0x10]) + data[i + 1:])
+        try:
+            arrays = load_npz(damaged)
+            got_frames, got_mfcc = arrays["frames"], arrays["mfcc"]
+        except Exception:  # a refusal: read_shard and load_shard turn any of them into ShardError
+            continue
+        assert np.array_equal(got_frames, frames) and np.array_equal(got_mfcc, mfcc), i
