@@ -43,14 +43,14 @@ def from_warehouse(uri: str, versions: Mapping[str, int] | None = None) -> Selec
     from warehouse.store import Warehouse
 
     store = Warehouse(uri)
-    latest = store.version("phoneme_histograms")
-    if latest is None:
+    pinned = dict(versions or {})
+    # A pinned version is read without the latest: a damaged later log entry does not matter.
+    used = pinned["phoneme_histograms"] if "phoneme_histograms" in pinned else store.version("phoneme_histograms")
+    if used is None:
         raise HistogramInputError(
             f"{store.uri}: no phoneme_histograms table yet (run `talkface refresh` or "
             "`talkface demo-data` first, or pass --input FILE.parquet)"
         )
-    pinned = dict(versions or {})
-    used = pinned.get("phoneme_histograms", latest)
     source = f"{store.uri}/phoneme_histograms@v{used}"
     histograms = HistogramSet.from_warehouse_table(store.read("phoneme_histograms", used), source)
     versions = {"phoneme_histograms": used}

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -75,3 +78,60 @@ def test_select_samples_and_the_report_run_on_an_s3_warehouse(s3_env, request, t
     result = CliRunner().invoke(report, ["--warehouse", uri, "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert info["selection_id"] in out.read_text()
+
+
+@pytest.fixture
+def flaky_s3(s3_endpoint, monkeypatch):
+    """The S3 endpoint behind a proxy that the test takes down and brings back (moto keeps its state)."""
+    from urllib.parse import urlsplit
+
+    from fixtures.flaky_proxy import FlakyProxy
+
+    target = urlsplit(s3_endpoint)
+    proxy = FlakyProxy((target.hostname, target.port))
+    for key, value in {"AWS_ENDPOINT_URL": proxy.endpoint, "AWS_ACCESS_KEY_ID": "test",
+                       "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
+                       "AWS_ALLOW_HTTP": "true"}.items():
+        monkeypatch.setenv(key, value)
+    return proxy
+
+
+def _select_samples(uri: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(Path(sys.executable).with_name("select-samples")), "--warehouse", uri,
+                           "--nmin", "50", "--nmax", "200", "--json"], capture_output=True, text=True, timeout=300)
+
+
+def test_an_endpoint_that_drops_connections_for_a_while_is_retried_with_backoff(flaky_s3, request):
+    from test_warehouse_store import histograms
+
+    from warehouse.store import Warehouse
+
+    store = Warehouse(f"s3://talkface/{request.node.name}")
+    store.upsert("phoneme_histograms", histograms(["a", "b"], 1))
+    flaky_s3.down(connections=3)
+    store.upsert("phoneme_histograms", histograms(["c"], 2))
+    assert flaky_s3.reset == 3
+    assert sorted(store.read("phoneme_histograms")["clip_id"].to_pylist()) == ["a", "b", "c"]
+
+
+def test_an_endpoint_down_fails_the_command_in_one_line_and_a_rerun_completes(flaky_s3, request):
+    from warehouse.demo import demo_histogram_table, demo_histograms
+    from warehouse.store import Warehouse
+
+    uri = f"s3://talkface/{request.node.name}"
+    Warehouse(uri).upsert("phoneme_histograms", demo_histogram_table(demo_histograms(300)))
+    flaky_s3.down()
+    failed = _select_samples(uri)
+    assert failed.returncode == 2 and not failed.stdout
+    assert failed.stderr.count("\n") == 1, failed.stderr
+    assert failed.stderr.startswith(f"select-samples: error: warehouse {uri}, table ")
+    assert "Connection reset by peer" in failed.stderr and "retries" in failed.stderr
+    assert flaky_s3.reset > 6  # the first request and its retries, at least
+
+    flaky_s3.up()
+    done = _select_samples(uri)
+    assert done.returncode == 0, done.stderr
+    info = json.loads(done.stdout)
+    store = Warehouse(uri)
+    assert store.read("selections")["selection_id"].to_pylist() == [info["selection_id"]]
+    assert store.read("selection_members").num_rows == info["n"]
