@@ -31,7 +31,11 @@ def run_cli(command: click.Command, prog_name: str, args: list[str] | None = Non
     User errors are click's usage errors and the ``ValueError`` / ``OSError``
     that the library raises for bad input (each message names the file, clip
     or flag). Set ``TALKFACE_DEBUG=1`` to get the traceback instead.
+
+    delta-rs's Rust crates log to stderr through ``RUST_LOG``; unless the user
+    set it, only their errors are shown (credential-probing warnings are not).
     """
+    os.environ.setdefault("RUST_LOG", "error")
     try:
         command.main(args=args, prog_name=prog_name, standalone_mode=False)
     except click.exceptions.Exit as done:

@@ -82,6 +82,18 @@ def test_a_damaged_log_entry_is_named_and_earlier_versions_still_serve(tmp_path:
     assert store.read("phoneme_histograms", version=1).num_rows == 200
 
 
+def test_an_unreachable_object_store_is_one_line_naming_the_warehouse_and_table():
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RUST_LOG"))}
+    done = subprocess.run([str(BIN / "talkface"), "tables", "--warehouse", "s3://talkface/nowhere"], env={
+        **env, "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ALLOW_HTTP": "true", "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_EC2_METADATA_DISABLED": "true"},
+        capture_output=True, text=True, timeout=120)
+    assert one_line_error(done, "talkface").startswith(
+        "talkface: error: warehouse s3://talkface/nowhere, table clips: ")
+
+
 @pytest.mark.parametrize("command", sorted(SUBCOMMANDS))
 def test_every_subcommand_answers_dash_h(command: str):
     done = run("talkface", command, "-h")
