@@ -38,8 +38,9 @@ OBJECT_STORE_RETRIES = {
     "backoff_config.max_backoff": "5s",
 }
 """delta-rs's retry of object-store requests for remote warehouses (overridable by storage options):
-an endpoint that resets or refuses connections is retried with exponential backoff for about ten
-seconds, then the command fails clearly; flows retry their warehouse tasks again on top of this."""
+an endpoint that resets or refuses connections is retried with jittered exponential backoff for a
+few seconds (at most 30), then the command fails clearly; flows retry their warehouse tasks again
+on top of this."""
 
 Result = TypeVar("Result")
 
