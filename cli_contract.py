@@ -32,10 +32,12 @@ def run_cli(command: click.Command, prog_name: str, args: list[str] | None = Non
     that the library raises for bad input (each message names the file, clip
     or flag). Set ``TALKFACE_DEBUG=1`` to get the traceback instead.
 
-    delta-rs's Rust crates log to stderr through ``RUST_LOG``; unless the user
-    set it, only their errors are shown (credential-probing warnings are not).
+    Quiet defaults, each unless the user set it: delta-rs's Rust crates log
+    errors only (``RUST_LOG``; not its credential-probing warnings), and
+    Prefect's SDK telemetry, with its first-run notice, is off (``DO_NOT_TRACK``).
     """
     os.environ.setdefault("RUST_LOG", "error")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
     try:
         command.main(args=args, prog_name=prog_name, standalone_mode=False)
     except click.exceptions.Exit as done:
@@ -58,14 +60,12 @@ def configure_output(verbose: int) -> None:
     """Logging for a command that runs the pipeline: warnings only by default, more with -v.
 
     Quiet by default also means: Prefect logs no task tracebacks (the command
-    prints the error in one line), its SDK telemetry is off unless the user
-    set ``DO_NOT_TRACK`` themselves, and native libraries' log lines are
+    prints the error in one line), and native libraries' log lines are
     filtered out of stderr. With ``-v`` all of it is shown.
     """
     logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
                         format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", ["CRITICAL", "INFO", "DEBUG"][min(verbose, 2)])
-    os.environ.setdefault("DO_NOT_TRACK", "1")
     if verbose == 0:
         filter_native_stderr(NATIVE_NOISE)
 
