@@ -22,7 +22,7 @@ import time  # noqa: E402
 
 from selection.bounds import tv_lower_bound  # noqa: E402
 from selection.methods import SelectionParams, select  # noqa: E402
-from selection.reference import paper_selection_pandas  # noqa: E402
+from algorithm1_numpy import algorithm1  # noqa: E402
 from warehouse.demo import demo_histograms  # noqa: E402
 
 
@@ -50,10 +50,8 @@ def main() -> None:
         print(f"{size:>11,} {'(generate)':>16} {gen_s:>9.2f}")
         pandas_s = None
         if size in args.pandas_sizes:
-            wide = histograms.to_wide().to_pandas()
-            ids, pandas_s = timed(paper_selection_pandas, wide, nmin, nmax, 50, 0, args.distance)
-            print(f"{size:>11,} {'pandas paper':>16} {pandas_s:>9.2f} {'':>10} {len(ids):>9,}")
-            del wide
+            (ids, _), pandas_s = timed(algorithm1, histograms.clip_ids, histograms.counts, nmin, nmax, 50, 0)
+            print(f"{size:>11,} {'numpy paper':>16} {pandas_s:>9.2f} {'':>10} {len(ids):>9,}")
         methods = ("paper", "scan", "greedy") if size in args.sizes else ("scan",)
         for method in methods:
             method_params = SelectionParams(**{**params.__dict__, "method": method})
