@@ -33,9 +33,8 @@ def select_and_record(params: SelectionParams, warehouse: str, input_path: Path 
     selection = select(histograms, params)
     bounds = None
     if bound:
-        selected = histograms.counts[selection.members].sum(axis=0)
         bounds = lower_bounds(histograms.counts, selection.params.nmin, selection.params.nmax,
-                              start=selected)
+                              selection.members)
     clip_ids = histograms.clip_ids[selection.members]
     sel_id = records.selection_id(selection, source.identity)
     info = records.summary(selection, bounds, selection_id=sel_id, input=source.description,
