@@ -44,6 +44,7 @@ from selection.oracle import SubsetOracle
 log = logging.getLogger(__name__)
 
 DEFAULT_TOLERANCE = 1e-3  # stop when the bound is within 0.1% of the best relaxed value
+TV_SMOOTHING = 0.8  # weight of the stability centre in the duals that the tv oracle is asked at
 ABSOLUTE_TOLERANCE = 1e-9  # ... or this close to it, for relaxations whose optimum is 0 (a uniform mixture)
 
 
@@ -58,19 +59,8 @@ class Certificate:
     seconds: float
 
 
-@dataclass
-class _Vertices:
-    """The oracle and the vertices of ``P`` found so far, shared by every distance's solver."""
-
-    oracle: SubsetOracle
-    points: list[np.ndarray]  # distributions (K,)
-
-    def stacked(self) -> np.ndarray:
-        return np.stack(self.points)  # (M, K)
-
-
-def _tv_master(points: np.ndarray) -> tuple[float, np.ndarray]:
-    """Best mixture of ``points`` (M, K) for TV to uniform: (value, dual direction g in [-1/2, 1/2]^K)."""
+def _tv_master(points: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Best mixture of ``points`` (M, K) for TV to uniform: value, weights (M,), dual direction g in [-1/2, 1/2]^K."""
     m, k = points.shape
     u = 1.0 / k
     eye = np.eye(k)
@@ -84,22 +74,40 @@ def _tv_master(points: np.ndarray) -> tuple[float, np.ndarray]:
     if result.status != 0:
         raise RuntimeError(f"lower-bound master LP did not solve: {result.message}")
     upper, lower = result.ineqlin.marginals[:k], result.ineqlin.marginals[k:]
-    return float(result.fun), np.clip(lower - upper, -0.5, 0.5)
+    return float(result.fun), result.x[:m], np.clip(lower - upper, -0.5, 0.5)
 
 
-def _tv_bound(vertices: _Vertices, tolerance: float, max_iterations: int) -> tuple[float, float, int]:
-    """Column generation for the TV relaxation: (lower bound, relaxed value, oracle calls)."""
-    k = vertices.points[0].shape[0]
-    best_lower, relaxed = 0.0, np.inf
-    for calls in range(1, max_iterations + 1):
-        relaxed, g = _tv_master(vertices.stacked())
-        point_counts, least = vertices.oracle.minimise(g)
-        best_lower = max(best_lower, least - g.sum() / k)
+def _tv_bound(oracle: SubsetOracle, points: list[np.ndarray], tolerance: float,
+              max_iterations: int) -> tuple[float, float, int, list[np.ndarray]]:
+    """Column generation for the TV relaxation, with Wentges' dual smoothing.
+
+    The master's duals jump from one iteration to the next, which makes plain
+    column generation tail off for hundreds of iterations on some inputs; the
+    oracle is asked instead at a point between them and the best dual so far
+    (the stability centre), and at the master's own duals only after such a
+    point yielded no column that improves the master.
+
+    Returns:
+        The lower bound, the relaxed value, the oracle calls, and the vertices
+        of the best mixture (to seed the other distances).
+    """
+    k = points[0].shape[0]
+    best_lower, centre, smooth = 0.0, None, True
+    for calls in range(1, max_iterations + 1):  # noqa: B007 (reported after the loop)
+        relaxed, weights, g_master = _tv_master(np.stack(points))
+        g = g_master if centre is None or not smooth else TV_SMOOTHING * centre + (1 - TV_SMOOTHING) * g_master
+        point_counts, least = oracle.minimise(g)
+        if least - g.sum() / k > best_lower:  # for any g in [-1/2, 1/2]^K: min_P g.p - g.u bounds TV
+            best_lower, centre = least - g.sum() / k, g
         if relaxed - best_lower <= tolerance * relaxed + ABSOLUTE_TOLERANCE:
-            return best_lower, relaxed, calls
-        vertices.points.append(to_distribution(point_counts))
-    log.warning("tv bound stopped after %d oracle calls, gap %.2g", max_iterations, relaxed - best_lower)
-    return best_lower, relaxed, max_iterations
+            break
+        point = to_distribution(point_counts)
+        smooth = g_master @ point - g_master.sum() / k < relaxed  # the column improves the master
+        points.append(point)
+        weights = np.append(weights, 0.0)
+    else:
+        log.warning("tv bound stopped after %d oracle calls, gap %.2g", max_iterations, relaxed - best_lower)
+    return best_lower, relaxed, calls, [q for q, w in zip(points, weights) if w > 0]
 
 
 def _smooth_master(name: str, points: np.ndarray, start: np.ndarray) -> np.ndarray:
@@ -115,33 +123,40 @@ def _smooth_master(name: str, points: np.ndarray, start: np.ndarray) -> np.ndarr
         options={"ftol": 1e-14, "maxiter": 500},
     )
     weights = np.clip(result.x, 0.0, None)
+    weights[weights < 1e-12 * weights.max()] = 0.0
     return weights / weights.sum()
 
 
-def _smooth_bound(name: str, vertices: _Vertices, tolerance: float,
-                  max_iterations: int) -> tuple[float, float, int]:
-    """Simplicial decomposition for a smooth distance: (lower bound, relaxed value, oracle calls)."""
+def _smooth_bound(name: str, oracle: SubsetOracle, points: list[np.ndarray], tolerance: float,
+                  max_iterations: int) -> tuple[float, float, int, list[np.ndarray]]:
+    """Simplicial decomposition for a smooth distance (returns as :func:`_tv_bound`).
+
+    Vertices that the master leaves at weight 0 are dropped, which keeps the
+    master small (its optimum needs at most K + 1 of them).
+    """
     fn = distance_function(name)
-    values = fn(vertices.stacked())
+    values = fn(np.stack(points))
     weights = (values == values.min()).astype(np.float64)  # start from the best vertex
     weights /= weights.sum()
     best_lower, relaxed = 0.0, np.inf
     for calls in range(1, max_iterations + 1):
-        points = vertices.stacked()
-        weights = _smooth_master(name, points, np.concatenate([weights, np.zeros(len(points) - len(weights))]))
-        p = weights @ points  # a point of P: a mixture of its vertices
+        weights = _smooth_master(name, np.stack(points), weights)
+        points = [q for q, w in zip(points, weights) if w > 0]
+        weights = weights[weights > 0]
+        p = weights @ np.stack(points)  # a point of P: a mixture of its vertices
         if name in ("kl", "js") and (p <= 0).any():  # the gradient is unbounded there: no certificate
             log.warning("%s bound: a phone is missing from every vertex; implied bound only", name)
-            return best_lower, relaxed, calls - 1
+            return best_lower, relaxed, calls - 1, points
         value, g = float(fn(p)), gradient(p, name)
         relaxed = min(relaxed, value)
-        point_counts, least = vertices.oracle.minimise(g)
+        point_counts, least = oracle.minimise(g)
         best_lower = max(best_lower, value + least - float(g @ p))
         if relaxed - best_lower <= tolerance * relaxed + ABSOLUTE_TOLERANCE:
-            return best_lower, relaxed, calls
-        vertices.points.append(to_distribution(point_counts))
+            return best_lower, relaxed, calls, points
+        points.append(to_distribution(point_counts))
+        weights = np.append(weights, 0.0)
     log.warning("%s bound stopped after %d oracle calls, gap %.2g", name, max_iterations, relaxed - best_lower)
-    return best_lower, relaxed, max_iterations
+    return best_lower, relaxed, max_iterations, points
 
 
 def certify(counts: np.ndarray, nmin: int, nmax: int, distances: tuple[str, ...] = DISTANCES,
@@ -160,15 +175,23 @@ def certify(counts: np.ndarray, nmin: int, nmax: int, distances: tuple[str, ...]
     seeds = [counts.sum(axis=0, dtype=np.int64)]
     if members is not None:
         seeds.append(counts[members].sum(axis=0, dtype=np.int64))
-    vertices = _Vertices(oracle, [to_distribution(s) for s in seeds])
+    seeds = [to_distribution(s) for s in seeds]
+    found: list[np.ndarray] = []  # vertices of the best mixtures so far, shared between distances
     out = {}
     for name in sorted(distances, key=lambda d: d != "tv"):  # tv first: its vertices seed the others
         began = time.perf_counter()
         solver = _tv_bound if name == "tv" else partial(_smooth_bound, name)
-        lower, relaxed, calls = solver(vertices, tolerance, max_iterations)
+        lower, relaxed, calls, active = solver(oracle, seeds + found, tolerance, max_iterations)
+        found = _distinct(found + active)
         out[name] = Certificate(name, max(0.0, lower), relaxed, calls, time.perf_counter() - began)
         log.debug("%s: bound %.6f, relaxed %.6f, %d oracle calls", name, lower, relaxed, calls)
     return {name: out[name] for name in distances}
+
+
+def _distinct(points: list[np.ndarray]) -> list[np.ndarray]:
+    """``points`` without repeats, first occurrence kept."""
+    seen: set[bytes] = set()
+    return [q for q in points if not (q.tobytes() in seen or seen.add(q.tobytes()))]
 
 
 def lower_bounds(counts: np.ndarray, nmin: int, nmax: int, members: np.ndarray | None = None,

@@ -204,4 +204,6 @@ def read_wide_parquet(path: str | Path) -> HistogramSet:
             start += batch.num_rows
     except (pa.ArrowException, OSError) as error:
         raise HistogramInputError(f"{path}: not a readable Parquet file ({error})") from None
-    return HistogramSet._checked(pa.chunked_array(ids), counts.T, source)
+    histograms = HistogramSet._checked(pa.chunked_array(ids), counts.T, source)
+    pa.default_memory_pool().release_unused()  # the decoded batches are gone; give their pages back
+    return histograms

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from selection import records, sources
 from selection.bounds import lower_bounds
-from selection.methods import SelectionParams, select
+from selection.methods import Selection, SelectionParams, select
 from warehouse.store import Warehouse
 
 
@@ -20,8 +20,9 @@ def select_and_record(params: SelectionParams, warehouse: str, input_path: Path 
     """Run one selection as ``select-samples`` does; the Prefect selection flow calls it too.
 
     Reads --input or the warehouse (at ``table_version``), selects, computes the
-    lower bound, writes ``output``, and records a warehouse-read selection in
-    the selections tables with the table versions it read.
+    certified lower bound of every distance, writes ``output``, and records a
+    warehouse-read selection in the selections tables with the table versions
+    it read.
 
     Returns:
         The JSON summary (what ``--json`` prints), with ``selection_id``.
@@ -38,7 +39,7 @@ def select_and_record(params: SelectionParams, warehouse: str, input_path: Path 
     clip_ids = histograms.clip_ids[selection.members]
     sel_id = records.selection_id(selection, source.identity)
     info = records.summary(selection, bounds, selection_id=sel_id, input=source.description,
-                           input_versions=source.versions,
+                           input_versions=source.versions, within_percent=within_percent(selection, bounds),
                            output=str(output) if output else None)
     if output:
         records.write_selection_file(output, clip_ids, info)
@@ -48,3 +49,16 @@ def select_and_record(params: SelectionParams, warehouse: str, input_path: Path 
         store.upsert("selection_members", members)
         store.upsert("selections", selections)  # last: a selection row means its members exist
     return info
+
+
+def within_percent(selection: Selection, bounds: dict[str, float] | None) -> dict[str, float | None] | None:
+    """For each distance, how far above the best achievable value the selection can be, in percent.
+
+    The optimum lies between the certified bound and the selection's own value,
+    so the selection is within ``100 (value - bound) / bound`` percent of it
+    (None where the bound is 0 and says nothing relative).
+    """
+    if bounds is None:
+        return None
+    return {name: 100.0 * (value - bounds[name]) / bounds[name] if bounds[name] > 0 else None
+            for name, value in selection.distances.items()}

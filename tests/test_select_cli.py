@@ -45,6 +45,21 @@ def test_json_output_carries_every_documented_field(tmp_path, capsys):
     assert info["distances"]["tv"] == info["value"]
     assert info["lower_bounds"]["tv"] <= info["value"]
     assert 50 <= info["n"] <= 200
+    for name, value in info["distances"].items():  # a certified bound, and how close to it, per distance
+        bound, within = info["lower_bounds"][name], info["within_percent"][name]
+        assert 0 <= bound <= value
+        assert within == (pytest.approx(100 * (value - bound) / bound) if bound > 0 else None)
+
+
+def test_the_summary_names_every_distance_with_its_bound_and_how_close_it_is(tmp_path, capsys):
+    path = write_wide(tmp_path / "h.parquet")
+    code, out, _ = run(capsys, "--input", str(path), "--nmin", "50", "--nmax", "200", "--method", "greedy")
+    assert code == 0
+    rows = [line.split() for line in out.splitlines() if ">=" in line]
+    assert [row[0] for row in rows] == ["tv", "kl", "l2", "js", "chi2"]
+    assert all(float(row[1]) >= float(row[3]) for row in rows)  # value >= bound
+    code, out, _ = run(capsys, "--input", str(path), "--nmin", "50", "--nmax", "200", "--no-bound")
+    assert code == 0 and ">=" not in out and "all distances: tv" in out
 
 
 def test_output_file_holds_clip_ids_and_ranks_with_the_summary(tmp_path, capsys):
