@@ -29,8 +29,10 @@ class HistogramInputError(ValueError):
     """Histogram input that cannot be used; the message names the file and the problem."""
 
 
-COUNT_DTYPE = np.int32  # one phone class in one clip: 2**31 occurrences is far beyond any real clip
-_COUNT_LIMIT = int(np.iinfo(COUNT_DTYPE).max)
+# Counts are held in the narrowest of these that fits them: int16 (one phone class 32,767 times in
+# one clip is about five hours of speech) halves the memory and the passes over it; 2**31 is beyond any clip.
+COUNT_DTYPES = (np.int16, np.int32)
+_COUNT_LIMIT = int(np.iinfo(COUNT_DTYPES[-1]).max)
 BATCH_ROWS = 1 << 18  # rows per Parquet batch: bounds what is held as Arrow while a file is read
 
 
@@ -38,10 +40,11 @@ BATCH_ROWS = 1 << 18  # rows per Parquet batch: bounds what is held as Arrow whi
 class HistogramSet:
     """Phone counts per clip: ``counts[i, j]`` is how often ``PHONES[j]`` occurs in ``clip_ids[i]``.
 
-    ``counts`` may be any non-negative integer array; the readers return int32
-    stored phone by phone (Fortran order), as the columns arrive from Parquet,
-    which halves the memory of int64 and makes the per-phone passes of the
-    ranking and of the prefix sums contiguous.
+    ``counts`` may be any non-negative integer array; the readers return the
+    narrowest of :data:`COUNT_DTYPES` that holds them (int16 for real clips, a
+    quarter of int64's memory), and a wide file's counts are stored phone by
+    phone (Fortran order), as the columns arrive from Parquet, which makes the
+    per-phone passes of the ranking and of the prefix sums contiguous.
     """
 
     clip_ids: np.ndarray  # (N,) object array of str
@@ -77,8 +80,7 @@ class HistogramSet:
         """Validate a wide table (see module docstring); ``source`` names it in errors."""
         _require_columns(table.schema, source)
         _require_rows(table.num_rows, source)
-        counts = np.empty((N_PHONES, table.num_rows), dtype=COUNT_DTYPE)  # phone-major
-        _fill_wide(table, counts, 0, source)
+        counts = _fill_wide(table, np.empty((N_PHONES, table.num_rows), dtype=COUNT_DTYPES[0]), 0, source)
         return cls._checked(table["clip_id"], counts.T, source)
 
     @classmethod
@@ -95,8 +97,8 @@ class HistogramSet:
                 f"entries, expected {N_PHONES}"
             )
         flat = pc.list_flatten(table["counts"])
-        values = _count_values(flat, f"{source}: counts", lambda i: ids[i // N_PHONES].as_py())
-        return cls._checked(ids, values.astype(COUNT_DTYPE).reshape(-1, N_PHONES), source)
+        values, largest = _count_values(flat, f"{source}: counts", lambda i: ids[i // N_PHONES].as_py())
+        return cls._checked(ids, values.astype(_dtype_for(largest)).reshape(-1, N_PHONES), source)
 
     @classmethod
     def _checked(cls, ids: pa.ChunkedArray | pa.Array, counts: np.ndarray, source: str) -> HistogramSet:
@@ -137,17 +139,32 @@ def _check_clip_id_type(type_: pa.DataType, source: str) -> None:
         raise HistogramInputError(f"{source}: clip_id must be a string column, found {type_}")
 
 
-def _fill_wide(table: pa.Table | pa.RecordBatch, counts: np.ndarray, start: int, source: str) -> None:
-    """Validate the phone columns of ``table`` and write them to ``counts[:, start:]`` (phone-major)."""
+def _dtype_for(largest: int) -> type[np.integer]:
+    """The narrowest of :data:`COUNT_DTYPES` that holds ``largest``."""
+    return next(t for t in COUNT_DTYPES if largest <= np.iinfo(t).max)
+
+
+def _fill_wide(table: pa.Table | pa.RecordBatch, counts: np.ndarray, start: int, source: str) -> np.ndarray:
+    """Validate the phone columns of ``table`` and write them to ``counts[:, start:]`` (phone-major).
+
+    Returns:
+        ``counts``, or a wider copy of it when a count of ``table`` does not fit its type.
+    """
     ids = table.column("clip_id")
     stop = start + table.num_rows
     for j, phone in enumerate(PHONES):
-        counts[j, start:stop] = _count_values(table.column(phone), f"{source}: column {phone}",
-                                              lambda i: ids[i].as_py())
+        values, largest = _count_values(table.column(phone), f"{source}: column {phone}", lambda i: ids[i].as_py())
+        if largest > np.iinfo(counts.dtype).max:
+            counts = counts.astype(_dtype_for(largest))
+        counts[j, start:stop] = values
+    return counts
 
 
-def _count_values(column: pa.ChunkedArray | pa.Array, where: str, clip_of: Callable[[int], str]) -> np.ndarray:
-    """The counts of ``column`` as numpy, checked: integral floats are accepted, anything else raises.
+def _count_values(column: pa.ChunkedArray | pa.Array, where: str,
+                  clip_of: Callable[[int], str]) -> tuple[np.ndarray, int]:
+    """The counts of ``column`` as numpy and the largest of them, checked.
+
+    Integral floats are accepted, anything else raises.
 
     Args:
         clip_of: the clip id of a row, to name it in the error message.
@@ -159,7 +176,7 @@ def _count_values(column: pa.ChunkedArray | pa.Array, where: str, clip_of: Calla
         raise HistogramInputError(f"{where}: {column.null_count} missing (null) counts")
     values = column.to_numpy(zero_copy_only=False)
     if values.size == 0:
-        return values
+        return values, 0
     if pa.types.is_floating(type_):
         nan = np.flatnonzero(np.isnan(values))
         if nan.size:
@@ -172,38 +189,46 @@ def _count_values(column: pa.ChunkedArray | pa.Array, where: str, clip_of: Calla
     if values.min() < 0:
         first = int(np.flatnonzero(values < 0)[0])
         raise HistogramInputError(f"{where}: negative count {values[first]} for clip {clip_of(first)!r}")
-    if values.max() > _COUNT_LIMIT:
+    largest = int(values.max())
+    if largest > _COUNT_LIMIT:
         first = int(np.flatnonzero(values > _COUNT_LIMIT)[0])
         raise HistogramInputError(
             f"{where}: count {values[first]} for clip {clip_of(first)!r} is more than one clip can hold"
         )
-    return values
+    return values, largest
 
 
 def read_wide_parquet(path: str | Path) -> HistogramSet:
     """Read and validate a wide histogram Parquet file.
 
     Only ``clip_id`` and the phone columns are read, batch by batch, straight
-    into one int32 phone-major array: the whole file is never held as Arrow.
+    into one phone-major integer array: the whole file is never held as Arrow.
     """
     path = Path(path)
-    source = str(path)
     if not path.exists():
         raise HistogramInputError(f"{path}: no such file")
     try:
-        parquet = pq.ParquetFile(path)
-        _require_columns(parquet.schema_arrow, source)
-        n_rows = parquet.metadata.num_rows
-        _require_rows(n_rows, source)
-        counts = np.empty((N_PHONES, n_rows), dtype=COUNT_DTYPE)  # phone-major
-        ids, start = [], 0
-        for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=["clip_id", *PHONES]):
-            _check_clip_id_type(batch.schema.field("clip_id").type, source)
-            _fill_wide(batch, counts, start, source)
-            ids.append(batch.column("clip_id"))
-            start += batch.num_rows
+        counts, ids = _read_wide_batches(path)
     except (pa.ArrowException, OSError) as error:
         raise HistogramInputError(f"{path}: not a readable Parquet file ({error})") from None
-    histograms = HistogramSet._checked(pa.chunked_array(ids), counts.T, source)
-    pa.default_memory_pool().release_unused()  # the decoded batches are gone; give their pages back
+    histograms = HistogramSet._checked(ids, counts.T, str(path))
+    del ids
+    pa.default_memory_pool().release_unused()  # nothing read is held as Arrow any more: give its pages back
     return histograms
+
+
+def _read_wide_batches(path: Path) -> tuple[np.ndarray, pa.ChunkedArray]:
+    """The validated (39, N) phone-major counts and the clip ids of a wide file."""
+    source = str(path)
+    parquet = pq.ParquetFile(path)
+    _require_columns(parquet.schema_arrow, source)
+    n_rows = parquet.metadata.num_rows
+    _require_rows(n_rows, source)
+    counts = np.empty((N_PHONES, n_rows), dtype=COUNT_DTYPES[0])
+    ids, start = [], 0
+    for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=["clip_id", *PHONES]):
+        _check_clip_id_type(batch.schema.field("clip_id").type, source)
+        counts = _fill_wide(batch, counts, start, source)
+        ids.append(batch.column("clip_id"))
+        start += batch.num_rows
+    return counts, pa.chunked_array(ids)
