@@ -174,6 +174,8 @@ def _count_values(column: pa.ChunkedArray | pa.Array, where: str,
         raise HistogramInputError(f"{where}: counts must be numbers, found {type_}")
     if column.null_count:
         raise HistogramInputError(f"{where}: {column.null_count} missing (null) counts")
+    if isinstance(column, pa.ChunkedArray) and column.num_chunks == 1:
+        column = column.chunk(0)  # its numpy view needs no copy
     values = column.to_numpy(zero_copy_only=False)
     if values.size == 0:
         return values, 0
