@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from selection import records, sources
-from selection.bounds import lower_bounds
 from selection.methods import Selection, SelectionParams, select
 from warehouse.store import Warehouse
 
@@ -34,6 +33,8 @@ def select_and_record(params: SelectionParams, warehouse: str, input_path: Path 
     selection = select(histograms, params)
     bounds = None
     if bound:
+        from selection.bounds import lower_bounds  # scipy's optimisers: imported only when used
+
         bounds = lower_bounds(histograms.counts, selection.params.nmin, selection.params.nmax,
                               selection.members)
     clip_ids = histograms.clip_ids[selection.members]
