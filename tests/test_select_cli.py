@@ -151,3 +151,16 @@ def test_help_does_not_import_heavy_libraries():
     help_text = subprocess.run([sys.executable, "-c", "from selection.cli import main; main()", "--help"],
                                capture_output=True, text=True).stdout
     assert "--nmin" in help_text and "greedy" in help_text and "lower bound" in help_text
+
+
+def test_counts_are_held_in_the_narrowest_integer_type_that_fits_them(tmp_path, capsys):
+    from selection.histograms import read_wide_parquet
+
+    small = read_wide_parquet(write_wide(tmp_path / "small.parquet", n=20))
+    assert small.counts.dtype == np.int16
+    large = read_wide_parquet(write_wide(tmp_path / "large.parquet", n=20, ZH=[0] * 19 + [40_000]))
+    assert large.counts.dtype == np.int32 and large.counts[19, PHONES.index("ZH")] == 40_000
+    assert np.array_equal(large.counts[:, :5], small.counts[:, :5])
+    code, _, err = run(capsys, "--input", str(write_wide(tmp_path / "huge.parquet", n=3, ZH=[0, 2**40, 0])),
+                       "--nmin", "1", "--nmax", "2")
+    assert code == 2 and "count 1099511627776 for clip 'clip00001' is more than one clip can hold" in err
