@@ -11,8 +11,8 @@ linear-fractional program ``min (a . x) / (T . x)`` with ``a = C g``, solved
 exactly by Dinkelbach's method (:func:`min_ratio_subset`). Its minimiser is a
 real subset, so the point it returns is a vertex of P.
 
-The scores ``a`` come from float32 matrix-vector products over blocks of
-clips; the rounding that this costs is bounded and subtracted, so the value
+The scores ``a`` come from one float32 matrix-vector product; the rounding
+that this costs is bounded and subtracted, so the value
 the oracle reports is never above the true minimum.
 """
 
@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 _UNIT = 2.0**-24  # float32 unit roundoff
-SCORE_BLOCK = 1 << 15  # clips scored at a time: their float32 counts stay in cache
 _SAMPLE_ROWS = 1 << 14  # sample size for the threshold that pre-filters a partial sort
 
 
@@ -177,13 +176,11 @@ class SubsetOracle:
         return self.counts[rows].sum(axis=0, dtype=np.int64), lower - slack
 
     def _score(self, g: np.ndarray) -> None:
-        """``scores = counts @ g`` in float32, a block of clips at a time (no float copy of all the counts).
+        """``scores = counts @ g`` in float32, without a float copy of the counts.
 
-        ``einsum`` rather than BLAS: a multi-threaded BLAS spends more time
-        waking its threads than computing on products this thin, and is ten
-        times slower than one core when the cores are busy.
+        ``einsum`` converts the integer counts in small buffers as it goes, and
+        uses no BLAS: a multi-threaded BLAS spends more time waking its threads
+        than computing on products this thin, and is ten times slower than one
+        core when the cores are busy.
         """
-        phone_major = self.counts.T  # (K, N): contiguous rows for the readers' phone-major counts
-        for start in range(0, len(self.totals), SCORE_BLOCK):
-            block = phone_major[:, start:start + SCORE_BLOCK].astype(np.float32)  # (K, B)
-            np.einsum("k,kn->n", g, block, out=self._scores[start:start + SCORE_BLOCK])
+        np.einsum("k,kn->n", g, self.counts.T, out=self._scores, dtype=np.float32, casting="unsafe")
