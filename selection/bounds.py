@@ -38,7 +38,14 @@ from functools import partial
 import numpy as np
 from scipy.optimize import linprog, minimize
 
-from selection.distances import DISTANCES, bounds_from_tv, distance_function, gradient, to_distribution
+from selection.distances import (
+    DISTANCES,
+    PROBABILITY_FLOOR,
+    bounds_from_tv,
+    distance_function,
+    gradient,
+    to_distribution,
+)
 from selection.oracle import SubsetOracle
 
 log = logging.getLogger(__name__)
@@ -144,7 +151,7 @@ def _smooth_bound(name: str, oracle: SubsetOracle, points: list[np.ndarray], tol
         points = [q for q, w in zip(points, weights) if w > 0]
         weights = weights[weights > 0]
         p = weights @ np.stack(points)  # a point of P: a mixture of its vertices
-        if name in ("kl", "js") and (p <= 0).any():  # the gradient is unbounded there: no certificate
+        if name in ("kl", "js") and (p <= PROBABILITY_FLOOR).any():  # unbounded gradient: no certificate
             log.warning("%s bound: a phone is missing from every vertex; implied bound only", name)
             return best_lower, relaxed, calls - 1, points
         value, g = float(fn(p)), gradient(p, name)
@@ -172,9 +179,9 @@ def certify(counts: np.ndarray, nmin: int, nmax: int, distances: tuple[str, ...]
         max_iterations: oracle calls per distance at most (the bound stays valid if it stops there).
     """
     oracle = SubsetOracle.build(counts, nmin, nmax, members)
-    seeds = [counts.sum(axis=0, dtype=np.int64)]
-    if members is not None:
-        seeds.append(counts[members].sum(axis=0, dtype=np.int64))
+    seeds = [counts[oracle.last].sum(axis=0, dtype=np.int64)]  # every seed must be a point of P
+    if nmin <= len(counts) <= nmax:
+        seeds.append(counts.sum(axis=0, dtype=np.int64))
     seeds = [to_distribution(s) for s in seeds]
     found: list[np.ndarray] = []  # vertices of the best mixtures so far, shared between distances
     out = {}

@@ -51,7 +51,7 @@ def min_ratio_subset(scores: np.ndarray, totals: np.ndarray, nmin: int, nmax: in
         minimum over every fractional selection (equal to the ratio up to
         rounding once the method has converged).
     """
-    rows = np.arange(len(scores)) if start is None else np.asarray(start)
+    rows = np.arange(min(nmax, len(scores))) if start is None else np.asarray(start)
     ratio = _ratio(scores, totals, rows)
     for _ in range(max_rounds):
         tested = ratio
@@ -152,8 +152,15 @@ class SubsetOracle:
 
     @classmethod
     def build(cls, counts: np.ndarray, nmin: int, nmax: int, start: np.ndarray | None = None) -> SubsetOracle:
-        """The oracle for ``counts`` (N, K); ``start``: rows of a feasible subset for the first call."""
+        """The oracle for ``counts`` (N, K).
+
+        Args:
+            start: rows of a subset of ``nmin..nmax`` clips for the first call to start from
+                (default: the ``nmin`` clips with the most phones); :attr:`last` holds them.
+        """
         totals = counts.sum(axis=1, dtype=np.int64).astype(np.float64)
+        if start is None:
+            start = np.argpartition(totals, len(totals) - nmin)[len(totals) - nmin:]
         return cls(counts, totals, nmin, nmax, least_size_total(totals, nmin), start)
 
     def minimise(self, g: np.ndarray) -> tuple[np.ndarray, float]:
