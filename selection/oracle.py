@@ -12,8 +12,8 @@ exactly by Dinkelbach's method (:func:`min_ratio_subset`). Its minimiser is a
 real subset, so the point it returns is a vertex of P.
 
 The scores ``a`` come from one float32 matrix-vector product; the rounding
-that this costs is bounded and subtracted, so the value
-the oracle reports is never above the true minimum.
+that this costs, and that of the float64 sums, is bounded and subtracted, so
+the value the oracle reports is never above the true minimum.
 """
 
 from __future__ import annotations
@@ -64,8 +64,14 @@ def min_ratio_subset(scores: np.ndarray, totals: np.ndarray, nmin: int, nmax: in
         rows, ratio = pool[within], pool_ratio
     if least_total is None:
         least_total = least_size_total(totals, nmin)
-    # For any fractional x: sum(x scores) / sum(x totals) >= tested + shortfall / sum(x totals).
-    return rows, ratio, tested + min(shortfall, 0.0) / max(least_total, 1.0)
+    if least_total <= 0:  # nmin clips without phones: fall back on the best single clip
+        return rows, ratio, float(np.min(scores[totals > 0] / totals[totals > 0]))
+    # For any fractional x: sum(x scores) / sum(x totals) >= tested + shortfall / sum(x totals), and
+    # sum(x totals) >= least_total. The terms and their sum are rounded: 1e-12 of their magnitude
+    # covers it for any number of terms a computer holds.
+    terms = pool[:size]
+    magnitude = float(np.abs(scores[terms]).sum() + abs(tested) * totals[terms].sum())
+    return rows, ratio, tested + (min(shortfall, 0.0) - 1e-12 * magnitude) / least_total
 
 
 def _ratio(scores: np.ndarray, totals: np.ndarray, rows: np.ndarray) -> float:
@@ -177,9 +183,9 @@ class SubsetOracle:
         rows, _, lower = min_ratio_subset(self._scores, self.totals, self.nmin, self.nmax, self.last,
                                           self.least_total, self._buffer)
         self.last = rows
-        # float64 sums over N terms add far less than the last term; it covers them generously.
-        scale = float(np.abs(g).max())
-        slack = (len(g) + 3) * _UNIT * scale + 1e-9 * (abs(lower) + scale)
+        scale = float(np.abs(g).max())  # bounds every clip's ratio |g . h_i| / T_i
+        # float32 scores, then each float64 term rounded (2 ulp of |score| + |ratio| T per term, per T)
+        slack = (len(g) + 3) * _UNIT * scale + 1e-12 * (scale + abs(lower))
         return self.counts[rows].sum(axis=0, dtype=np.int64), lower - slack
 
     def _score(self, g: np.ndarray) -> None:
