@@ -103,3 +103,12 @@ def test_bounds_stay_valid_when_a_phone_is_missing_from_every_clip():
     bounds = lower_bounds(counts, 3, 6)
     for name in DISTANCES:
         assert 0 < bounds[name] <= np.nanmin(distance_to_uniform(pooled, name)) + 1e-12, name
+
+
+def test_bounds_stay_valid_when_nmin_clips_hold_no_phones():
+    counts = tiny_counts(6)
+    counts[:4] = 0  # four clips without phones: a selection of three may be all silence
+    pooled = subsets(len(counts), 3, 6) @ counts
+    bounds = lower_bounds(counts, 3, 6)
+    for name in DISTANCES:
+        assert 0 <= bounds[name] <= np.nanmin(distance_to_uniform(pooled, name)) + 1e-12, name
