@@ -11,7 +11,8 @@ sharing the vertices they find, and both stop on a duality gap:
 - ``tv`` is a linear program: ``TV(p, u) = max_{g in [-1/2, 1/2]^K} g . (p - u)``,
   so for *any* such ``g``, ``min_{p in P} g . p - g . u`` is a valid lower
   bound. A small master LP (HiGHS) finds the best mixture of the vertices so
-  far (an upper bound on the relaxation); its duals give the next ``g``.
+  far (an upper bound on the relaxation); its duals, smoothed towards the best
+  ``g`` so far, give the next ``g``.
 - the smooth distances (``kl``, ``js``, ``l2``, ``chi2``) by simplicial
   decomposition, Frank-Wolfe's faster cousin: a small master problem finds the
   best mixture ``p`` of the vertices so far, and convexity gives, for every
