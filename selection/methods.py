@@ -172,7 +172,7 @@ def improve_by_swaps(counts: np.ndarray, start: np.ndarray, nmin: int, nmax: int
     distance, so the search ends, and ``nmin <= size <= nmax`` holds throughout.
     """
     fn = distance_function(distance)
-    scoring = np.ascontiguousarray(counts, dtype=np.float32)  # (N, K), scores only; sums stay exact in int64
+    scoring = counts.astype(np.float32, order="C")  # (N, K), scores only; sums stay exact in int64
     selected = np.zeros(len(counts), dtype=bool)
     selected[start] = True
     pooled = counts[selected].sum(axis=0, dtype=np.int64)  # (K,)
