@@ -10,7 +10,6 @@ from pathlib import Path
 
 from selection import records, sources
 from selection.methods import Selection, SelectionParams, select
-from warehouse.store import Warehouse
 
 
 def select_and_record(params: SelectionParams, warehouse: str, input_path: Path | None = None,
@@ -45,6 +44,8 @@ def select_and_record(params: SelectionParams, warehouse: str, input_path: Path 
     if output:
         records.write_selection_file(output, clip_ids, info)
     if not input_path:
+        from warehouse.store import Warehouse  # deltalake: imported only for a warehouse run
+
         store = Warehouse(warehouse)
         selections, members = records.warehouse_rows(sel_id, info, clip_ids, source.versions)
         store.upsert("selection_members", members)
