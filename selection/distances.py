@@ -147,3 +147,14 @@ def bounds_from_tv(tv_bound: float, k: int) -> dict[str, float]:
         "js": 0.5 * b * b,
         "chi2": 4.0 * b * b,
     }
+
+
+def within_percent(values: dict[str, float], bounds: dict[str, float]) -> dict[str, float | None]:
+    """For each distance, how far above the best achievable value ``values`` can be, in percent.
+
+    The optimum lies between the certified lower bound and the value reached,
+    so the value is within ``100 (value - bound) / bound`` percent of it (None
+    where the bound is 0 and says nothing relative).
+    """
+    return {name: 100.0 * (values[name] - bounds[name]) / bounds[name] if bounds[name] > 0 else None
+            for name in values}

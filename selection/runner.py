@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from selection import records, sources
-from selection.methods import Selection, SelectionParams, select
+from selection.distances import within_percent
+from selection.methods import SelectionParams, select
 
 
 def select_and_record(params: SelectionParams, warehouse: str, input_path: Path | None = None,
@@ -38,8 +39,9 @@ def select_and_record(params: SelectionParams, warehouse: str, input_path: Path 
                               selection.members)
     clip_ids = histograms.clip_ids[selection.members]
     sel_id = records.selection_id(selection, source.identity)
+    within = None if bounds is None else within_percent(selection.distances, bounds)
     info = records.summary(selection, bounds, selection_id=sel_id, input=source.description,
-                           input_versions=source.versions, within_percent=within_percent(selection, bounds),
+                           input_versions=source.versions, within_percent=within,
                            output=str(output) if output else None)
     if output:
         records.write_selection_file(output, clip_ids, info)
@@ -52,15 +54,3 @@ def select_and_record(params: SelectionParams, warehouse: str, input_path: Path 
         store.upsert("selections", selections)  # last: a selection row means its members exist
     return info
 
-
-def within_percent(selection: Selection, bounds: dict[str, float] | None) -> dict[str, float | None] | None:
-    """For each distance, how far above the best achievable value the selection can be, in percent.
-
-    The optimum lies between the certified bound and the selection's own value,
-    so the selection is within ``100 (value - bound) / bound`` percent of it
-    (None where the bound is 0 and says nothing relative).
-    """
-    if bounds is None:
-        return None
-    return {name: 100.0 * (value - bounds[name]) / bounds[name] if bounds[name] > 0 else None
-            for name, value in selection.distances.items()}

@@ -34,7 +34,7 @@ def test_report_from_the_warehouse_shows_histograms_counts_and_every_method(ware
     pngs = images(page)
     assert len(pngs) == 3 and all(p.startswith(PNG_MAGIC) for p in pngs)
     assert "linear scale" in page and "log scale" in page
-    for label in ("paper", "scan", "greedy", "all clips", "lower bound", "chi2", "js"):
+    for label in ("paper", "scan", "greedy", "all clips", "lower bound", "of optimal", "chi2", "js"):
         assert label in page
     assert ">500<" in page  # clips in all
 

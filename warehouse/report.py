@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from selection.distances import DISTANCES, all_distances, to_distribution
+from selection.distances import DISTANCES, all_distances, to_distribution, within_percent
 from selection.histograms import HistogramSet
 from selection.methods import METHODS, SelectionParams, select
 from warehouse.phones import PHONES
@@ -156,6 +156,9 @@ def render_report(histograms: HistogramSet, selected_ids: list[str], label: str,
     if lower_bounds:
         distance_rows.append(["certified lower bound (relaxation)", "&ndash;"]
                              + [f"{lower_bounds[d]:.6f}" for d in DISTANCES])
+        within = within_percent(rows[0].distances, lower_bounds)
+        distance_rows.append(["selection: within ... of optimal", "&ndash;"]
+                             + [f"{within[d]:.2f}%" if within[d] is not None else "&ndash;" for d in DISTANCES])
     distances_table = table(["", "clips"] + list(DISTANCES), distance_rows)
     figures = "".join(f'<h3>{esc(title)}</h3><img alt="{esc(title)}" src="data:image/png;base64,{png}">'
                       for title, png in figures)
