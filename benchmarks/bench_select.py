@@ -1,68 +1,162 @@
-"""Time the selection methods and the lower bound against a direct pandas Algorithm 1.
+"""Time select-samples as a user runs it, against a plain numpy Algorithm 1, and the bounds per distance.
 
 Usage:
-    python benchmarks/bench_select.py                 # 15,114 and 1M clips, scan at 10M
-    python benchmarks/bench_select.py --sizes 15114   # quick
+    python benchmarks/bench_select.py                      # 15,114 / 1M / 10M clips (10M: ~2 min to generate)
+    python benchmarks/bench_select.py --sizes 15114 1000000 --big-sizes --distance-sizes 15114   # quick
 
-Prints one row per (clips, method): seconds, the distance reached, the
-clips selected, and the speed-up over the pandas transcription of Algorithm 1
-(timed at the sizes given in --pandas-sizes). Single-threaded BLAS is forced so
-the figures are per core.
+Three tables, in markdown:
+
+1. Whole process, same machine, same run: ``select-samples --input H.parquet``
+   with default flags (paper method, tv, every certified bound) against
+   ``benchmarks/algorithm1_numpy.py`` on the same file, each run ``--repeats``
+   times interleaved, median seconds and the largest resident set; at the
+   ``--big-sizes`` only select-samples is run (the plain script holds
+   (N, 39) float64 arrays: about 25 GB at ten million clips).
+2. Inside one process, where select-samples' time goes at each size: reading,
+   selecting (ranking and draws) and the certified bounds of every distance.
+3. Per distance, at ``--distance-sizes``: what greedy reaches optimising that
+   distance, the certified bound, the gap between them (how far from optimal
+   greedy can be) and the seconds of each.
+
+Data are the project's realistic demo histograms (``warehouse.demo``),
+written once per size to ``--data-dir``. nmin is 5,000 and nmax is every clip
+(the paper's 15,114 at its own size).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
 
-for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(var, "1")
-
-import argparse  # noqa: E402
-import time  # noqa: E402
-
-from selection.bounds import tv_lower_bound  # noqa: E402
-from selection.methods import SelectionParams, select  # noqa: E402
-from selection.reference import paper_selection_pandas  # noqa: E402
-from warehouse.demo import demo_histograms  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+USER_ENV = {**os.environ, "PYTHONPATH": str(ROOT)}  # the subprocesses run as a user's shell would
+SELECT_SAMPLES = [sys.executable, "-c", "from selection.cli import main; main()"]  # the entry point's body
+PLAIN = [sys.executable, str(ROOT / "benchmarks" / "algorithm1_numpy.py")]
+NMIN = 5_000
+sys.path.insert(0, str(ROOT))  # this tree's selection package, in this process too
 
 
-def timed(fn, *args, **kwargs):
-    start = time.perf_counter()
-    result = fn(*args, **kwargs)
-    return result, time.perf_counter() - start
+def data_file(directory: Path, size: int) -> Path:
+    """The demo histograms of ``size`` clips as a wide Parquet file, generated once."""
+    import pyarrow.parquet as pq
+
+    from warehouse.demo import demo_histograms
+
+    path = directory / f"demo-{size}.parquet"
+    if not path.exists():
+        began = time.perf_counter()
+        pq.write_table(demo_histograms(size, seed=0).to_wide(), path)
+        print(f"(generated {size:,} clips in {time.perf_counter() - began:.0f} s: {path})", file=sys.stderr)
+    return path
+
+
+def whole_process(path: Path, size: int, repeats: int, plain: bool) -> str:
+    """One row of table 1."""
+    flags = ["--nmin", str(NMIN), "--nmax", str(size)]
+    ours, theirs = [], []
+    for _ in range(repeats):  # interleaved, so that both see the same machine
+        ours.append(_timed_child(SELECT_SAMPLES + ["--input", str(path), *flags]))
+        if plain:
+            theirs.append(_timed_child(PLAIN + [str(path), *flags]))
+    ours_s, ours_mb = statistics.median(s for s, _ in ours), max(mb for _, mb in ours)
+    if not plain:
+        return f"| {size:,} | {ours_s:.2f} s, {ours_mb:,} MB | not run | |"
+    theirs_s, theirs_mb = statistics.median(s for s, _ in theirs), max(mb for _, mb in theirs)
+    return (f"| {size:,} | {ours_s:.2f} s, {ours_mb:,} MB | {theirs_s:.2f} s, {theirs_mb:,} MB "
+            f"| {ours_s / theirs_s:.2f}x |")
+
+
+def _timed_child(command: list[str]) -> tuple[float, int]:
+    """Seconds and maximum resident set (MB) of one run of ``command``, measured with wait4."""
+    began = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=USER_ENV)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - began
+    if os.waitstatus_to_exitcode(status):
+        raise RuntimeError(f"{' '.join(command)} failed: {process.stderr.read().decode().strip()}")
+    process.stderr.close()
+    return seconds, int(usage.ru_maxrss // 1024)
+
+
+def stages(path: Path, size: int) -> str:
+    """One row of table 2: read, select and bound seconds of the default run, in this process."""
+    from selection.bounds import lower_bounds
+    from selection.histograms import read_wide_parquet
+    from selection.methods import SelectionParams, select
+
+    began = time.perf_counter()
+    histograms = read_wide_parquet(path)
+    read_s = time.perf_counter() - began
+    selection = select(histograms, SelectionParams(nmin=NMIN, nmax=size))
+    select_s = time.perf_counter() - began - read_s
+    bounds = lower_bounds(histograms.counts, NMIN, selection.params.nmax, selection.members)
+    bound_s = time.perf_counter() - began - read_s - select_s
+    return (f"| {size:,} | {read_s:.2f} s | {select_s:.2f} s | {bound_s:.2f} s "
+            f"| {selection.value:.6f} >= {bounds['tv']:.6f} |")
+
+
+def per_distance(path: Path, size: int) -> list[str]:
+    """Rows of table 3: greedy against the certified bound, for each distance."""
+    from selection.bounds import certify
+    from selection.distances import DISTANCES
+    from selection.histograms import read_wide_parquet
+    from selection.methods import SelectionParams, select
+
+    histograms = read_wide_parquet(path)
+    rows = []
+    for name in DISTANCES:
+        began = time.perf_counter()
+        greedy = select(histograms, SelectionParams(nmin=NMIN, nmax=size, method="greedy", distance=name))
+        greedy_s = time.perf_counter() - began
+        scan = select(histograms, SelectionParams(nmin=NMIN, nmax=size, method="scan", distance=name))
+        began = time.perf_counter()
+        certificate = certify(histograms.counts, NMIN, greedy.params.nmax, (name,), greedy.members)[name]
+        bound_s = time.perf_counter() - began
+        gap = 100 * (greedy.value - certificate.lower) / certificate.lower
+        rows.append(f"| {size:,} | {name} | {scan.value:.6f} | {greedy.value:.6f} | {certificate.lower:.6f} "
+                    f"| {gap:.3f}% | {greedy_s:.2f} s | {bound_s:.2f} s |")
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[15_114, 1_000_000])
-    parser.add_argument("--scan-sizes", type=int, nargs="*", default=[10_000_000],
-                        help="extra sizes at which only scan is timed")
-    parser.add_argument("--pandas-sizes", type=int, nargs="*", default=[15_114, 1_000_000])
-    parser.add_argument("--distance", default="tv")
+    parser.add_argument("--sizes", type=int, nargs="*", default=[15_114, 1_000_000],
+                        help="sizes timed against the plain numpy Algorithm 1")
+    parser.add_argument("--big-sizes", type=int, nargs="*", default=[10_000_000],
+                        help="sizes at which only select-samples is run (seconds and memory)")
+    parser.add_argument("--distance-sizes", type=int, nargs="*", default=[15_114, 1_000_000],
+                        help="sizes of the per-distance table")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "talkface-bench-select")
     args = parser.parse_args()
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    every = sorted(set(args.sizes) | set(args.big_sizes) | set(args.distance_sizes))
+    paths = {size: data_file(args.data_dir, size) for size in every}
 
-    print(f"{'clips':>11} {'method':>16} {'seconds':>9} {'distance':>10} {'n':>9} {'vs pandas':>10}")
-    for size in sorted(set(args.sizes) | set(args.scan_sizes)):
-        histograms, gen_s = timed(demo_histograms, size, seed=0)
-        # The paper's proportions: nmin 5,000 and nmax 15,114 at 15,114 clips; a third to all clips above.
-        nmin, nmax = (5_000, 15_114) if size <= 15_114 else (size // 3, size)
-        params = SelectionParams(nmin=nmin, nmax=nmax, k=50, seed=0, distance=args.distance)
-        print(f"{size:>11,} {'(generate)':>16} {gen_s:>9.2f}")
-        pandas_s = None
-        if size in args.pandas_sizes:
-            wide = histograms.to_wide().to_pandas()
-            ids, pandas_s = timed(paper_selection_pandas, wide, nmin, nmax, 50, 0, args.distance)
-            print(f"{size:>11,} {'pandas paper':>16} {pandas_s:>9.2f} {'':>10} {len(ids):>9,}")
-            del wide
-        methods = ("paper", "scan", "greedy") if size in args.sizes else ("scan",)
-        for method in methods:
-            method_params = SelectionParams(**{**params.__dict__, "method": method})
-            result, seconds = timed(select, histograms, method_params)
-            ratio = f"{pandas_s / seconds:>9.1f}x" if pandas_s else ""
-            print(f"{size:>11,} {method:>16} {seconds:>9.2f} {result.value:>10.6f} {result.n:>9,} {ratio:>10}")
-        if size in args.sizes:
-            bound, seconds = timed(tv_lower_bound, histograms.counts, nmin, nmax)
-            print(f"{size:>11,} {'lower bound (tv)':>16} {seconds:>9.2f} {bound:>10.6f}")
+    print(f"select-samples (default flags: paper, tv, every certified bound) against {PLAIN[-1].split('/')[-1]}, "
+          f"whole process, median of {args.repeats}, nmin {NMIN:,}, nmax all clips\n")
+    print("| clips | select-samples | plain numpy Algorithm 1 | ratio |\n|---|---|---|---|")
+    for size in sorted(set(args.sizes) | set(args.big_sizes)):
+        print(whole_process(paths[size], size, args.repeats if size in args.sizes else 1, size in args.sizes),
+              flush=True)
+
+    print("\nselect-samples' default run inside one process\n")
+    print("| clips | read | select (rank, draws) | bounds (all five) | tv: selection >= bound |\n|---|---|---|---|---|")
+    for size in sorted(set(args.sizes) | set(args.big_sizes)):
+        print(stages(paths[size], size), flush=True)
+
+    print("\ngreedy optimising each distance against its certified bound (gap: how far from optimal it can be)\n")
+    print("| clips | distance | scan | greedy | certified bound | gap | greedy | bound |")
+    print("|---|---|---|---|---|---|---|---|")
+    for size in args.distance_sizes:
+        for row in per_distance(paths[size], size):
+            print(row, flush=True)
 
 
 if __name__ == "__main__":

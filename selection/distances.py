@@ -29,6 +29,7 @@ import numpy as np
 DISTANCES: tuple[str, ...] = ("tv", "kl", "l2", "js", "chi2")
 DEFAULT_DISTANCE = "tv"
 TV_SMOOTHING = 0.01  # width of the smoothed TV gradient, as a fraction of u = 1/K
+PROBABILITY_FLOOR = 1e-12  # kl and js gradients treat smaller probabilities as this
 
 
 def to_distribution(counts: np.ndarray) -> np.ndarray:
@@ -101,8 +102,10 @@ def gradient(p: np.ndarray, name: str) -> np.ndarray:
 
     It guides the swap search of the ``greedy`` method, which evaluates every
     move exactly, so a smoothed direction is fine: only its projection onto the
-    simplex matters, constant shifts are dropped, zero probabilities are floored
-    for ``kl`` and ``js`` (whose gradients tend to minus infinity there), and the
+    simplex matters, constant shifts are dropped, probabilities are floored at
+    :data:`PROBABILITY_FLOOR` for ``kl`` and ``js`` (whose gradients tend to
+    minus infinity at 0; above the floor they are exact up to a constant shift,
+    which is what the certified bounds use, as for ``l2`` and ``chi2``), and the
     ``tv`` subgradient ``sign(p - u) / 2`` is smoothed to
     ``tanh((p - u) / (TV_SMOOTHING u)) / 2`` so that phones sitting near ``u``
     do not flip the direction from round to round (measured: it closes about
@@ -117,9 +120,9 @@ def gradient(p: np.ndarray, name: str) -> np.ndarray:
         norm = np.sqrt(((p - u) ** 2).sum())
         return (p - u) / norm if norm > 0 else np.zeros_like(p)
     if name == "kl":
-        return np.log(np.maximum(p, 1e-12) * k)
+        return np.log(np.maximum(p, PROBABILITY_FLOOR) * k)
     if name == "js":
-        safe = np.maximum(p, 1e-12)
+        safe = np.maximum(p, PROBABILITY_FLOOR)
         return 0.5 * np.log(safe / (0.5 * (safe + u)))
     if name == "chi2":
         return 2.0 * (p - u) / u
@@ -144,3 +147,14 @@ def bounds_from_tv(tv_bound: float, k: int) -> dict[str, float]:
         "js": 0.5 * b * b,
         "chi2": 4.0 * b * b,
     }
+
+
+def within_percent(values: dict[str, float], bounds: dict[str, float]) -> dict[str, float | None]:
+    """For each distance, how far above the best achievable value ``values`` can be, in percent.
+
+    The optimum lies between the certified lower bound and the value reached,
+    so the value is within ``100 (value - bound) / bound`` percent of it (None
+    where the bound is 0 and says nothing relative).
+    """
+    return {name: 100.0 * (values[name] - bounds[name]) / bounds[name] if bounds[name] > 0 else None
+            for name in values}

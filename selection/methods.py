@@ -106,10 +106,9 @@ def select(histograms: HistogramSet, params: SelectionParams) -> Selection:
     """Run ``params.method`` on ``histograms`` (see module docstring)."""
     checked = check_params(params, len(histograms))
     order = rank_clips(histograms.clip_ids, histograms.counts)
-    ordered = histograms.counts[order]  # (N, K) in rank order
     runner: Callable[..., tuple[np.ndarray, list[tuple[int, float]]]] = _RUNNERS[checked.method]
-    members, draws = runner(histograms.counts, order, ordered, checked)
-    selected = histograms.counts[members].sum(axis=0)
+    members, draws = runner(histograms.counts, order, checked)
+    selected = histograms.counts[members].sum(axis=0, dtype=np.int64)
     distances = all_distances(selected)
     if np.isnan(distances[checked.distance]):
         raise SelectionError("the selected clips hold no phones: every histogram is empty")
@@ -124,28 +123,28 @@ def select(histograms: HistogramSet, params: SelectionParams) -> Selection:
     )
 
 
-def _paper(counts, order, ordered, params):
+def _paper(counts, order, params):
     rng = np.random.default_rng(params.seed)
     sizes = rng.integers(params.nmin, params.nmax, endpoint=True, size=params.k)
-    values = distance_function(params.distance)(to_distribution(prefix_counts(ordered, sizes)))
+    values = distance_function(params.distance)(to_distribution(prefix_counts(counts, order, sizes)))
     values = np.where(np.isnan(values), np.inf, values)
     best = int(np.argmin(values))  # first minimum: the earliest draw wins ties, as in the paper's loop
     return order[: sizes[best]], [(int(n), float(v)) for n, v in zip(sizes, values, strict=True)]
 
 
-def best_prefix_size(ordered: np.ndarray, params: SelectionParams) -> int:
-    """The ``n`` in ``[nmin, nmax]`` whose top-n prefix is closest to uniform (smallest n on ties)."""
-    values = prefix_distances(ordered, params.nmin, params.nmax, params.distance)
+def best_prefix_size(counts: np.ndarray, order: np.ndarray, params: SelectionParams) -> int:
+    """The ``n`` in ``[nmin, nmax]`` whose top-n prefix of ``order`` is closest to uniform (smallest n on ties)."""
+    values = prefix_distances(counts, order, params.nmin, params.nmax, params.distance)
     values = np.where(np.isnan(values), np.inf, values)
     return params.nmin + int(np.argmin(values))
 
 
-def _scan(counts, order, ordered, params):
-    return order[: best_prefix_size(ordered, params)], []
+def _scan(counts, order, params):
+    return order[: best_prefix_size(counts, order, params)], []
 
 
-def _greedy(counts, order, ordered, params):
-    start = order[: best_prefix_size(ordered, params)]
+def _greedy(counts, order, params):
+    start = order[: best_prefix_size(counts, order, params)]
     mask = improve_by_swaps(counts, start, params.nmin, params.nmax, params.distance)
     position = np.empty(len(order), dtype=np.int64)
     position[order] = np.arange(len(order))
@@ -173,10 +172,10 @@ def improve_by_swaps(counts: np.ndarray, start: np.ndarray, nmin: int, nmax: int
     distance, so the search ends, and ``nmin <= size <= nmax`` holds throughout.
     """
     fn = distance_function(distance)
-    scoring = counts.astype(np.float32)  # (N, K), scores only; sums stay exact in int64
+    scoring = counts.astype(np.float32, order="C")  # (N, K), scores only; sums stay exact in int64
     selected = np.zeros(len(counts), dtype=bool)
     selected[start] = True
-    pooled = counts[selected].sum(axis=0)  # (K,) int64
+    pooled = counts[selected].sum(axis=0, dtype=np.int64)  # (K,)
     current = float(fn(to_distribution(pooled)))
     size = int(selected.sum())
     block = max(1, size // 8)
@@ -201,7 +200,7 @@ def improve_by_swaps(counts: np.ndarray, start: np.ndarray, nmin: int, nmax: int
                     added, dropped = decode(best)
                     break
                 best -= len(block_counts)
-            pooled = pooled + counts[added].sum(axis=0) - counts[dropped].sum(axis=0)
+            pooled = pooled + counts[added].sum(axis=0) - counts[dropped].sum(axis=0)  # int64: numpy widens
             selected[added] = True
             selected[dropped] = False
             size += len(added) - len(dropped)

@@ -9,9 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from selection import records, sources
-from selection.bounds import lower_bounds
+from selection.distances import within_percent
 from selection.methods import SelectionParams, select
-from warehouse.store import Warehouse
 
 
 def select_and_record(params: SelectionParams, warehouse: str, input_path: Path | None = None,
@@ -20,8 +19,9 @@ def select_and_record(params: SelectionParams, warehouse: str, input_path: Path 
     """Run one selection as ``select-samples`` does; the Prefect selection flow calls it too.
 
     Reads --input or the warehouse (at ``table_version``), selects, computes the
-    lower bound, writes ``output``, and records a warehouse-read selection in
-    the selections tables with the table versions it read.
+    certified lower bound of every distance, writes ``output``, and records a
+    warehouse-read selection in the selections tables with the table versions
+    it read.
 
     Returns:
         The JSON summary (what ``--json`` prints), with ``selection_id``.
@@ -33,17 +33,21 @@ def select_and_record(params: SelectionParams, warehouse: str, input_path: Path 
     selection = select(histograms, params)
     bounds = None
     if bound:
-        selected = histograms.counts[selection.members].sum(axis=0)
+        from selection.bounds import lower_bounds  # scipy's optimisers: imported only when used
+
         bounds = lower_bounds(histograms.counts, selection.params.nmin, selection.params.nmax,
-                              start=selected)
+                              selection.members)
     clip_ids = histograms.clip_ids[selection.members]
     sel_id = records.selection_id(selection, source.identity)
+    within = None if bounds is None else within_percent(selection.distances, bounds)
     info = records.summary(selection, bounds, selection_id=sel_id, input=source.description,
-                           input_versions=source.versions,
+                           input_versions=source.versions, within_percent=within,
                            output=str(output) if output else None)
     if output:
         records.write_selection_file(output, clip_ids, info)
     if not input_path:
+        from warehouse.store import Warehouse  # deltalake: imported only for a warehouse run
+
         store = Warehouse(warehouse)
         selections, members = records.warehouse_rows(sel_id, info, clip_ids, source.versions)
         # A re-run under the same id replaces the members as a whole; the selections
@@ -51,3 +55,4 @@ def select_and_record(params: SelectionParams, warehouse: str, input_path: Path 
         store.replace_groups("selection_members", members, "selection_id", [sel_id])
         store.upsert("selections", selections)
     return info
+

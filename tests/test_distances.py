@@ -10,6 +10,7 @@ from selection.distances import (
     distance_to_uniform,
     gradient,
     to_distribution,
+    within_percent,
 )
 
 # counts (2, 1, 1, 0) over K = 4 phones: p = (1/2, 1/4, 1/4, 0), u = 1/4.
@@ -68,3 +69,7 @@ def test_bounds_from_tv_hold_on_random_distributions():
         exact = all_distances(counts)
         for name, bound in bounds_from_tv(exact["tv"], 39).items():
             assert bound <= exact[name] + 1e-12, name
+
+
+def test_within_percent_is_how_far_above_the_bound_a_value_can_be():
+    assert within_percent({"tv": 0.3, "kl": 0.1}, {"tv": 0.25, "kl": 0.0}) == {"tv": pytest.approx(20.0), "kl": None}

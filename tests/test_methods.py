@@ -3,11 +3,11 @@ import itertools
 import numpy as np
 import pytest
 
+from fixtures.algorithm1_pandas import paper_selection_pandas
 from selection.bounds import tv_lower_bound
 from selection.distances import DISTANCES, distance_to_uniform
 from selection.histograms import HistogramSet
 from selection.methods import SelectionError, SelectionParams, select
-from selection.reference import paper_selection_pandas
 
 
 def small_set(n: int = 400, seed: int = 3) -> HistogramSet:

@@ -1,12 +1,17 @@
 import base64
 import re
 
+import numpy as np
 import pyarrow.parquet as pq
 from click.testing import CliRunner
 
 from cli_contract import run_cli
 from selection.cli import select_samples
+from selection.histograms import HistogramSet
+from selection.methods import SelectionParams
 from warehouse.demo import demo_histogram_table, demo_histograms
+from warehouse.phones import PHONES
+from warehouse.report import rarest_and_missing, render_report
 from warehouse.report_cli import report
 from warehouse.store import Warehouse
 
@@ -29,7 +34,7 @@ def test_report_from_the_warehouse_shows_histograms_counts_and_every_method(ware
     pngs = images(page)
     assert len(pngs) == 3 and all(p.startswith(PNG_MAGIC) for p in pngs)
     assert "linear scale" in page and "log scale" in page
-    for label in ("paper", "scan", "greedy", "all clips", "lower bound", "chi2", "js"):
+    for label in ("paper", "scan", "greedy", "all clips", "lower bound", "of optimal", "chi2", "js"):
         assert label in page
     assert ">500<" in page  # clips in all
 
@@ -61,3 +66,25 @@ def test_an_unknown_selection_id_is_named(warehouse_uri, capsys):
     capsys.readouterr()
     assert run_cli(report, "talkface report", ["--warehouse", warehouse_uri, "--selection-id", "abc"]) == 2
     assert "no selection with id 'abc'" in capsys.readouterr().err
+
+
+def test_the_rarest_phone_is_a_missing_one_only_when_it_is_the_only_one_missing():
+    counts = np.arange(1, 40) * 10  # AA 10, AE 20, ..., ZH 390
+    assert rarest_and_missing(counts) == ("AA (10)", "none")
+    counts[-1] = 0  # ZH missing: the real rarest
+    assert rarest_and_missing(counts) == ("ZH (0)", "ZH")
+    counts[[0, 5]] = 0  # AA, AY and ZH missing: the rarest phone that occurs is named, the missing listed
+    assert rarest_and_missing(counts) == ("AE (20)", "AA, AY, ZH")
+
+
+def test_the_counts_table_lists_the_phones_a_selection_misses():
+    rng = np.random.default_rng(0)
+    counts = rng.integers(1, 50, size=(30, 39))
+    counts[:10, [PHONES.index("OY"), PHONES.index("ZH")]] = 0  # the first ten clips hold neither
+    hs = HistogramSet(np.asarray([f"c{i:02d}" for i in range(30)], dtype=object), counts)
+    page = render_report(hs, [f"c{i:02d}" for i in range(10)], "sel", SelectionParams(nmin=5, nmax=10),
+                         None, "test", figures=[])
+    counts_table = page[page.index("<h2>Counts</h2>"):page.index("<h2>Distance")]
+    assert "<th>missing phones</th>" in counts_table
+    assert "<td>OY, ZH</td>" in counts_table and "<td>none</td>" in counts_table
+    assert "OY (0)" not in counts_table and "ZH (0)" not in counts_table

@@ -45,6 +45,21 @@ def test_json_output_carries_every_documented_field(tmp_path, capsys):
     assert info["distances"]["tv"] == info["value"]
     assert info["lower_bounds"]["tv"] <= info["value"]
     assert 50 <= info["n"] <= 200
+    for name, value in info["distances"].items():  # a certified bound, and how close to it, per distance
+        bound, within = info["lower_bounds"][name], info["within_percent"][name]
+        assert 0 <= bound <= value
+        assert within == (pytest.approx(100 * (value - bound) / bound) if bound > 0 else None)
+
+
+def test_the_summary_names_every_distance_with_its_bound_and_how_close_it_is(tmp_path, capsys):
+    path = write_wide(tmp_path / "h.parquet")
+    code, out, _ = run(capsys, "--input", str(path), "--nmin", "50", "--nmax", "200", "--method", "greedy")
+    assert code == 0
+    rows = [line.split() for line in out.splitlines() if ">=" in line]
+    assert [row[0] for row in rows] == ["tv", "kl", "l2", "js", "chi2"]
+    assert all(float(row[1]) >= float(row[3]) for row in rows)  # value >= bound
+    code, out, _ = run(capsys, "--input", str(path), "--nmin", "50", "--nmax", "200", "--no-bound")
+    assert code == 0 and ">=" not in out and "all distances: tv" in out
 
 
 def test_output_file_holds_clip_ids_and_ranks_with_the_summary(tmp_path, capsys):
@@ -136,3 +151,16 @@ def test_help_does_not_import_heavy_libraries():
     help_text = subprocess.run([sys.executable, "-c", "from selection.cli import main; main()", "--help"],
                                capture_output=True, text=True).stdout
     assert "--nmin" in help_text and "greedy" in help_text and "lower bound" in help_text
+
+
+def test_counts_are_held_in_the_narrowest_integer_type_that_fits_them(tmp_path, capsys):
+    from selection.histograms import read_wide_parquet
+
+    small = read_wide_parquet(write_wide(tmp_path / "small.parquet", n=20))
+    assert small.counts.dtype == np.int16
+    large = read_wide_parquet(write_wide(tmp_path / "large.parquet", n=20, ZH=[0] * 19 + [40_000]))
+    assert large.counts.dtype == np.int32 and large.counts[19, PHONES.index("ZH")] == 40_000
+    assert np.array_equal(large.counts[:, :5], small.counts[:, :5])
+    code, _, err = run(capsys, "--input", str(write_wide(tmp_path / "huge.parquet", n=3, ZH=[0, 2**40, 0])),
+                       "--nmin", "1", "--nmax", "2")
+    assert code == 2 and "count 1099511627776 for clip 'clip00001' is more than one clip can hold" in err

@@ -5,7 +5,7 @@ One self-contained HTML file (figures embedded as PNG) with
 - the phone histogram of all clips and of the selection, phones ordered by
   their count over all clips, most frequent first, as in the paper's Fig. 3,
   on a linear and on a log scale, and the phone shares against uniform;
-- clip and phone counts;
+- clip and phone counts, the rarest phone and the phones that never occur;
 - every named distance to uniform for each method run with the selection's
   parameters, the selection itself, and the lower bound for the size range.
 """
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from selection.distances import DISTANCES, all_distances, to_distribution
+from selection.distances import DISTANCES, all_distances, to_distribution, within_percent
 from selection.histograms import HistogramSet
 from selection.methods import METHODS, SelectionParams, select
 from warehouse.phones import PHONES
@@ -43,6 +43,33 @@ def compare_methods(histograms: HistogramSet, params: SelectionParams) -> list[R
     return rows
 
 
+def rarest_and_missing(counts: np.ndarray) -> tuple[str, str]:
+    """The rarest phone with its count, and the phones that never occur, for the counts table.
+
+    A phone with count 0 is the rarest only when it is the only one missing;
+    when several are, naming the first of them would be arbitrary, so the
+    rarest phone that does occur is named and the missing ones are listed.
+    """
+    missing = [PHONES[j] for j in np.flatnonzero(counts == 0)]
+    present = np.flatnonzero(counts > 0)
+    if len(missing) == 1:
+        rarest = f"{missing[0]} (0)"
+    elif present.size:
+        j = int(present[np.argmin(counts[present])])
+        rarest = f"{PHONES[j]} ({int(counts[j]):,})"
+    else:
+        rarest = "&ndash;"
+    return rarest, ", ".join(missing) or "none"
+
+
+def _readable_count(value: float, _position: int = 0) -> str:
+    """A log-axis tick label: 200, 5k, 1M, 20M rather than powers of ten."""
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= scale:
+            return f"{value / scale:g}{suffix}"
+    return f"{value:g}"
+
+
 def _figure_png(fig) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
@@ -55,6 +82,7 @@ def histogram_figures(all_counts: np.ndarray, selected_counts: np.ndarray) -> li
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib import ticker
 
     order = np.argsort(-all_counts, kind="stable")  # most frequent first, as in Fig. 3
     labels = [PHONES[j] for j in order]
@@ -65,6 +93,16 @@ def histogram_figures(all_counts: np.ndarray, selected_counts: np.ndarray) -> li
         ax.bar(x - 0.2, all_counts[order], width=0.4, label="all clips", color="#9aa5b1")
         ax.bar(x + 0.2, selected_counts[order], width=0.4, label="selection", color="#1f6feb")
         ax.set_yscale(scale)
+        if scale == "log":  # ticks at 1, 2 and 5 times each power of ten, labelled 200k, 1M, ...
+            ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_minor_locator(ticker.NullLocator())
+            ax.yaxis.set_major_formatter(ticker.FuncFormatter(_readable_count))
+            ax.grid(axis="y", which="major", alpha=0.3)
+            for offset, series, color in ((-0.2, all_counts, "#9aa5b1"), (0.2, selected_counts, "#1f6feb")):
+                for position in np.flatnonzero(series[order] == 0):  # no bar on a log axis: say so
+                    ax.annotate("0", (x[position] + offset, 0), xycoords=("data", "axes fraction"),
+                                xytext=(0, 2), textcoords="offset points", ha="center", va="bottom",
+                                fontsize=8, color=color)
         ax.set_xticks(x, labels, rotation=90, fontsize=8)
         ax.set_ylabel("phone occurrences")
         ax.legend()
@@ -107,9 +145,8 @@ def render_report(histograms: HistogramSet, selected_ids: list[str], label: str,
         lines = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in body)
         return f"<table><tr>{head}</tr>{lines}</table>"
 
-    counts_table = table(["", "clips", "phones", "rarest phone", "most frequent phone"], [
-        [esc(name), f"{n:,}", f"{int(c.sum()):,}",
-         f"{PHONES[int(np.argmin(c))]} ({int(c.min()):,})",
+    counts_table = table(["", "clips", "phones", "rarest phone", "missing phones", "most frequent phone"], [
+        [esc(name), f"{n:,}", f"{int(c.sum()):,}", *rarest_and_missing(c),
          f"{PHONES[int(np.argmax(c))]} ({int(c.max()):,})"]
         for name, n, c in (("all clips", len(histograms), all_counts),
                            ("selection", len(selected), selected_counts))
@@ -117,8 +154,11 @@ def render_report(histograms: HistogramSet, selected_ids: list[str], label: str,
     distance_rows = [[esc(r.label), f"{r.n:,}"] + [f"{r.distances[d]:.6f}" for d in DISTANCES]
                      for r in rows]
     if lower_bounds:
-        distance_rows.append(["lower bound (LP relaxation)", "&ndash;"]
+        distance_rows.append(["certified lower bound (relaxation)", "&ndash;"]
                              + [f"{lower_bounds[d]:.6f}" for d in DISTANCES])
+        within = within_percent(rows[0].distances, lower_bounds)
+        distance_rows.append(["selection: within ... of optimal", "&ndash;"]
+                             + [f"{within[d]:.2f}%" if within[d] is not None else "&ndash;" for d in DISTANCES])
     distances_table = table(["", "clips"] + list(DISTANCES), distance_rows)
     figures = "".join(f'<h3>{esc(title)}</h3><img alt="{esc(title)}" src="data:image/png;base64,{png}">'
                       for title, png in figures)
