@@ -72,16 +72,30 @@ def whole_process(path: Path, size: int, repeats: int, plain: bool) -> str:
             f"| {ours_s / theirs_s:.2f}x |")
 
 
+# A small launcher forks and execs the command and reports its wait4 figures. Linux
+# carries the exec'ing process's peak resident set into the new program's
+# ru_maxrss, so a child spawned straight from this (large) process would report
+# at least this process's memory; forked from the launcher it reports its own.
+LAUNCHER = """
+import os, sys, time
+began = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    os.execv(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+print(time.perf_counter() - began, usage.ru_maxrss, os.waitstatus_to_exitcode(status))
+"""
+
+
 def _timed_child(command: list[str]) -> tuple[float, int]:
-    """Seconds and maximum resident set (MB) of one run of ``command``, measured with wait4."""
-    began = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=USER_ENV)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - began
-    if os.waitstatus_to_exitcode(status):
-        raise RuntimeError(f"{' '.join(command)} failed: {process.stderr.read().decode().strip()}")
-    process.stderr.close()
-    return seconds, int(usage.ru_maxrss // 1024)
+    """Seconds and maximum resident set (MB) of one run of ``command`` (wait4, through the launcher)."""
+    done = subprocess.run([sys.executable, "-c", LAUNCHER, *command], capture_output=True, text=True,
+                          env=USER_ENV)
+    seconds, max_kb, code = done.stdout.split()
+    if int(code):
+        raise RuntimeError(f"{' '.join(command)} failed: {done.stderr.strip()}")
+    return float(seconds), int(max_kb) // 1024
 
 
 def stages(path: Path, size: int) -> str:
