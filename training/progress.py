@@ -1,14 +1,24 @@
-"""Training speed and the time left: steps/s, frames/s and an ETA, from two (step, time) marks.
+"""What the training loop reports at its log points: loss means, steps/s, frames/s, ETA.
 
-Pure functions of the marks the loop takes at its log points, so they are
-tested with made-up timestamps. The ETA extrapolates the speed of the last
+A step never waits for the GPU: :class:`LossWindow` sums the loss terms on the
+device, and the loop reads them once per window. Speed and ETA are pure
+functions of the (step, time) marks the loop takes at its log points, so they
+are tested with made-up timestamps. The ETA extrapolates the speed of the last
 window to the rest of the run, so it moves when a stage of another speed
 starts (the adversarial stages are slower than the CAE).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import NamedTuple
+
+import torch
+
+log = logging.getLogger(__name__)
+
+WINDOW_KEYS = ("step", "stage", "steps", "wall_s", "data_s", "steps_per_s", "frames_per_s")
+"""Fields of a training record besides the loss terms (see ``training.train.train``)."""
 
 
 class Mark(NamedTuple):
@@ -60,3 +70,43 @@ def format_duration(seconds: float) -> str:
     if hours:
         return f"{hours}h{minutes:02d}m"
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+class LossWindow:
+    """Each loss term summed on the device since the last log point: no step waits for the GPU."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, terms: dict[str, torch.Tensor]) -> None:
+        for key, value in terms.items():
+            self.sums[key] = self.sums[key] + value if key in self.sums else value
+            self.counts[key] = self.counts.get(key, 0) + 1
+
+    def means(self) -> dict[str, float]:
+        """The mean of each term over the window, which starts again; one host sync for all terms."""
+        keys = list(self.sums)
+        values = torch.stack([self.sums[k] / self.counts[k] for k in keys]).tolist() if keys else []
+        self.sums, self.counts = {}, {}
+        return dict(zip(keys, values))
+
+
+def report(writer, record: dict[str, float], progress: Progress, stage: str) -> None:
+    """Log a window's line, and write its scalars to TensorBoard (``writer``: a SummaryWriter, or None).
+
+    Scalars: ``loss/<term>``, and ``speed/steps_per_s``, ``speed/frames_per_s``,
+    ``speed/eta_hours`` and ``speed/data_share`` (of the wall time, waiting for batches).
+    """
+    losses = {k: v for k, v in record.items() if k not in WINDOW_KEYS}
+    data_share = record["data_s"] / record["wall_s"] if record["wall_s"] > 0 else 0.0
+    log.info("%s, data %.0f%% | %s %s", progress.line(), 100 * data_share, stage,
+             " ".join(f"{k}={v:.4f}" for k, v in losses.items()))
+    if writer is None:
+        return
+    for key, value in losses.items():
+        writer.add_scalar(f"loss/{key}", value, progress.step)
+    speed = {"steps_per_s": progress.steps_per_s, "frames_per_s": progress.frames_per_s,
+             "eta_hours": progress.eta_s / 3600, "data_share": data_share}
+    for key, value in speed.items():
+        writer.add_scalar(f"speed/{key}", value, progress.step)

@@ -37,7 +37,7 @@ from training.discriminator import define_D
 from training.export import export_name, save_export
 from training.generator import Generator, define_G
 from training.losses import GANLoss, PerceptualLoss, mismatch_audio
-from training.progress import Mark, Progress, measure
+from training.progress import LossWindow, Mark, measure, report
 from training.schedule import learning_rate, stage_index
 from warehouse.durable import check_zip, write_atomically
 
@@ -257,26 +257,6 @@ def train_step(state: TrainState, losses: Losses, batch: dict[str, torch.Tensor]
     return out
 
 
-class LossWindow:
-    """Each loss term summed on the device since the last log point: no step waits for the GPU."""
-
-    def __init__(self) -> None:
-        self.sums: dict[str, torch.Tensor] = {}
-        self.counts: dict[str, int] = {}
-
-    def add(self, terms: dict[str, torch.Tensor]) -> None:
-        for key, value in terms.items():
-            self.sums[key] = self.sums[key] + value if key in self.sums else value
-            self.counts[key] = self.counts.get(key, 0) + 1
-
-    def means(self) -> dict[str, float]:
-        """The mean of each term over the window, which starts again; one host sync for all terms."""
-        keys = list(self.sums)
-        values = torch.stack([self.sums[k] / self.counts[k] for k in keys]).tolist() if keys else []
-        self.sums, self.counts = {}, {}
-        return dict(zip(keys, values))
-
-
 def checkpoint_dict(state: TrainState) -> dict:
     """Model, optimisers, scalers, config and step: all a resumed run needs."""
     return {
@@ -374,26 +354,6 @@ def sample_image(real: torch.Tensor, fake: torch.Tensor, n: int = 8) -> torch.Te
     return ((torch.cat([top, bottom], dim=-2) + 1) / 2).clamp(0, 1)
 
 
-def _log(writer, record: dict[str, float], progress: Progress, stage: Stage) -> None:
-    """The log line of a window, and its scalars in TensorBoard (``writer`` None: line only)."""
-    losses = {k: v for k, v in record.items() if k not in WINDOW_KEYS}
-    data_share = record["data_s"] / record["wall_s"] if record["wall_s"] > 0 else 0.0
-    log.info("%s, data %.0f%% | %s %s", progress.line(), 100 * data_share, stage.name,
-             " ".join(f"{k}={v:.4f}" for k, v in losses.items()))
-    if writer is None:
-        return
-    for key, value in losses.items():
-        writer.add_scalar(f"loss/{key}", value, progress.step)
-    speed = {"steps_per_s": progress.steps_per_s, "frames_per_s": progress.frames_per_s,
-             "eta_hours": progress.eta_s / 3600, "data_share": data_share}
-    for key, value in speed.items():
-        writer.add_scalar(f"speed/{key}", value, progress.step)
-
-
-WINDOW_KEYS = ("step", "stage", "steps", "wall_s", "data_s", "steps_per_s", "frames_per_s")
-"""Record fields besides the loss terms (see :func:`train`)."""
-
-
 def train(config: Config, clips: list[ClipRef], run_dir: Path, steps: int | None = None,
           device: str | None = None) -> list[dict[str, float]]:
     """Train until global step ``steps`` (default: the end of the schedule), resuming from
@@ -459,12 +419,13 @@ def train(config: Config, clips: list[ClipRef], run_dir: Path, steps: int | None
                               data_s=data_s, steps_per_s=progress.steps_per_s, frames_per_s=progress.frames_per_s)
                 history.append(record)
                 if d.is_main:
-                    _log(writer, record, progress, t.schedule[index])
+                    report(writer, record, progress, t.schedule[index].name)
                 mark, data_s = now, 0.0
             if writer is not None and state.step % t.sample_every == 0:
                 G = unwrap(state.G).eval()  # inference statistics, and no update of them
-                with torch.no_grad(), state.autocast():
-                    fake, _ = G(to_model_frames(batch["reference"][:1].to(d.device)), batch["mfcc"][:1].to(d.device))
+                with torch.no_grad(), state.autocast():  # forward(), not G(): eager, no compiled graph for a sample
+                    fake, _ = G.forward(to_model_frames(batch["reference"][:1].to(d.device)),
+                                        batch["mfcc"][:1].to(d.device))
                 G.train()
                 writer.add_image("samples/real_top_generated_bottom",
                                  sample_image(to_model_frames(batch["frames"][:1]), fake.cpu()), state.step)
