@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
-from training.config import ModelConfig, tiny_config
+from training.config import ModelConfig, paper_config, tiny_config
 from training.discriminator import define_D
 from training.generator import define_G
 
@@ -125,3 +127,19 @@ def test_unknown_variant_names_the_choices():
         define_G(PAPER, "RAE_X")
     with pytest.raises(ValueError, match="multitask"):
         define_D(PAPER, "patchgan")
+
+
+def test_training_step_flops_count_forward_and_backward():
+    """Counted on the meta device (training.flops): paper sizes in a second, no arithmetic done."""
+    from training.flops import flops_per_frame, step_flops
+
+    # The decoder's transposed convolutions by hand: C_in x C_out x 5 x 5 x input side², two FLOPs a MAC.
+    sides = [(512, 256, 7), (512, 128, 14), (256, 64, 28), (128, 32, 56), (32, 3, 112)]
+    decoder = 2 * sum(c_in * c_out * 25 * side**2 for c_in, c_out, side in sides)  # 2.31 GFLOP a frame
+    paper = paper_config()
+    cae, adversarial = flops_per_frame(paper, 0), flops_per_frame(paper, 2)
+    assert 3 * decoder < cae < 1.6 * 3 * decoder  # backward ~ twice the forward; the decoder is most of G
+    assert adversarial > 1.5 * cae  # plus D's step and D's forward for G
+    tiny = tiny_config()
+    double = dataclasses.replace(tiny, train=dataclasses.replace(tiny.train, batch_size=2 * tiny.train.batch_size))
+    assert step_flops(double, 2) == 2 * step_flops(tiny, 2)  # per sequence and per frame work alike scale with B
