@@ -7,16 +7,22 @@ first ``--warmup`` steps of each stage (loader start-up, cuDNN autotuning,
 compilation) are not counted. FLOPs per frame are counted on the meta device
 (``training.flops``); TFLOP/s = FLOPs per frame x frames/s.
 
-    python benchmarks/bench_train.py [--batch-size 2] [--seq-len 70] [--steps 6] [--warmup 3]
-                                     [--device auto] [--precision auto] [--compile auto]
+    python benchmarks/bench_train.py [--batch-size 2 ...] [--precision auto|fp32|fp16|bf16 ...]
+                                     [--compile auto|on|off ...] [--seq-len 70] [--steps 6] [--warmup 3]
+                                     [--workers 2] [--device auto]
 
-Prints one Markdown table row per stage (``benchmarks/device_check.sh`` collects them).
+Every combination of the listed batch sizes, precisions and compile settings
+is one cell, measured in this process in that order (compile outermost);
+each prints a Markdown table row per stage as soon as it is measured
+(``benchmarks/device_check.sh`` collects them).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
+import itertools
 import logging
 import resource
 import sys
@@ -69,50 +75,66 @@ def _figure(x: float) -> str:
     return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
 
 
+@functools.cache
+def gflop_per_frame(config: Config) -> float:
+    """Model GFLOPs per frame of ``config``'s first stage (the same for every precision and compile setting)."""
+    return flops_per_frame(config, 0) / 1e9
+
+
+def stage_rows(config: Config, clips: list[ClipRef], folder: Path, device: torch.device, warmup: int,
+               steps: int) -> list[str]:
+    """One table row per stage (CAE with L1, RAE_IA with the adversarial losses) of one cell."""
+    runtime = runtime_settings(config.train, device)
+    rows = []
+    for stage in (Stage("cae", warmup + steps, "CAE", False, False),
+                  Stage("rae_gan", warmup + steps, "RAE_IA", False, True)):
+        one = dataclasses.replace(config, train=dataclasses.replace(config.train, schedule=(stage,)))
+        torch._dynamo.reset()  # compiled code of earlier cells out of the way (and of its recompile limit)
+        m = measure_stage(one, clips, folder / f"run_{len(list(folder.iterdir()))}", device, warmup, steps)
+        gflop = gflop_per_frame(dataclasses.replace(one, train=dataclasses.replace(
+            one.train, precision="auto", compile="auto")))
+        label = f"{stage.variant}{' + adversarial' if stage.adversarial else ' (L1)'}"
+        cells = [device.type, config.train.batch_size, runtime.precision.name, "on" if runtime.compile else "off",
+                 label, _figure(m["frames_per_s"]), f"{gflop:.2f}", _figure(gflop * m["frames_per_s"] / 1e3),
+                 f"{m['step_s']:.3f}", f"{100 * m['data_share']:.1f} %", f"{m['peak_mib']:,.0f}"]
+        rows.append("| " + " | ".join(map(str, cells)) + " |")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch-size", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, nargs="+", default=[2])
     parser.add_argument("--seq-len", type=int, default=70)
     parser.add_argument("--steps", type=int, default=6, help="measured steps per stage, after the warm-up")
     parser.add_argument("--warmup", type=int, default=3, help="steps per stage not counted")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--precision", default="auto", choices=PRECISIONS)
-    parser.add_argument("--compile", default="auto", choices=tuple(SWITCH))
-    parser.add_argument("--no-header", action="store_true", help="rows only (to append to another run's table)")
+    parser.add_argument("--precision", nargs="+", default=["auto"], choices=PRECISIONS)
+    parser.add_argument("--compile", nargs="+", default=["auto"], choices=tuple(SWITCH))
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
     device = resolve_device(args.device)
-    base = paper_config()
-    base = dataclasses.replace(base, train=dataclasses.replace(
-        base.train, batch_size=args.batch_size, seq_len=args.seq_len, num_workers=args.workers,
-        precision=args.precision, compile=SWITCH[args.compile], log_every=args.warmup, sample_every=10**9,
-        checkpoint_every=10**9))
-    runtime = runtime_settings(base.train, device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"# {name}, torch {torch.__version__}; {runtime.describe()}; batch {args.batch_size} x {args.seq_len} "
-          f"frames at {base.model.image_size} px, {args.workers} loader workers, {args.warmup} warm-up + "
-          f"{args.steps} measured steps per stage", flush=True)
-    if not args.no_header:
-        print(HEADER)
+    print(f"# {name}, torch {torch.__version__}; sequences of {args.seq_len} frames at 112 px, {args.workers} "
+          f"loader workers, {args.warmup} warm-up + {args.steps} measured steps per stage\n{HEADER}", flush=True)
+    base = paper_config()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         manifest = write_shards(folder, n_clips=4, n_frames=args.seq_len + 10)
         clips = clips_from_manifest(read_manifest(manifest), args.seq_len, folder)
-        for stage in (Stage("cae", args.warmup + args.steps, "CAE", False, False),
-                      Stage("rae_gan", args.warmup + args.steps, "RAE_IA", False, True)):
-            config = dataclasses.replace(base, train=dataclasses.replace(base.train, schedule=(stage,)))
+        runs = folder / "runs"
+        runs.mkdir()
+        for compile_, batch_size, precision in itertools.product(args.compile, args.batch_size, args.precision):
+            config = dataclasses.replace(base, train=dataclasses.replace(
+                base.train, batch_size=batch_size, seq_len=args.seq_len, num_workers=args.workers,
+                precision=precision, compile=SWITCH[compile_], log_every=args.warmup, sample_every=10**9,
+                checkpoint_every=10**9))
             t0 = time.perf_counter()
-            m = measure_stage(config, clips, folder / f"run_{stage.name}", device, args.warmup, args.steps)
-            gflop = flops_per_frame(config, 0) / 1e9
-            label = f"{stage.variant}{' + adversarial' if stage.adversarial else ' (L1)'}"
-            cells = [device.type, args.batch_size, runtime.precision.name, "on" if runtime.compile else "off", label,
-                     _figure(m["frames_per_s"]), f"{gflop:.2f}", _figure(gflop * m["frames_per_s"] / 1e3),
-                     f"{m['step_s']:.3f}", f"{100 * m['data_share']:.1f} %", f"{m['peak_mib']:,.0f}"]
-            print("| " + " | ".join(map(str, cells)) + " |", flush=True)
-            print(f"#   {label}: whole run incl. setup and final checkpoint {time.perf_counter() - t0:.0f} s",
-                  file=sys.stderr)
+            for row in stage_rows(config, clips, runs, device, args.warmup, args.steps):
+                print(row, flush=True)
+            print(f"# {runtime_settings(config.train, device).describe()}, batch {batch_size}: "
+                  f"{time.perf_counter() - t0:.0f} s with setup and checkpoints", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

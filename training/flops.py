@@ -9,6 +9,8 @@ shapes but no data, so the paper's sizes count in about a second anywhere.
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -20,6 +22,9 @@ def step_flops(config: Config, stage: int) -> int:
     """FLOPs of one :func:`training.train.train_step` in schedule stage ``stage``, at the
     config's batch size and sequence length (the perceptual loss counts only when configured)."""
     meta = torch.device("meta")
+    # FLOPs do not depend on the precision, layout, compilation or Adam kernels, which the meta device lacks.
+    config = dataclasses.replace(config, train=dataclasses.replace(
+        config.train, precision="fp32", channels_last=False, compile=False, fused_adam=False))
     t, size = config.train, config.model.image_size
     batch = {
         "reference": torch.zeros(t.batch_size, size, size, 3, dtype=torch.uint8, device=meta),
