@@ -11,9 +11,12 @@ starts (the adversarial stages are slower than the CAE).
 from __future__ import annotations
 
 import logging
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +95,8 @@ class LossWindow:
         return dict(zip(keys, values))
 
 
-def report(writer, record: dict[str, float], progress: Progress, stage: str) -> None:
-    """Log a window's line, and write its scalars to TensorBoard (``writer``: a SummaryWriter, or None).
+def report(writer: SummaryWriter | None, record: dict[str, float], progress: Progress, stage: str) -> None:
+    """Log a window's line, and write its scalars to TensorBoard (unless ``writer`` is None).
 
     Scalars: ``loss/<term>``, and ``speed/steps_per_s``, ``speed/frames_per_s``,
     ``speed/eta_hours`` and ``speed/data_share`` (of the wall time, waiting for batches).
