@@ -121,15 +121,13 @@ def load_shard(uri: str) -> tuple[np.ndarray, np.ndarray]:
     return frames, mfcc.astype(np.float32, copy=False)
 
 
-def to_model_frames(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+def to_model_frames(frames: torch.Tensor) -> torch.Tensor:
     """uint8 (..., H, W, 3) -> float (..., 3, H, W) in [-1, 1], the generator's range.
 
     Runs on the tensor's device: training converts on the GPU, after copying a
     quarter of the bytes float32 frames would take. The result is a view of
     NHWC memory, so 4-D frames come out in channels_last layout.
     """
-    if isinstance(frames, np.ndarray):
-        frames = torch.from_numpy(np.ascontiguousarray(frames))
     x = frames.float().div_(127.5).sub_(1.0)
     return x.movedim(-1, -3)
 
