@@ -9,7 +9,7 @@ import torch
 
 from training.config import ModelConfig, paper_config, tiny_config
 from training.discriminator import define_D
-from training.generator import define_G
+from training.generator import define_G, per_frame
 
 PAPER = ModelConfig()
 
@@ -104,6 +104,14 @@ def test_generator_variants_give_one_frame_per_window(variant, hidden):
         assert h is None and G.gru is None
     else:
         assert h.shape == (1, 2, hidden)
+
+
+def test_skips_are_repeated_per_frame_in_their_memory_layout():
+    """Under channels_last the decoder joins NHWC skips to NHWC activations: no layout conversions."""
+    x = torch.randn(2, 8, 5, 5)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        y = per_frame(x.contiguous(memory_format=layout), 3)
+        assert torch.equal(y, x.repeat_interleave(3, dim=0)) and y.is_contiguous(memory_format=layout)
 
 
 def test_paper_gru_runs_over_the_512_hybrid_code(generator):
