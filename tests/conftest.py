@@ -9,6 +9,18 @@ import pytest
 SHARED_MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--device", default="cpu",
+                     help="torch device for the training, resume and generate tests: cpu (default), cuda or "
+                          "cuda:N (benchmarks/device_check.sh runs them on the GPU)")
+
+
+@pytest.fixture(scope="session")
+def device(request: pytest.FixtureRequest) -> str:
+    """The device that the training, resume and generate tests run on (``pytest --device``)."""
+    return request.config.getoption("--device")
+
+
 @pytest.fixture(scope="session")
 def demo_15k():
     """The paper-sized demo corpus: 15,114 clips of realistic phone histograms."""

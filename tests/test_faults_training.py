@@ -33,13 +33,14 @@ from talkface_cli import cli, run_cli
 from training.config import tiny_config
 from training.data import ShardError as TrainingShardError
 from training.data import clips_from_manifest, load_shard, read_manifest
+from training.export import export_name, read_export
 from training.train import latest_checkpoint, load_checkpoint, train
 from warehouse.durable import load_npz, write_atomically
 from warehouse.faults import FAULT_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 TALKFACE = Path(sys.executable).with_name("talkface")
-DISK_BYTES = 1 << 20  # the small disk: more than a tiny shard and TensorBoard's logs, less than a checkpoint
+DISK_BYTES = 1 << 20  # the small disk: more than a tiny shard and TensorBoard's logs, less than a generator export
 
 
 def _env(fault: str | None = None) -> dict[str, str]:
@@ -117,27 +118,33 @@ def _same(a: object, b: object) -> bool:
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("fault, last", [
-    ("checkpoint.write:2", 2),  # ckpt 4 complete in its temporary file, not yet renamed
-    ("checkpoint.written:2", 4),  # ckpt 4 renamed, killed before step 5
+@pytest.mark.parametrize("fault, last, exported", [
+    ("export.write:2", 2, 2),  # generator export 4 complete in its temporary file, not yet renamed
+    ("checkpoint.write:2", 2, 4),  # export 4 written, ckpt 4 complete in its temporary file
+    ("checkpoint.written:2", 4, 4),  # ckpt 4 renamed, killed before step 5
 ])
 def test_sigkill_in_checkpoint_write_then_resume_ends_identical(manifest, every_two, undisturbed, tmp_path,
-                                                                 fault, last):
+                                                                 fault, last, exported):
     run = tmp_path / "run"
     killed = _talkface("train", "--manifest", manifest, "--config", every_two, "--out", run, fault=fault)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     kept = [f"ckpt_{step:08d}.pt" for step in range(2, last + 1, 2)]
-    assert [name for name in _files(run) if not name.startswith(".")] == kept
+    assert [name for name in _files(run) if name.startswith("ckpt_")] == kept
+    assert [name for name in _files(run) if name.startswith("generator_")] == [  # each export before its ckpt
+        export_name(step) for step in range(2, exported + 1, 2)]
     temporary = [name for name in _files(run) if name.startswith(".")]
-    assert len(temporary) == (1 if fault.startswith("checkpoint.write:") else 0), temporary
+    assert len(temporary) == (0 if fault.endswith("written:2") else 1), temporary
     assert latest_checkpoint(run).name == kept[-1]  # a temporary file is never taken for a checkpoint
     assert load_checkpoint(run)["step"] == last
 
     resumed = _talkface("train", "--manifest", manifest, "--config", every_two, "--out", run)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resumed from {run / kept[-1]}" in resumed.stderr
-    assert _files(run) == _files(undisturbed)  # every checkpoint once, the killed write's temporary file gone
+    assert _files(run) == _files(undisturbed)  # every checkpoint and export once, the killed write's temporary gone
     assert _same(load_checkpoint(run), load_checkpoint(undisturbed))  # weights, optimisers, step, config
+    for name in _files(undisturbed):
+        if name.startswith("generator_"):  # weights, config, variant, step
+            assert _same(read_export(run / name), read_export(undisturbed / name)), name
 
 
 SHARD_SCRIPT = """
@@ -209,7 +216,8 @@ def test_full_disk_during_checkpoint_write_is_one_clear_error_and_no_partial_che
     run = small_disk.folder / "run"
     done = _talkface("train", "--manifest", manifest, "--config", "tiny", "--steps", "2", "--out", run,
                      prefix=small_disk.prefix)
-    assert _error_line(done) == f"talkface: error: {run / 'ckpt_00000002.pt'}: could not write checkpoint: " \
+    # The generator export, written first, is the first file too big for the disk.
+    assert _error_line(done) == f"talkface: error: {run / export_name(2)}: could not write export: " \
                                 f"{small_disk.reason}"
     assert _files(run) == []
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
@@ -228,7 +236,7 @@ def test_failed_write_of_another_kind_propagates_and_leaves_nothing(tmp_path):
 
 @pytest.fixture(scope="module")
 def trained(manifest, tmp_path_factory) -> Path:
-    """A run folder holding ckpt_00000002.pt of the tiny config."""
+    """A run folder holding ckpt_00000002.pt and generator_00000002.safetensors of the tiny config."""
     run = tmp_path_factory.mktemp("trained") / "run"
     train(tiny_config(), clips_from_manifest(read_manifest(manifest), 4, manifest.parent), run, steps=2)
     return run
@@ -248,12 +256,26 @@ def test_corrupt_checkpoint_is_refused_naming_it(manifest, trained, tmp_path, ca
 
     resumed = _talkface("train", "--manifest", manifest, "--config", "tiny", "--out", run)
     assert _error_line(resumed).startswith(f"talkface: error: {message}")
-    assert _files(run) == ["ckpt_00000002.pt"]  # training did not start
+    assert _files(run) == ["ckpt_00000002.pt", export_name(2)]  # training did not start
 
     args = ["generate", "--image", tmp_path / "face.png", "--audio", tmp_path / "speech.wav",
-            "--checkpoint", run, "--out", tmp_path / "out.mp4"]
+            "--checkpoint", ckpt, "--out", tmp_path / "out.mp4"]
     assert run_cli(cli, "talkface", list(map(str, args))) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith(f"talkface: error: {message}")
+
+
+@pytest.mark.parametrize("how", ["truncated", "flipped"])
+def test_corrupt_generator_export_is_refused_naming_it(trained, tmp_path, capsys, how):
+    """safetensors has no checksum: the CRC-32 in the export's header catches a flipped weight."""
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    export = run / export_name(2)
+    _damage(export, how)
+    args = ["generate", "--image", tmp_path / "face.png", "--audio", tmp_path / "speech.wav",
+            "--checkpoint", run, "--out", tmp_path / "out.mp4"]  # a run folder: its newest export
+    assert run_cli(cli, "talkface", list(map(str, args))) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith(f"talkface: error: {export}: not a readable generator export ("), line
 
 
 @pytest.mark.parametrize("how", ["truncated", "flipped"])

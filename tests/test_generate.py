@@ -1,4 +1,8 @@
-"""`talkface generate`: a valid mp4 at 25 fps, one frame per 40 ms of audio, audio muxed in."""
+"""`talkface generate`: a valid mp4 at 25 fps, one frame per 40 ms of audio, audio muxed in;
+from a run folder, a training checkpoint or the generator export, with the same frames.
+
+The tests that take the ``device`` fixture run on ``pytest --device`` (cpu by default).
+"""
 
 from __future__ import annotations
 
@@ -16,17 +20,19 @@ from pipeline.video import write_video
 from talkface_cli import cli
 from training.config import tiny_config
 from training.data import clips_from_manifest, read_manifest
-from training.generate import frame_count, load_face
+from training.export import export_name
+from training.generate import frame_count, generate_frames, latest_generator, load_face, load_generator
 from training.train import train
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
+def run_dir(tmp_path_factory, device) -> Path:
     folder = tmp_path_factory.mktemp("gen")
     manifest = write_shards(folder, n_clips=2, n_frames=8)
-    train(tiny_config(), clips_from_manifest(read_manifest(manifest), 4, folder), folder / "run", steps=2)
+    train(tiny_config(), clips_from_manifest(read_manifest(manifest), 4, folder), folder / "run", steps=2,
+          device=device)
     return folder / "run"
 
 
@@ -72,17 +78,32 @@ def test_load_face_takes_the_centred_square(face):
     assert np.abs(crop.astype(int) - synthetic_clip(1, seed=5)[0][0]).mean() < 2  # the padding is cut away
 
 
-def test_generate_writes_a_valid_mp4(run_dir, face, tmp_path):
+@pytest.mark.parametrize("source", ["run folder", "export"])
+def test_generate_writes_a_valid_mp4(run_dir, face, tmp_path, device, source):
     speech = tmp_path / "speech.wav"
     _speech_like(speech, 1.3)
     out = tmp_path / "out.mp4"
+    checkpoint = run_dir if source == "run folder" else run_dir / export_name(2)
     result = CliRunner().invoke(cli, ["generate", "--image", str(face), "--audio", str(speech),
-                                      "--checkpoint", str(run_dir), "--out", str(out)])
+                                      "--checkpoint", str(checkpoint), "--out", str(out), "--device", device])
     assert result.exit_code == 0, result.output
     n, rate, n_audio, seconds = _probe(out)
     assert n == 32  # 1.3 s -> 32 whole 40 ms frames
     assert rate == 25 and n_audio == 1
     assert seconds == pytest.approx(n / 25, abs=0.07)  # audio trimmed to the frames (AAC pads a little)
+
+
+def test_export_and_checkpoint_give_the_same_frames(run_dir, face, device):
+    ckpt, export = run_dir / "ckpt_00000002.pt", run_dir / export_name(2)
+    assert latest_generator(run_dir) == export  # a run folder: the export, at a fraction of the size
+    sizes = {path.name: path.stat().st_size for path in (ckpt, export)}
+    print(f"tiny config at step 2: {sizes}")
+    assert sizes[export.name] < sizes[ckpt.name] / 3  # no discriminator, no optimiser moments
+    mfcc = np.random.default_rng(0).normal(size=(7, 12, 35)).astype(np.float32)
+    crop = load_face(face, 112)
+    frames = [generate_frames(load_generator(path, device)[0], crop, mfcc, chunk=3) for path in (ckpt, export)]
+    assert frames[0].shape == (7, 112, 112, 3)
+    np.testing.assert_array_equal(frames[0], frames[1])
 
 
 @pytest.mark.integration

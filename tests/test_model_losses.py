@@ -46,15 +46,14 @@ def test_perceptual_loss_errors_name_the_file(tmp_path, vgg_weights):
 
 def test_perceptual_term_joins_the_generator_loss(vgg_weights):
     from fixtures.training_shards import synthetic_clip
-    from training.data import to_model_frames
 
     config = tiny_config()
     config = dataclasses.replace(config, loss=dataclasses.replace(
         config.loss, perceptual_weights=str(vgg_weights), perceptual_layers=(3, 8)))
     frames, mfcc = synthetic_clip(4, seed=1)
-    batch = {"reference": to_model_frames(frames[:1]), "frames": to_model_frames(frames[None]),
+    batch = {"reference": torch.from_numpy(frames[:1]), "frames": torch.from_numpy(frames[None]),
              "mfcc": torch.from_numpy(mfcc)[None, :, None]}
-    out = train_step(build_state(config, Dist(), stage=1), Losses(config), batch)
+    out = {k: v.item() for k, v in train_step(build_state(config, Dist(), stage=1), Losses(config), batch).items()}
     assert out["perceptual"] > 0
     expected = out["rec"] + 1e-4 * out["perceptual"] + 1e-3 * out["G_adv"]
     assert out["total_G"] == pytest.approx(expected, rel=1e-5)

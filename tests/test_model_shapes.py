@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
-from training.config import ModelConfig, tiny_config
+from training.config import ModelConfig, paper_config, tiny_config
 from training.discriminator import define_D
-from training.generator import define_G
+from training.generator import define_G, per_frame
 
 PAPER = ModelConfig()
 
@@ -78,6 +80,20 @@ def test_discriminator_follows_table():
     assert patch.shape == (3, 1, 7, 7) and match.shape == (3, 1)
 
 
+def test_discriminator_step_judges_each_image_and_audio_window_once():
+    """D(real + fake, mfcc, wrong): the logits one pass over [real, fake, real] with [mfcc, mfcc, wrong]
+    would give (in eval mode, where batch norm does not depend on the batch), with a third less work."""
+    D = define_D(tiny_config().model).eval()
+    real, fake = torch.randn(4, 3, 112, 112), torch.randn(4, 3, 112, 112)
+    mfcc, wrong = torch.randn(4, 1, 12, 35), torch.randn(4, 1, 12, 35)
+    with torch.no_grad():
+        patch, match = D(torch.cat([real, fake]), mfcc, wrong)
+        patch_3, match_3 = D(torch.cat([real, fake, real]), torch.cat([mfcc, mfcc, wrong]))
+    assert patch.shape == (8, 1, 7, 7) and match.shape == (12, 1)
+    torch.testing.assert_close(patch, patch_3[:8])
+    torch.testing.assert_close(match, match_3)
+
+
 @pytest.mark.parametrize("variant, hidden", [("CAE", None), ("RAE_A", 32), ("RAE_IA", 64)])
 def test_generator_variants_give_one_frame_per_window(variant, hidden):
     G = define_G(tiny_config().model, variant).eval()  # tiny: z_audio = z_image = 32
@@ -88,6 +104,14 @@ def test_generator_variants_give_one_frame_per_window(variant, hidden):
         assert h is None and G.gru is None
     else:
         assert h.shape == (1, 2, hidden)
+
+
+def test_skips_are_repeated_per_frame_in_their_memory_layout():
+    """Under channels_last the decoder joins NHWC skips to NHWC activations: no layout conversions."""
+    x = torch.randn(2, 8, 5, 5)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        y = per_frame(x.contiguous(memory_format=layout), 3)
+        assert torch.equal(y, x.repeat_interleave(3, dim=0)) and y.is_contiguous(memory_format=layout)
 
 
 def test_paper_gru_runs_over_the_512_hybrid_code(generator):
@@ -125,3 +149,19 @@ def test_unknown_variant_names_the_choices():
         define_G(PAPER, "RAE_X")
     with pytest.raises(ValueError, match="multitask"):
         define_D(PAPER, "patchgan")
+
+
+def test_training_step_flops_count_forward_and_backward():
+    """Counted on the meta device (training.flops): paper sizes in a second, no arithmetic done."""
+    from training.flops import flops_per_frame, step_flops
+
+    # The decoder's transposed convolutions by hand: C_in x C_out x 5 x 5 x input side², two FLOPs a MAC.
+    sides = [(512, 256, 7), (512, 128, 14), (256, 64, 28), (128, 32, 56), (32, 3, 112)]
+    decoder = 2 * sum(c_in * c_out * 25 * side**2 for c_in, c_out, side in sides)  # 2.31 GFLOP a frame
+    paper = paper_config()
+    cae, adversarial = flops_per_frame(paper, 0), flops_per_frame(paper, 2)
+    assert 3 * decoder < cae < 1.6 * 3 * decoder  # backward ~ twice the forward; the decoder is most of G
+    assert adversarial > 1.5 * cae  # plus D's step and D's forward for G
+    tiny = tiny_config()
+    double = dataclasses.replace(tiny, train=dataclasses.replace(tiny.train, batch_size=2 * tiny.train.batch_size))
+    assert step_flops(double, 2) == 2 * step_flops(tiny, 2)  # per sequence and per frame work alike scale with B

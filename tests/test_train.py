@@ -1,4 +1,8 @@
-"""Training: overfitting a fixed batch, exact resume, schedule, config, data stream, commands, DDP."""
+"""Training: overfitting a fixed batch, exact resume, schedule, config, data stream, commands, DDP.
+
+The tests that take the ``device`` fixture run on ``pytest --device`` (cpu by
+default; benchmarks/device_check.sh runs them on a GPU).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,8 @@ from click.testing import CliRunner
 from fixtures.training_shards import write_shards
 from talkface_cli import cli
 from training.config import Stage, load_config, paper_config, tiny_config
-from training.data import ShardError, ShardStream, clips_from_manifest, make_loader, read_manifest
+from training.data import ShardError, ShardStream, clips_from_manifest, make_loader, read_manifest, to_model_frames
+from training.device import resolve_device
 from training.losses import GANLoss, mismatch_audio
 from training.schedule import learning_rate, stage_index
 from training.train import Dist, Losses, build_state, load_checkpoint, train, train_step
@@ -34,35 +39,43 @@ def clips(manifest):
     return clips_from_manifest(read_manifest(manifest), tiny_config().train.seq_len, manifest.parent)
 
 
-def test_tiny_config_overfits_a_fixed_batch(clips):
+def deterministic(config):
+    """``config`` with deterministic kernels: on a GPU too, a resumed run must repeat the whole run bit for bit."""
+    return dataclasses.replace(config, train=dataclasses.replace(config.train, deterministic=True))
+
+
+def test_tiny_config_overfits_a_fixed_batch(clips, device):
     config = tiny_config()
     config = dataclasses.replace(config, train=dataclasses.replace(
         config.train, schedule=(Stage("cae", 40, "CAE", perceptual=False, adversarial=False),)))
-    state = build_state(config, Dist())
+    dev = resolve_device(device)
+    state = build_state(config, Dist(device=dev))
     batch = ShardStream(clips, 2, 4, seed=0).batch(0)
-    losses = Losses(config)
-    rec = [train_step(state, losses, batch)["rec"] for _ in range(40)]
+    losses = Losses(config).to(dev)
+    rec = [train_step(state, losses, batch)["rec"].item() for _ in range(40)]
     assert rec[-1] < 0.35 * rec[0], rec
     assert min(rec[-5:]) < min(rec[:5])
 
 
-def test_adversarial_stage_trains_both_networks(clips):
+def test_adversarial_stage_trains_both_networks(clips, device):
     config = tiny_config()
-    state = build_state(config, Dist(), stage=1)  # CAE + adversarial
+    dev = resolve_device(device)
+    state = build_state(config, Dist(device=dev), stage=1)  # CAE + adversarial
     d_before = [p.detach().clone() for p in state.D.parameters()]
-    out = train_step(state, Losses(config), ShardStream(clips, 2, 4, seed=0).batch(0))
+    out = train_step(state, Losses(config).to(dev), ShardStream(clips, 2, 4, seed=0).batch(0))
     assert {"D_image", "D_match", "G_adv", "rec"} <= set(out)
-    assert out["D_image"] == pytest.approx(np.log(2), abs=0.05)  # untrained D: logits near 0
+    assert all(v.device == dev and v.dim() == 0 and not v.requires_grad for v in out.values())  # no host sync
+    assert out["D_image"].item() == pytest.approx(np.log(2), abs=0.05)  # untrained D: logits near 0
     assert any(not torch.equal(a, b) for a, b in zip(d_before, state.D.parameters()))
     assert all(p.requires_grad is False for p in state.D.parameters())  # switched off after backward_D
 
 
 @pytest.mark.parametrize("stop", [5, 7])  # inside a stage, and on the switch to the recurrent model
-def test_resume_continues_identically(clips, tmp_path, stop):
-    config = tiny_config()
-    whole = train(config, clips, tmp_path / "whole")
-    part = train(config, clips, tmp_path / "split", steps=stop)
-    rest = train(config, clips, tmp_path / "split")
+def test_resume_continues_identically(clips, tmp_path, stop, device):
+    config = deterministic(tiny_config())
+    whole = train(config, clips, tmp_path / "whole", device=device)
+    part = train(config, clips, tmp_path / "split", steps=stop, device=device)
+    rest = train(config, clips, tmp_path / "split", device=device)
     assert [r["step"] for r in part + rest] == list(range(1, config.total_steps + 1))
     keys = ("rec", "total_G", "D_image", "D_match", "G_adv")
     assert [{k: r.get(k) for k in keys} for r in part + rest] == [{k: r.get(k) for k in keys} for r in whole]
@@ -73,12 +86,21 @@ def test_resume_continues_identically(clips, tmp_path, stop):
             assert torch.equal(value, b["model"][net][key]), key
 
 
-def test_run_writes_tensorboard_losses_and_samples(clips, tmp_path):
+def test_run_writes_tensorboard_losses_speed_and_samples(clips, tmp_path, device):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    train(tiny_config(), clips, tmp_path, steps=10)
+    config = tiny_config()
+    config = dataclasses.replace(config, train=dataclasses.replace(config.train, log_every=3))
+    history = train(config, clips, tmp_path, steps=10, device=device)
+    assert [(r["step"], r["steps"]) for r in history] == [(3, 3), (6, 3), (9, 3), (10, 1)]  # and the last step
+    assert all(r["frames_per_s"] == pytest.approx(r["steps_per_s"] * 2 * 4) for r in history)  # batch 2 x 4
+    assert all(0 <= r["data_s"] < r["wall_s"] for r in history)
     events = EventAccumulator(str(tmp_path / "tb")).Reload()
-    assert "loss/rec" in events.Tags()["scalars"] and "loss/D_match" in events.Tags()["scalars"]
+    scalars = events.Tags()["scalars"]
+    assert {"loss/rec", "loss/D_match", "speed/steps_per_s", "speed/frames_per_s", "speed/eta_hours",
+            "speed/data_share"} <= set(scalars)
+    assert [e.step for e in events.Scalars("loss/rec")] == [3, 6, 9, 10]
+    assert events.Scalars("speed/eta_hours")[-1].value == 0  # the run's end reached
     image = events.Images("samples/real_top_generated_bottom")[0]
     assert image.width == 4 * 112 and image.height == 2 * 112
 
@@ -114,15 +136,17 @@ def test_config_file_overrides_a_builtin(tmp_path):
 
 
 def test_stream_is_the_same_for_any_worker_count_and_start(clips):
-    stream = ShardStream(clips, 2, 4, seed=3)
+    stream = ShardStream(clips, 2, 4, seed=3)  # uint8 frames as stored: converted on the training device
     serial = [b for b, _ in zip(make_loader(stream, 0), range(4))]
     parallel = [b for b, _ in zip(make_loader(stream, 2), range(4))]
     later = next(iter(make_loader(ShardStream(clips, 2, 4, seed=3, start_batch=2), 0)))
     for a, b in zip(serial, parallel):
         assert all(torch.equal(a[k], b[k]) for k in a)
     assert torch.equal(later["frames"], serial[2]["frames"])
-    assert serial[0]["frames"].shape == (2, 4, 3, 112, 112) and serial[0]["mfcc"].shape == (2, 4, 1, 12, 35)
-    assert -1 <= serial[0]["frames"].min() and serial[0]["frames"].max() <= 1
+    assert serial[0]["frames"].shape == (2, 4, 112, 112, 3) and serial[0]["mfcc"].shape == (2, 4, 1, 12, 35)
+    assert serial[0]["frames"].dtype == serial[0]["reference"].dtype == torch.uint8
+    model = to_model_frames(serial[0]["frames"])
+    assert model.shape == (2, 4, 3, 112, 112) and -1 <= model.min() and model.max() <= 1
     assert not torch.equal(serial[0]["frames"], serial[1]["frames"])
 
 
@@ -131,6 +155,10 @@ def test_mismatched_audio_never_keeps_a_sequence_own_audio():
     wrong = mismatch_audio(mfcc, torch.Generator().manual_seed(0))
     for i in range(4):
         assert not torch.equal(wrong[i], mfcc[i])
+    for i in range(2):  # first half: its own audio shifted in time
+        assert any(torch.equal(wrong[i], mfcc[i].roll(s, dims=0)) for s in range(1, 5))
+    for i in range(2, 4):  # second half: another sequence's audio
+        assert any(torch.equal(wrong[i], mfcc[j]) for j in range(4) if j != i)
     again = mismatch_audio(mfcc, torch.Generator().manual_seed(0))
     assert torch.equal(wrong, again)
 
@@ -168,10 +196,10 @@ def test_manifest_problems_name_the_file(tmp_path, manifest):
         clips_from_manifest(table, 70)
 
 
-def test_train_command_on_a_manifest(manifest, tmp_path):
+def test_train_command_on_a_manifest(manifest, tmp_path, device):
     runner = CliRunner()
     result = runner.invoke(cli, ["train", "--manifest", str(manifest), "--config", "tiny", "--steps", "3",
-                                 "--out", str(tmp_path / "run")])
+                                 "--out", str(tmp_path / "run"), "--device", device])
     assert result.exit_code == 0, result.output
     assert "trained to step 3" in result.output
     assert load_checkpoint(tmp_path / "run")["step"] == 3

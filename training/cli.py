@@ -49,11 +49,14 @@ def _clips(warehouse: str, manifest: Path | None, seq_len: int):
               help="Stop at this global step (default: the end of the config's schedule). "
                    "A resumed run counts from its checkpoint's step.")
 @click.option("--out", "run_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
-              help="Run folder: checkpoints (ckpt_<step>.pt) and TensorBoard logs (tb/). "
+              help="Run folder: checkpoints (ckpt_<step>.pt), generator exports for inference "
+                   "(generator_<step>.safetensors) and TensorBoard logs (tb/). "
                    "If it already holds checkpoints, training resumes from the latest.")
-@click.option("--device", help="torch device (default: cuda:LOCAL_RANK when CUDA is present, else cpu).")
+@click.option("--device", default="auto", show_default=True,
+              help="auto (cuda:LOCAL_RANK when CUDA is present, else cpu), cpu, cuda (GPU LOCAL_RANK under "
+                   "torchrun, else 0) or cuda:N.")
 def train(warehouse: str, manifest: Path | None, config_name: str, steps: int | None,
-          run_dir: Path, device: str | None) -> None:
+          run_dir: Path, device: str) -> None:
     """Train the recurrent adversarial talking-face generator.
 
     Follows the config's incremental schedule (CAE; + perceptual + adversarial;
@@ -62,9 +65,11 @@ def train(warehouse: str, manifest: Path | None, config_name: str, steps: int | 
     """
     _logging()
     from training.config import load_config
+    from training.device import resolve_device
     from training.train import train as run_training
 
     try:
+        resolve_device(device)  # before any data is read
         config = load_config(config_name)
         clips = _clips(warehouse, manifest, config.train.seq_len)
         history = run_training(config, clips, run_dir, steps=steps, device=device)
@@ -83,10 +88,12 @@ def train(warehouse: str, manifest: Path | None, config_name: str, steps: int | 
 @click.option("--audio", required=True, type=click.Path(path_type=Path, dir_okay=False),
               help="Speech: any audio or video file with an audio stream (decoded at 16 kHz).")
 @click.option("--checkpoint", required=True, type=click.Path(path_type=Path),
-              help="A checkpoint file, or a run folder (its latest checkpoint).")
+              help="A generator export (generator_<step>.safetensors), a training checkpoint (ckpt_<step>.pt), "
+                   "or a run folder (its newest of either).")
 @click.option("--out", required=True, type=click.Path(path_type=Path, dir_okay=False),
               help="Output mp4: H.264 at 25 fps, one frame per 40 ms of audio, AAC audio.")
-@click.option("--device", default="cpu", show_default=True, help="torch device to run the generator on.")
+@click.option("--device", default="auto", show_default=True,
+              help="auto (CUDA when present, else cpu), cpu, cuda or cuda:N.")
 def generate(image: Path, audio: Path, checkpoint: Path, out: Path, device: str) -> None:
     """Make a talking-face video of IMAGE speaking AUDIO with a trained generator."""
     _logging()

@@ -16,6 +16,8 @@ from typing import Any
 
 VARIANTS = ("CAE", "RAE_A", "RAE_IA")
 """Generator variants of the paper's ablations: no recurrence, GRU over audio only, GRU over the hybrid code."""
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+"""``TrainConfig.precision`` choices: see ``training.device.precision_policy``."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,12 @@ class TrainConfig:
     seq_len: int = 70  # video frames per training sequence
     num_workers: int = 2  # data-loading worker processes
     seed: int = 0  # seeds model init, batch sampling and audio mismatches
-    amp: bool = True  # mixed precision; takes effect on CUDA only
+    # Speed settings (training/device.py). "auto": the fast choice on CUDA, plain float32 eager on a CPU.
+    precision: str = "auto"  # auto | fp32 | fp16 | bf16; auto: bf16 on GPUs with it, else fp16 + scaler; CPU fp32
+    channels_last: bool | str = "auto"  # NHWC parameters and activations; auto: on for CUDA
+    compile: bool | str = "auto"  # torch.compile G and D; auto: on for CUDA (pays off after a few hundred steps)
+    fused_adam: bool | str = "auto"  # fused Adam kernels; auto: on for CUDA
+    deterministic: bool = False  # CUDA: deterministic kernels, no cuDNN autotuning (slower; repeats bit for bit)
     log_every: int = 10  # steps between TensorBoard loss scalars
     sample_every: int = 200  # steps between TensorBoard sample frames
     checkpoint_every: int = 500  # steps between checkpoints (one is always written at the end)
@@ -138,7 +145,7 @@ def tiny_config() -> Config:
         ),
         train=TrainConfig(
             lr=2e-3, batch_size=2, seq_len=4, num_workers=0, log_every=1, sample_every=10,
-            checkpoint_every=10,
+            checkpoint_every=10, compile=False,  # runs of seconds: compiling would take longer than training
             schedule=(
                 Stage("cae", 4, "CAE", perceptual=False, adversarial=False),
                 Stage("cae_gan", 3, "CAE", perceptual=True, adversarial=True),
@@ -200,3 +207,8 @@ def validate(config: Config) -> None:
         raise ValueError(f"model.image_size {config.model.image_size} must be a multiple of 16")
     if config.train.seq_len < 2:
         raise ValueError("train.seq_len must be at least 2 (audio shifting needs two frames)")
+    if config.train.precision not in PRECISIONS:
+        raise ValueError(f"train.precision {config.train.precision!r} not one of {', '.join(PRECISIONS)}")
+    for name in ("channels_last", "compile", "fused_adam"):
+        if getattr(config.train, name) not in (True, False, "auto"):
+            raise ValueError(f"train.{name} {getattr(config.train, name)!r} must be true, false or \"auto\"")

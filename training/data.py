@@ -121,18 +121,24 @@ def load_shard(uri: str) -> tuple[np.ndarray, np.ndarray]:
     return frames, mfcc.astype(np.float32, copy=False)
 
 
-def to_model_frames(frames: np.ndarray) -> torch.Tensor:
-    """uint8 (..., H, W, 3) -> float (..., 3, H, W) in [-1, 1], the generator's range."""
-    x = torch.from_numpy(np.ascontiguousarray(frames)).float().div_(127.5).sub_(1.0)
+def to_model_frames(frames: torch.Tensor) -> torch.Tensor:
+    """uint8 (..., H, W, 3) -> float (..., 3, H, W) in [-1, 1], the generator's range.
+
+    Runs on the tensor's device: training converts on the GPU, after copying a
+    quarter of the bytes float32 frames would take. The result is a view of
+    NHWC memory, so 4-D frames come out in channels_last layout.
+    """
+    x = frames.float().div_(127.5).sub_(1.0)
     return x.movedim(-1, -3)
 
 
 class ShardStream(IterableDataset):
     """Endless stream of collated batches drawn from the manifest's shards.
 
-    Each batch is a dict of ``reference`` (B, 3, H, W), ``frames`` (B, T, 3, H, W)
-    in [-1, 1] and ``mfcc`` (B, T, 1, 12, 35). Under DDP, rank r of R takes the
-    global batches r, r+R, ...
+    Each batch is a dict of ``reference`` (B, H, W, 3) and ``frames`` (B, T, H, W, 3)
+    as stored, uint8 (:func:`to_model_frames` converts them on the training
+    device), and ``mfcc`` (B, T, 1, 12, 35) float32. Under DDP, rank r of R takes
+    the global batches r, r+R, ...
     """
 
     def __init__(self, clips: list[ClipRef], batch_size: int, seq_len: int, seed: int,
@@ -165,8 +171,8 @@ class ShardStream(IterableDataset):
             frames.append(f[start:start + self.seq_len])
             mfccs.append(m[start:start + self.seq_len])
         return {
-            "reference": to_model_frames(np.stack(refs)),  # (B, 3, H, W)
-            "frames": to_model_frames(np.stack(frames)),  # (B, T, 3, H, W)
+            "reference": torch.from_numpy(np.stack(refs)),  # (B, H, W, 3) uint8
+            "frames": torch.from_numpy(np.stack(frames)),  # (B, T, H, W, 3) uint8
             "mfcc": torch.from_numpy(np.stack(mfccs)).unsqueeze(2),  # (B, T, 1, 12, 35)
         }
 
@@ -196,7 +202,11 @@ def next_batch(batches: Iterator[dict[str, torch.Tensor]]) -> dict[str, torch.Te
         raise ShardError(lines[-1].partition(": ")[2]) from exc
 
 
-def make_loader(stream: ShardStream, num_workers: int) -> DataLoader:
-    """A DataLoader over ``stream`` whose batches are already collated in the workers."""
-    return DataLoader(stream, batch_size=None, num_workers=num_workers,
+def make_loader(stream: ShardStream, num_workers: int, pin_memory: bool = False) -> DataLoader:
+    """A DataLoader over ``stream`` whose batches are already collated in the workers.
+
+    ``pin_memory`` (for CUDA) puts batches in page-locked memory, from which the
+    copies to the GPU run asynchronously (``non_blocking=True``).
+    """
+    return DataLoader(stream, batch_size=None, num_workers=num_workers, pin_memory=pin_memory,
                       persistent_workers=False, prefetch_factor=2 if num_workers else None)

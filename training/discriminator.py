@@ -46,15 +46,33 @@ class MultiTaskDiscriminator(nn.Module):
         self.match = nn.Conv2d(cfg.disc_joint_channels, 1, 4)  # valid: 4x4 -> 1x1
         init_weights(self, cfg.init_gain)
 
-    def forward(self, frames: torch.Tensor, mfcc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """frames (N, 3, 112, 112), mfcc (N, 1, 12, 35) -> patch logits (N, 1, 7, 7), match logits (N, 1)."""
-        h = self.trunk(frames)  # (N, 128, 7, 7)
-        patch = self.patch(h)  # (N, 1, 7, 7)
-        p = self.pair(h)  # (N, 256, 4, 4)
-        z_a = self.audio_encoder(mfcc)  # (N, z_audio)
-        z_a = z_a[:, :, None, None].expand(-1, -1, *p.shape[2:])  # (N, z_audio, 4, 4)
-        j = self.joint(torch.cat([p, z_a], dim=1))  # (N, 128, 4, 4)
-        return patch, self.match(j).flatten(1)  # (N, 1, 7, 7), (N, 1)
+    def forward(self, frames: torch.Tensor, mfcc: torch.Tensor,
+                wrong: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Patch logits of every frame, and match logits of frame-audio pairs.
+
+        The discriminator step judges real and generated frames against the same
+        audio, and real frames against mismatched audio: each image and each
+        audio window goes through its branch once, and only the cheap joint
+        layers run per pair.
+
+        Args:
+            frames: (G*N, 3, 112, 112): G groups of N frames (e.g. real, then generated).
+            mfcc: (N, 1, 12, 35): the windows that match every group's frames.
+            wrong: (N, 1, 12, 35) windows that do not match the first group's frames, or None.
+        Returns:
+            patch logits (G*N, 1, 7, 7); match logits (G*N + N, 1) with ``wrong``, else (G*N, 1):
+            each group against ``mfcc``, then the first group against ``wrong``.
+        """
+        n = mfcc.shape[0]
+        h = self.trunk(frames)  # (G*N, 128, 7, 7)
+        patch = self.patch(h)  # (G*N, 1, 7, 7)
+        p = self.pair(h)  # (G*N, 256, 4, 4)
+        z_a = self.audio_encoder(mfcc if wrong is None else torch.cat([mfcc, wrong]))  # (N or 2N, z_audio)
+        z_a = z_a[:, :, None, None].expand(-1, -1, *p.shape[2:])  # (N or 2N, z_audio, 4, 4)
+        images = [p] if wrong is None else [p, p[:n]]
+        audio = [z_a[:n]] * (frames.shape[0] // n) + ([] if wrong is None else [z_a[n:]])
+        j = self.joint(torch.cat([torch.cat(images), torch.cat(audio)], dim=1))  # (pairs, 128, 4, 4)
+        return patch, self.match(j).flatten(1)  # (G*N, 1, 7, 7), (pairs, 1)
 
 
 def define_D(cfg: ModelConfig, name: str = "multitask") -> MultiTaskDiscriminator:

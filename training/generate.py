@@ -17,8 +17,10 @@ import torch
 
 from training.config import Config
 from training.data import to_model_frames
+from training.device import resolve_device
+from training.export import EXPORT_GLOB, read_export
 from training.generator import Generator, define_G
-from training.train import load_checkpoint
+from training.train import CHECKPOINT_GLOB, load_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +28,48 @@ FPS = 25
 SAMPLE_RATE = 16000
 
 
-def load_generator(checkpoint: Path, device: str | torch.device = "cpu") -> tuple[Generator, Config]:
-    """The generator of a checkpoint file or of a run folder's latest checkpoint, in eval mode."""
-    ckpt = load_checkpoint(checkpoint, map_location=device)
-    config = Config.from_dict(ckpt["config"])
-    G = define_G(config.model, ckpt["variant"])
-    G.load_state_dict(ckpt["model"]["G"])
-    log.info("generator %s from step %d of %s", G.variant, ckpt["step"], checkpoint)
+def _step(path: Path) -> int:
+    """The step in ``ckpt_<step>.pt`` or ``generator_<step>.safetensors`` (-1 for another name)."""
+    digits = path.stem.rpartition("_")[2]
+    return int(digits) if digits.isdigit() else -1
+
+
+def latest_generator(path: Path) -> Path:
+    """``path`` itself if a file, else the run folder's newest generator export or checkpoint.
+
+    At the same step the export wins: it is a fraction of the checkpoint's size.
+    Run folders written before exports existed hold checkpoints only.
+
+    Raises:
+        FileNotFoundError: naming the path, when it holds neither.
+    """
+    if path.is_file():
+        return path
+    found = [*path.glob(CHECKPOINT_GLOB), *path.glob(EXPORT_GLOB)] if path.is_dir() else []
+    if not found:
+        raise FileNotFoundError(f"no checkpoint at {path} (expected a .pt checkpoint, a {EXPORT_GLOB} "
+                                f"generator export or a run folder holding them)")
+    return max(found, key=lambda p: (_step(p), p.suffix == ".safetensors", p.name))
+
+
+def load_generator(path: Path, device: str | torch.device = "cpu") -> tuple[Generator, Config]:
+    """The generator, in eval mode on ``device``, of a generator export, a training checkpoint,
+    or a run folder's newest of either.
+
+    Raises:
+        FileNotFoundError: nothing to load at ``path``.
+        ValueError: one line naming the file, when it is damaged or not a generator.
+    """
+    path = latest_generator(path)
+    if path.suffix == ".safetensors":
+        weights, config, variant, step = read_export(path)
+    else:
+        ckpt = load_checkpoint(path)
+        weights, config = ckpt["model"]["G"], Config.from_dict(ckpt["config"])
+        variant, step = ckpt["variant"], ckpt["step"]
+    G = define_G(config.model, variant)
+    G.load_state_dict(weights)
+    log.info("generator %s from step %d of %s", G.variant, step, path)
     return G.to(device).eval(), config
 
 
@@ -68,7 +105,7 @@ def generate_frames(G: Generator, face: np.ndarray, mfcc: np.ndarray, chunk: int
     over the whole sequence while memory stays bounded.
     """
     device = next(G.parameters()).device
-    reference = to_model_frames(face[None]).to(device)  # (1, 3, H, W)
+    reference = to_model_frames(torch.from_numpy(face[None]).to(device))  # (1, 3, H, W)
     windows = torch.from_numpy(mfcc).to(device)[None, :, None]  # (1, T, 1, 12, 35)
     hidden = None
     out = []
@@ -79,17 +116,24 @@ def generate_frames(G: Generator, face: np.ndarray, mfcc: np.ndarray, chunk: int
 
 
 def generate(image: Path, audio: Path, checkpoint: Path, out: Path,
-             device: str = "cpu", chunk: int = 100) -> int:
+             device: str | None = "auto", chunk: int = 100) -> int:
     """Write the talking-face video of ``image`` speaking ``audio`` to ``out``.
+
+    Args:
+        checkpoint: a generator export, a training checkpoint, or a run folder (its newest).
+        device: ``auto`` (None), ``cpu``, ``cuda`` or ``cuda:N``.
 
     Returns:
         The number of video frames written.
+
+    Raises:
+        ValueError: one line naming the file or device that is unusable.
     """
     from pipeline.audio import decode_audio
     from pipeline.mfcc import mfcc_per_frame
     from pipeline.video import write_video
 
-    G, config = load_generator(checkpoint, device)
+    G, config = load_generator(checkpoint, resolve_device(device))
     face = load_face(image, config.model.image_size)
     samples = decode_audio(audio, sample_rate=SAMPLE_RATE)
     n = frame_count(len(samples))

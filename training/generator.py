@@ -67,7 +67,7 @@ class Generator(nn.Module):
             code = torch.cat([z_a, z_i], dim=-1)
         else:
             code = torch.cat([z_a, z_i], dim=-1)  # (B, T, z_a + z_i)
-        skips = [s.unsqueeze(1).expand(b, t, *s.shape[1:]).flatten(0, 1) for s in skips]  # (B*T, c, s, s)
+        skips = [per_frame(s, t) for s in skips]  # (B*T, c, s, s)
         frames = self.decoder(code.flatten(0, 1), skips)  # (B*T, 3, H, W)
         return frames.view(b, t, *frames.shape[1:]), hidden
 
@@ -77,6 +77,20 @@ class Generator(nn.Module):
         missing, unexpected = self.load_state_dict(state, strict=False)
         assert not unexpected and all(k.startswith("gru.") for k in missing), (missing, unexpected)
         log.info("%s initialised from %s weights", self.variant, other.variant)
+
+
+def per_frame(x: torch.Tensor, t: int) -> torch.Tensor:
+    """(B, C, h, w) -> (B*T, C, h, w): each sequence's map once per frame, copied in ``x``'s memory layout.
+
+    A plain expand-and-flatten copies into NCHW; the decoder would then join
+    NCHW skips to NHWC activations under channels_last, and cuDNN would convert
+    every joined map back before the next convolution.
+    """
+    b = x.shape[0]
+    if x.is_contiguous(memory_format=torch.channels_last):
+        nhwc = x.movedim(1, -1)  # (B, h, w, C), contiguous
+        return nhwc.unsqueeze(1).expand(b, t, *nhwc.shape[1:]).flatten(0, 1).movedim(-1, 1)
+    return x.unsqueeze(1).expand(b, t, *x.shape[1:]).flatten(0, 1)
 
 
 def define_G(cfg: ModelConfig, variant: str = "RAE_IA") -> Generator:

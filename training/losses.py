@@ -111,23 +111,25 @@ def mismatch_audio(mfcc: torch.Tensor, generator: torch.Generator) -> torch.Tens
     The first half of the batch gets its own audio shifted in time (rolled by
     1..T-1 frames); the second half gets another sequence's audio (the batch is
     rolled by one after a random permutation). With a batch of one, shifting only.
+    The draws come from ``generator`` on the CPU; the windows are gathered in one
+    indexing op on ``mfcc``'s device, so no step waits for the GPU here.
 
     Args:
-        mfcc: (B, T, 1, 12, 35).
-        generator: seeds the shifts and the permutation, so a step is reproducible.
+        mfcc: (B, T, 1, 12, 35), on any device.
+        generator: a CPU generator; seeds the shifts and the permutation, so a step is reproducible.
     Returns:
         (B, T, 1, 12, 35) mismatched windows.
     """
     b, t = mfcc.shape[:2]
     n_shift = b if b == 1 else (b + 1) // 2
-    out = mfcc.clone()
-    shifts = torch.randint(1, t, (n_shift,), generator=generator)
-    for i, s in enumerate(shifts.tolist()):
-        out[i] = mfcc[i].roll(s, dims=0)
+    rows = torch.arange(b)  # (B,) the sequence whose audio each row takes
+    shift = torch.zeros(b, dtype=torch.long)  # (B,) frames each row is rolled by
+    shift[:n_shift] = torch.randint(1, t, (n_shift,), generator=generator)
     if n_shift < b:
         order = torch.randperm(b, generator=generator)
         donors = order.roll(1)  # donors[k] != order[k]: never a sequence's own audio
         lookup = torch.empty_like(order)
         lookup[order] = donors
-        out[n_shift:] = mfcc[lookup[n_shift:]]
-    return out
+        rows[n_shift:] = lookup[n_shift:]
+    times = (torch.arange(t)[None] - shift[:, None]) % t  # (B, T): roll(s)[i] = x[(i - s) mod T]
+    return mfcc[rows[:, None].to(mfcc.device, non_blocking=True), times.to(mfcc.device, non_blocking=True)]

@@ -1,9 +1,15 @@
-"""The training loop: incremental schedule, GAN step rhythm, AMP, DDP, checkpoints, TensorBoard.
+"""The training loop: incremental schedule, GAN step rhythm, mixed precision, DDP, checkpoints, TensorBoard.
 
 One process per device. Under ``torchrun`` every process trains on its own
 batches (rank r of R takes global batches r, r+R, ...) and DDP averages the
-gradients; NCCL on CUDA, gloo on CPU. On CUDA the forward passes run in
-float16 autocast with a gradient scaler per optimiser.
+gradients; NCCL on CUDA, gloo on CPU. Precision, memory layout, compilation
+and the Adam kernels follow the config's switches as resolved for the device
+(``training.device``): on CUDA by default bfloat16 autocast (float16 with a
+gradient scaler on GPUs without bfloat16), channels_last, torch.compile and
+fused Adam; on a CPU plain float32.
+
+A step never waits for the GPU: the loss terms stay on the device, summed,
+and are read once per ``log_every`` steps, when the loop also logs its speed.
 
 Every source of randomness is seeded from (seed, step) or (seed, stage), so a
 run resumed from a checkpoint takes exactly the steps the uninterrupted run
@@ -25,10 +31,13 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from training.config import Config, Stage
-from training.data import ClipRef, ShardStream, make_loader, next_batch
+from training.data import ClipRef, ShardStream, make_loader, next_batch, to_model_frames
+from training.device import COMPILE_BACKEND, Runtime, configure_backend, resolve_device, runtime_settings
 from training.discriminator import define_D
+from training.export import export_name, save_export
 from training.generator import Generator, define_G
 from training.losses import GANLoss, PerceptualLoss, mismatch_audio
+from training.progress import LossWindow, Mark, measure, report
 from training.schedule import learning_rate, stage_index
 from warehouse.durable import check_zip, write_atomically
 
@@ -51,12 +60,21 @@ class Dist:
 
 
 def setup_distributed(device: str | None = None) -> Dist:
-    """Join the torchrun process group when ``WORLD_SIZE`` > 1; pick CUDA when present."""
+    """Join the torchrun process group when ``WORLD_SIZE`` > 1, on the device ``device`` names.
+
+    ``device`` is ``auto`` (None), ``cpu``, ``cuda`` or ``cuda:N``; under torchrun
+    ``auto`` and ``cuda`` mean GPU ``LOCAL_RANK``, one per process.
+
+    Raises:
+        ValueError: one line, when the device is malformed or absent, or several
+            processes would share one GPU.
+    """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if device is None:
-        device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
+    dev = resolve_device(device, local_rank)
+    if world_size > 1 and dev.type == "cuda" and dev.index != local_rank:
+        raise ValueError(f"device {device!r} under torchrun: give cuda or auto, so that each process "
+                         f"takes GPU LOCAL_RANK (this is LOCAL_RANK {local_rank})")
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
     if world_size > 1 and not dist.is_initialized():
@@ -81,33 +99,42 @@ class TrainState:
 
     config: Config
     dist: Dist
+    runtime: Runtime  # the config's precision and speed switches on this device
     stage: int  # index into config.train.schedule that G was built for
     G: nn.Module
     D: nn.Module
     opt_G: torch.optim.Adam
     opt_D: torch.optim.Adam
-    scaler_G: torch.amp.GradScaler
+    scaler_G: torch.amp.GradScaler  # enabled only for float16
     scaler_D: torch.amp.GradScaler
     step: int = 0  # optimisation steps done
 
-    @property
-    def use_amp(self) -> bool:
-        return self.config.train.amp and self.dist.device.type == "cuda"
-
     def autocast(self):
-        return torch.autocast("cuda", dtype=torch.float16) if self.use_amp else nullcontext()
+        dtype = self.runtime.precision.dtype
+        return torch.autocast(self.dist.device.type, dtype=dtype) if dtype is not None else nullcontext()
 
 
-def _wrap(model: nn.Module, d: Dist) -> nn.Module:
+def _place(model: nn.Module, d: Dist, runtime: Runtime) -> nn.Module:
+    """``model`` on the device, in the runtime's layout, compiled in place (state dict keys kept), in DDP."""
     model = model.to(d.device)
+    if runtime.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if runtime.compile:
+        model.compile(backend=COMPILE_BACKEND)
     if d.world_size > 1:
         return DDP(model, device_ids=[d.device.index] if d.device.type == "cuda" else None)
     return model
 
 
-def _adam(model: nn.Module, config: Config) -> torch.optim.Adam:
+def _adam(model: nn.Module, config: Config, runtime: Runtime) -> torch.optim.Adam:
     t = config.train
-    return torch.optim.Adam(model.parameters(), lr=t.lr, betas=(t.beta1, t.beta2))
+    # fused=None: torch's default kernels (for-each on CUDA, a loop per parameter on a CPU).
+    return torch.optim.Adam(model.parameters(), lr=t.lr, betas=(t.beta1, t.beta2),
+                            fused=True if runtime.fused_adam else None)
+
+
+def _scaler(runtime: Runtime) -> torch.amp.GradScaler:
+    return torch.amp.GradScaler(runtime.device.type, enabled=runtime.precision.scaler)
 
 
 def build_generator(config: Config, stage: int) -> Generator:
@@ -119,15 +146,15 @@ def build_generator(config: Config, stage: int) -> Generator:
 
 def build_state(config: Config, d: Dist, stage: int = 0) -> TrainState:
     """Fresh networks, optimisers and scalers for a run starting in ``stage``."""
-    G = _wrap(build_generator(config, stage), d)
+    runtime = runtime_settings(config.train, d.device)
+    G = _place(build_generator(config, stage), d, runtime)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.train.seed + 10_000)
-        D = _wrap(define_D(config.model), d)
-    amp = config.train.amp and d.device.type == "cuda"
+        D = _place(define_D(config.model), d, runtime)
     return TrainState(
-        config=config, dist=d, stage=stage, G=G, D=D, opt_G=_adam(G, config), opt_D=_adam(D, config),
-        scaler_G=torch.amp.GradScaler("cuda", enabled=amp),
-        scaler_D=torch.amp.GradScaler("cuda", enabled=amp),
+        config=config, dist=d, runtime=runtime, stage=stage, G=G, D=D,
+        opt_G=_adam(G, config, runtime), opt_D=_adam(D, config, runtime),
+        scaler_G=_scaler(runtime), scaler_D=_scaler(runtime),
     )
 
 
@@ -139,9 +166,9 @@ def enter_stage(state: TrainState, stage: int) -> None:
     if new.variant != old.variant:
         G = build_generator(state.config, stage)
         G.load_shared(unwrap(state.G))
-        state.G = _wrap(G, state.dist)
-        state.opt_G = _adam(state.G, state.config)
-        state.scaler_G = torch.amp.GradScaler("cuda", enabled=state.use_amp)
+        state.G = _place(G, state.dist, state.runtime)
+        state.opt_G = _adam(state.G, state.config, state.runtime)
+        state.scaler_G = _scaler(state.runtime)
     state.stage = stage
 
 
@@ -158,14 +185,34 @@ class Losses(nn.Module):
             log.warning("no loss.perceptual_weights given: the perceptual loss is skipped")
 
 
-def train_step(state: TrainState, losses: Losses, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-    """One optimisation step: forward, then backward_D on fake.detach(), then backward_G."""
+def _optimise(scaler: torch.amp.GradScaler, optimiser: torch.optim.Adam, loss: torch.Tensor) -> None:
+    """Backward and update; a disabled scaler passes the loss and the step straight through.
+
+    An enabled (float16) scaler checks the gradients for inf/NaN: with fused
+    Adam on the device, without fused Adam by reading the check back to the host.
+    """
+    scaler.scale(loss).backward()
+    scaler.step(optimiser)
+    scaler.update()
+
+
+def train_step(state: TrainState, losses: Losses, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """One optimisation step: forward, then backward_D on fake.detach(), then backward_G.
+
+    G runs once; D runs once on real and generated frames with their audio and
+    real frames with mismatched audio, then once more on the generated frames
+    for G's adversarial loss (D has changed in between, as the GAN rhythm needs).
+
+    Returns:
+        The loss terms as detached 0-dim tensors on the device: reading one
+        (``.item()``) waits for the GPU, so the loop does it only when it logs.
+    """
     stage: Stage = state.config.train.schedule[state.stage]
     dev = state.dist.device
-    reference = batch["reference"].to(dev, non_blocking=True)  # (B, 3, H, W)
-    real = batch["frames"].to(dev, non_blocking=True)  # (B, T, 3, H, W)
+    reference = to_model_frames(batch["reference"].to(dev, non_blocking=True))  # (B, 3, H, W), NHWC memory
+    real = to_model_frames(batch["frames"].to(dev, non_blocking=True))  # (B, T, 3, H, W)
     mfcc = batch["mfcc"].to(dev, non_blocking=True)  # (B, T, 1, 12, 35)
-    out: dict[str, float] = {}
+    out: dict[str, torch.Tensor] = {}
 
     with state.autocast():
         fake, _ = state.G(reference, mfcc)  # (B, T, 3, H, W)
@@ -173,44 +220,39 @@ def train_step(state: TrainState, losses: Losses, batch: dict[str, torch.Tensor]
 
     if stage.adversarial:  # backward_D
         gen = torch.Generator().manual_seed(state.config.train.seed * 1_000_003 + state.step)
-        wrong = mismatch_audio(batch["mfcc"], gen).to(dev).flatten(0, 1)  # (B*T, 1, 12, 35)
+        wrong = mismatch_audio(mfcc, gen).flatten(0, 1)  # (B*T, 1, 12, 35)
         set_requires_grad(state.D, True)
         state.opt_D.zero_grad(set_to_none=True)
         with state.autocast():
-            patch, match = state.D(torch.cat([real_f, fake_f.detach(), real_f]),
-                                   torch.cat([mfcc_f, mfcc_f, wrong]))
-            p_real, p_fake, _ = patch.chunk(3)  # (B*T, 1, 7, 7) each
+            patch, match = state.D(torch.cat([real_f, fake_f.detach()]), mfcc_f, wrong)
+            p_real, p_fake = patch.chunk(2)  # (B*T, 1, 7, 7) each
             m_real, m_fake, m_wrong = match.chunk(3)  # (B*T, 1) each
             d_image = 0.5 * (losses.gan(p_real, True) + losses.gan(p_fake, False))
             d_match = 0.5 * losses.gan(m_real, True) + 0.25 * (losses.gan(m_fake, False)
                                                              + losses.gan(m_wrong, False))
             loss_D = d_image + d_match
-        state.scaler_D.scale(loss_D).backward()
-        state.scaler_D.step(state.opt_D)
-        state.scaler_D.update()
+        _optimise(state.scaler_D, state.opt_D, loss_D)
         set_requires_grad(state.D, False)
-        out.update(D_image=d_image.item(), D_match=d_match.item())
+        out.update(D_image=d_image.detach(), D_match=d_match.detach())
 
     state.opt_G.zero_grad(set_to_none=True)  # backward_G
     w = losses.weights
     with state.autocast():
         rec = (fake.float() - real).abs().mean()
         total = w.rec_weight * rec
-        out["rec"] = rec.item()
+        out["rec"] = rec.detach()
         if stage.perceptual and losses.perceptual is not None:
             per = losses.perceptual(fake_f, real_f)
             total = total + w.perceptual_weight * per
-            out["perceptual"] = per.item()
+            out["perceptual"] = per.detach()
         if stage.adversarial:
             # Unwrapped D: its parameters take no gradient here, so DDP must not expect any.
             patch, match = unwrap(state.D)(fake_f, mfcc_f)
             g_adv = losses.gan(patch, True) + losses.gan(match, True)
             total = total + w.adversarial_weight * g_adv
-            out["G_adv"] = g_adv.item()
-    state.scaler_G.scale(total).backward()
-    state.scaler_G.step(state.opt_G)
-    state.scaler_G.update()
-    out["total_G"] = total.item()
+            out["G_adv"] = g_adv.detach()
+    _optimise(state.scaler_G, state.opt_G, total)
+    out["total_G"] = total.detach()
     state.step += 1
     return out
 
@@ -229,13 +271,19 @@ def checkpoint_dict(state: TrainState) -> dict:
 
 
 def save_checkpoint(state: TrainState, run_dir: Path) -> Path:
-    """Write ``ckpt_<step>.pt`` atomically and durably: a killed or failed write leaves no
-    file that matches ``CHECKPOINT_GLOB`` (fault points ``checkpoint.write``, ``checkpoint.written``).
+    """Write the generator export ``generator_<step>.safetensors``, then ``ckpt_<step>.pt``,
+    each atomically and durably: a killed or failed write leaves no file that matches
+    ``CHECKPOINT_GLOB`` (fault points ``export.write``, ``checkpoint.write``, ``checkpoint.written``).
+
+    The export goes first, so every checkpoint has its export; a run killed between
+    the two resumes from the previous checkpoint and writes both again.
 
     Raises:
-        warehouse.durable.WriteFailed: naming the checkpoint, when the disk is full or failed.
+        warehouse.durable.WriteFailed: naming the file, when the disk is full or failed.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
+    G = unwrap(state.G)
+    save_export(G, state.config, G.variant, state.step, run_dir / export_name(state.step))
     path = run_dir / f"ckpt_{state.step:08d}.pt"
     write_atomically(path, lambda handle: torch.save(checkpoint_dict(state), handle), "checkpoint")
     log.info("checkpoint %s", path)
@@ -278,6 +326,9 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         raise ValueError(f"{path}: not a readable talkface checkpoint ({reason})") from exc
     if not isinstance(ckpt, dict) or not {"model", "config", "step"} <= set(ckpt):
         raise ValueError(f"{path}: not a talkface checkpoint (needs model, config and step)")
+    train_config = ckpt["config"]["train"]
+    if "amp" in train_config:  # written before `precision` replaced `amp` (float16 autocast on CUDA if true)
+        train_config["precision"] = "auto" if train_config.pop("amp") else "fp32"
     return ckpt
 
 
@@ -289,8 +340,9 @@ def restore_state(ckpt: dict, d: Dist) -> TrainState:
     unwrap(state.D).load_state_dict(ckpt["model"]["D"])
     state.opt_G.load_state_dict(ckpt["optimizer"]["G"])
     state.opt_D.load_state_dict(ckpt["optimizer"]["D"])
-    state.scaler_G.load_state_dict(ckpt["scaler"]["G"])
-    state.scaler_D.load_state_dict(ckpt["scaler"]["D"])
+    for scaler, saved in ((state.scaler_G, ckpt["scaler"]["G"]), (state.scaler_D, ckpt["scaler"]["D"])):
+        if saved:  # a disabled scaler (bf16, fp32) saves {}, which an enabled one refuses
+            scaler.load_state_dict(saved)
     state.step = ckpt["step"]
     return state
 
@@ -307,9 +359,18 @@ def train(config: Config, clips: list[ClipRef], run_dir: Path, steps: int | None
     """Train until global step ``steps`` (default: the end of the schedule), resuming from
     the latest checkpoint in ``run_dir`` if there is one (its config then wins).
 
+    Args:
+        device: ``auto`` (None), ``cpu``, ``cuda`` or ``cuda:N``; see :func:`setup_distributed`.
+
     Returns:
-        One record per step taken here: the loss terms, ``step``, ``stage``,
-        ``data_s`` (waiting for the batch) and ``step_s`` (whole step).
+        One record per log point (every ``log_every`` steps, and the last step):
+        each loss term's mean over the steps since the previous record, ``step``,
+        ``stage``, ``steps`` (in the window), ``wall_s`` (the window's wall time,
+        the GPU's work included), ``data_s`` (of it, waiting for batches),
+        ``steps_per_s`` and ``frames_per_s``.
+
+    Raises:
+        ValueError: a bad device or precision for this machine, or unusable data (one line each).
     """
     d = setup_distributed(device)
     log.info("rank %d of world size %d on %s", d.rank, d.world_size, d.device)
@@ -322,48 +383,52 @@ def train(config: Config, clips: list[ClipRef], run_dir: Path, steps: int | None
         log.info("resumed from %s at step %d", existing[-1], state.step)
     else:
         state = build_state(config, d)
+    t = config.train
+    configure_backend(d.device, t.deterministic)
+    log.info("training on %s", state.runtime.describe())
     end = config.total_steps if steps is None else steps
     losses = Losses(config).to(d.device)
-    t = config.train
     stream = ShardStream(clips, t.batch_size, t.seq_len, t.seed, start_batch=state.step,
                          rank=d.rank, world_size=d.world_size)
-    batches = iter(make_loader(stream, t.num_workers))
+    batches = iter(make_loader(stream, t.num_workers, pin_memory=d.device.type == "cuda"))
     writer = None
     if d.is_main:
         from torch.utils.tensorboard import SummaryWriter
 
         writer = SummaryWriter(str(run_dir / "tb"))
     history = []
+    window = LossWindow()
+    mark, data_s = Mark(state.step, time.perf_counter()), 0.0
     try:
         while state.step < end:
-            t0 = time.perf_counter()
             index = stage_index(t.schedule, state.step)
             if index != state.stage:
                 enter_stage(state, index)
             for opt in (state.opt_G, state.opt_D):
                 for group in opt.param_groups:
                     group["lr"] = learning_rate(t, state.step)
+            t0 = time.perf_counter()
             batch = next_batch(batches)
-            t1 = time.perf_counter()
-            record = train_step(state, losses, batch)
-            if d.device.type == "cuda":
-                torch.cuda.synchronize(d.device)
-            record.update(step=state.step, stage=index, data_s=t1 - t0, step_s=time.perf_counter() - t0)
-            history.append(record)
-            if writer is not None and state.step % t.log_every == 0:
-                for key, value in record.items():
-                    if key not in ("step", "stage"):
-                        writer.add_scalar(f"loss/{key}" if not key.endswith("_s") else f"time/{key}", value,
-                                          state.step)
-                log.info("step %d %s", state.step,
-                         " ".join(f"{k}={v:.4f}" for k, v in record.items() if k not in ("step", "stage")))
+            data_s += time.perf_counter() - t0
+            window.add(train_step(state, losses, batch))
+            if state.step % t.log_every == 0 or state.step == end:
+                record = window.means()  # waits for the device: the window's time includes its work
+                now = Mark(state.step, time.perf_counter())
+                progress = measure(mark, now, end, t.batch_size * t.seq_len * d.world_size)
+                record.update(step=state.step, stage=index, steps=now.step - mark.step, wall_s=now.time - mark.time,
+                              data_s=data_s, steps_per_s=progress.steps_per_s, frames_per_s=progress.frames_per_s)
+                history.append(record)
+                if d.is_main:
+                    report(writer, record, progress, t.schedule[index].name)
+                mark, data_s = now, 0.0
             if writer is not None and state.step % t.sample_every == 0:
                 G = unwrap(state.G).eval()  # inference statistics, and no update of them
-                with torch.no_grad(), state.autocast():
-                    fake, _ = G(batch["reference"][:1].to(d.device), batch["mfcc"][:1].to(d.device))
+                with torch.no_grad(), state.autocast():  # forward(), not G(): eager, no compiled graph for a sample
+                    fake, _ = G.forward(to_model_frames(batch["reference"][:1].to(d.device)),
+                                        batch["mfcc"][:1].to(d.device))
                 G.train()
                 writer.add_image("samples/real_top_generated_bottom",
-                                 sample_image(batch["frames"][:1], fake.cpu()), state.step)
+                                 sample_image(to_model_frames(batch["frames"][:1]), fake.cpu()), state.step)
             if d.is_main and (state.step % t.checkpoint_every == 0 or state.step == end):
                 save_checkpoint(state, run_dir)
     finally:
