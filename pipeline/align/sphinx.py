@@ -277,9 +277,11 @@ class SphinxAligner:
 
         Pieces are cut mid-pause (:mod:`pipeline.align.pauses`), so a piece's
         last word ends inside it. Its words are found by a search from the
-        first word not yet placed that must end within ``share_slack`` words of
-        the piece's share by duration; where that search finds nothing, the
-        share is taken as it is. The last piece takes the words left. A piece
+        first word not yet placed that should end within ``share_slack`` words
+        of the piece's share by duration (the bound keeps the search from
+        explaining a hoarse voice as silence); when it cannot get that far, the
+        words its best path holds are taken, and when it finds none, the share
+        as it is. The last piece takes the words left. A piece
         whose words do not all fit (a word said faster than the model's
         shortest phones allow) keeps those a search with every word optional
         finds (:meth:`_skipping`), so it costs a word or two, not the piece.
@@ -301,7 +303,7 @@ class SphinxAligner:
             if k < len(pieces) - 1:
                 lo, hi = max(first + 1, share_end - cfg.share_slack), min(len(words), share_end + cfg.share_slack)
                 found = self._spot_prefix(pcm[start:stop], words[first: max(hi, lo)], min_words=lo - first)
-                end = first + len(found) if first + len(found) >= lo else max(share_end, first)
+                end = first + len(found) if found else max(share_end, first)
             if end > first:
                 chunks.append(_Chunk(start, stop, first, words[first:end]))
             first = end
