@@ -10,12 +10,16 @@ in the cue's outcome:
 1. ``window``: the words, all of them, in the padded window (two passes:
    word alignment, then phone and state alignment);
 2. ``widen``: the same in a window widened by ``widen_s``;
-3. ``rechunk``: the words cut into pieces at the word ends a prefix-grammar
+3. ``pauses`` (windows longer than ``pauses_above_s``): the audio cut in the
+   middle of its pauses (:mod:`pipeline.align.pauses`), the words shared among
+   the pieces by duration and checked by a prefix search in each piece, each
+   piece aligned alone;
+4. ``rechunk``: the words cut into pieces at the word ends a prefix-grammar
    search finds (pauses between words), each piece aligned alone;
-4. ``skip``: a grammar in which every caption word is optional and fillers
+5. ``skip``: a grammar in which every caption word is optional and fillers
    ("uh", "um") may occur between words finds the words the audio holds; those
    are aligned and the rest recorded as skipped;
-5. give up on the segment (status ``failed``), keeping the other cues.
+6. give up on the segment (status ``failed``), keeping the other cues.
 
 Every aligned word carries pocketsphinx's acoustic score per frame. Senone
 scores are normalised by the best senone of each frame, so the score measures
@@ -93,7 +97,7 @@ class SphinxConfig:
     pause_margin_db: float = 6.0  # quiet: within this many dB of the segment's noise floor ...
     pause_rise: float = 0.3  # ... or this share of the way from the floor to the speech level
     min_piece_s: float = 2.0  # the pauses rung cuts pieces at least this long
-    share_slack: int = 3  # a piece may hold this many words more or fewer than its share by duration
+    share_slack: int = 3  # a piece's search should end within this many words of its share by duration
     skip_prob: float = 0.05  # prior of leaving a caption word out in the skip rung
     min_score: float = -38.0  # mean acoustic score per frame below which a cue does not match its audio
     min_cue_share: float = 0.5  # a cue with fewer of its words found does not match its audio
@@ -463,7 +467,11 @@ class SphinxAligner:
         return chunks
 
     def _spot_prefix(self, pcm: np.ndarray, prefix: tuple[str, ...], min_words: int = 1) -> list[int]:
-        """End samples of the words of the prefix of ``prefix`` (``min_words`` or more) that ``pcm`` holds."""
+        """End samples of the words of the longest prefix of ``prefix`` that ``pcm`` holds.
+
+        The grammar ends only after ``min_words`` words or more; where the audio
+        cannot hold that many, the words of the search's best partial path come back.
+        """
         decoder = self._decoder
         final = len(prefix) + 1
         transitions = [(k, k + 1, 0.5, w) for k, w in enumerate(prefix)]
