@@ -17,6 +17,8 @@ from fixtures.faces_media import AOC, shared
 from fixtures.librivox import needs_librivox, transcripts, wav
 from pipeline.align import Utterance
 from pipeline.align.cues import merge_overlapping, next_floor, search_window
+from pipeline.align.mfa import Interval, parse_textgrid
+from pipeline.align.pauses import find_pauses
 from pipeline.audio import decode_audio
 from pipeline.phonemes import to_cmu39
 
@@ -38,6 +40,29 @@ def passage() -> tuple[np.ndarray, list[float], list[tuple[str, ...]]]:
     clips = [decode_audio(wav(u)) for u in utts]
     bounds = np.cumsum([0.0] + [len(c) / 16000 for c in clips]).tolist()
     return np.concatenate(clips), bounds, [transcripts()[u] for u in utts]
+
+
+@pytest.fixture(scope="module")
+def cold_corpus(request: pytest.FixtureRequest, mfa_sdist_files: Path,
+                tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, list[Interval]]:
+    """MFA 3.4.3's ``cold_corpus``: 25.7 s of spontaneous speech in a hoarse voice, and MFA's word tier.
+
+    Read from the source distribution the ``mfa_sdist_files`` fixture fetched and checked (tests/conftest.py).
+    """
+    import tarfile
+
+    from conftest import MFA_SDIST
+
+    sdist = request.config.cache.mkdir("mfa-sdist") / MFA_SDIST if request.config.cache else None
+    if sdist is None or not sdist.is_file():
+        pytest.skip("MFA's source distribution is not in the pytest cache")
+    out = tmp_path_factory.mktemp("cold_corpus")
+    with tarfile.open(sdist) as tar:
+        for name in ("wav/cold_corpus.wav", "textgrid/cold_corpus.TextGrid"):
+            member = tar.extractfile(f"{MFA_SDIST.removesuffix('.tar.gz')}/tests/data/{name}")
+            (out / Path(name).name).write_bytes(member.read())
+    words = [iv for iv in parse_textgrid(out / "cold_corpus.TextGrid")["words"] if iv[2]]
+    return decode_audio(out / "cold_corpus.wav"), words
 
 
 def cues_at(bounds: list[float], words: list[tuple[str, ...]], shift: list[float]) -> list[Utterance]:
@@ -141,6 +166,33 @@ def test_unreliable_cue_times_fall_back_to_the_whole_clips_text(aligner, passage
     assert all(o.rungs == ("whole_clip",) for o in result.outcomes)
     exact = aligner.align("p", audio, 16000, cues_at(bounds, words, [0.0] * 10))
     assert [w[:2] for w in word_starts(result.phones)] == [w[:2] for w in word_starts(exact.phones)]
+
+
+def test_pauses_found_in_a_hoarse_monologue_are_its_long_pauses(cold_corpus) -> None:
+    """Its hum and breath are louder than its voice in places; the speech band still shows every long pause."""
+    audio, words = cold_corpus
+    silences = [(a[1], b[0]) for a, b in zip([(0.0, 0.0, ""), *words], [*words, (len(audio) / 16000,) * 2])]
+    long_silences = [(a, b) for a, b in silences if b - a >= 0.5]
+    assert len(long_silences) == 6
+    pauses = find_pauses(audio, 16000)
+    for a, b in long_silences:  # each long pause of MFA's alignment is (mostly) found
+        assert sum(max(0.0, min(b, p.end_s) - max(a, p.start_s)) for p in pauses) >= 0.7 * (b - a), (a, b)
+    quiet = sum(max(0.0, min(b + 0.05, p.end_s) - max(a - 0.05, p.start_s)) for p in pauses for a, b in silences)
+    assert quiet >= 0.8 * sum(p.duration_s for p in pauses)  # what is found lies in MFA's silences
+
+
+def test_a_long_single_cue_of_spontaneous_speech_is_cut_at_its_pauses(aligner, cold_corpus) -> None:
+    """The 25.7 s monologue as one cue: the prefix search loses its way at its pauses; pieces cut there align."""
+    audio, words = cold_corpus
+    caption = tuple(label for _, _, label in words)
+    result = aligner.align("cold", audio, 16000, [Utterance(0, 0.0, len(audio) / 16000, caption)])
+    (outcome,) = result.outcomes
+    assert outcome.kept and "pauses" in outcome.rungs
+    assert outcome.aligned_words >= 0.6 * len(caption)
+    # the words placed agree with MFA's own alignment
+    errors = [min(abs(start - a) for a, _, label in words if label == word) for _, word, start in word_starts(
+        result.phones)]
+    assert np.median(errors) <= 0.05 and np.mean(np.array(errors) <= 0.1) >= 0.8
 
 
 # --- confidence ------------------------------------------------------------------

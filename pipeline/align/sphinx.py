@@ -10,12 +10,16 @@ in the cue's outcome:
 1. ``window``: the words, all of them, in the padded window (two passes:
    word alignment, then phone and state alignment);
 2. ``widen``: the same in a window widened by ``widen_s``;
-3. ``rechunk``: the words cut into pieces at the word ends a prefix-grammar
+3. ``pauses`` (windows longer than ``pauses_above_s``): the audio cut in the
+   middle of its pauses (:mod:`pipeline.align.pauses`), the words shared among
+   the pieces by duration and checked by a prefix search in each piece, each
+   piece aligned alone;
+4. ``rechunk``: the words cut into pieces at the word ends a prefix-grammar
    search finds (pauses between words), each piece aligned alone;
-4. ``skip``: a grammar in which every caption word is optional and fillers
+5. ``skip``: a grammar in which every caption word is optional and fillers
    ("uh", "um") may occur between words finds the words the audio holds; those
    are aligned and the rest recorded as skipped;
-5. give up on the segment (status ``failed``), keeping the other cues.
+6. give up on the segment (status ``failed``), keeping the other cues.
 
 Every aligned word carries pocketsphinx's acoustic score per frame. Senone
 scores are normalised by the best senone of each frame, so the score measures
@@ -42,7 +46,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from importlib.metadata import version
 
@@ -67,6 +71,7 @@ from pipeline.align.cues import (
     search_window,
 )
 from pipeline.align.g2p import Pronouncer, strip_stress
+from pipeline.align.pauses import cut_at_pauses, find_pauses, share_words, speech_in
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +92,12 @@ class SphinxConfig:
     floor_tolerance_s: float = 0.25  # the next cue's search may start this soon after a cue's caption end
     max_phone_s: float = 0.35  # a word longer than this per phone (+ 0.3 s) is stretched over other speech
     rechunk_s: float = 2.0  # the rechunk rung cuts stretches longer than this
+    pauses_above_s: float = 6.0  # the pauses rung is tried on cues whose window is longer than this
+    min_pause_s: float = 0.3  # a quiet stretch this long is a pause (pipeline.align.pauses.find_pauses)
+    pause_margin_db: float = 6.0  # quiet: within this many dB of the segment's noise floor ...
+    pause_rise: float = 0.3  # ... or this share of the way from the floor to the speech level
+    min_piece_s: float = 2.0  # the pauses rung cuts pieces at least this long
+    share_slack: int = 3  # a piece's search should end within this many words of its share by duration
     skip_prob: float = 0.05  # prior of leaving a caption word out in the skip rung
     min_score: float = -38.0  # mean acoustic score per frame below which a cue does not match its audio
     min_cue_share: float = 0.5  # a cue with fewer of its words found does not match its audio
@@ -191,11 +202,12 @@ class SphinxAligner:
         attempts = [
             ("window", window, lambda part: self._chunked(part, segment.words, cfg.max_direct_s)),
             ("widen", wide, lambda part: self._chunked(part, segment.words, cfg.max_direct_s)),
+            ("pauses", wide, lambda part: self._by_pauses(part, segment.words)),
             ("rechunk", wide, lambda part: self._chunked(part, segment.words, cfg.rechunk_s)),
             ("skip", wide, lambda part: self._skipping(part, segment.words)),
         ]
         for rung, (start, end), attempt in attempts:
-            if rung == "widen" and wide == window:
+            if (rung == "widen" and wide == window) or (rung == "pauses" and wide[1] - wide[0] <= cfg.pauses_above_s):
                 continue
             rungs.append(rung)
             part = pcm[round(start * SAMPLE_RATE): round(end * SAMPLE_RATE)]
@@ -261,18 +273,59 @@ class SphinxAligner:
                 and sum(total for total, _ in scores.values()) / frames >= cfg.good_score)
 
     def _chunked(self, pcm: np.ndarray, words: tuple[str, ...], max_piece_s: float) -> Placed:
-        """``words`` over all of ``pcm``, cut into pieces no longer than ``max_piece_s`` where needed.
+        """``words`` over all of ``pcm``, cut into pieces no longer than ``max_piece_s`` where needed."""
+        return self._force_chunks(pcm, self._chunks(pcm, words, max_piece_s))
+
+    def _by_pauses(self, pcm: np.ndarray, words: tuple[str, ...]) -> Placed:
+        """``words`` over ``pcm`` cut in pauses, each piece holding the words the audio shows it holds.
+
+        Pieces are cut mid-pause (:mod:`pipeline.align.pauses`), so a piece's
+        last word ends inside it. Its words are found by a search from the
+        first word not yet placed that should end within ``share_slack`` words
+        of the piece's share by duration (the bound keeps the search from
+        explaining a hoarse voice as silence); when it cannot get that far, the
+        words its best path holds are taken, and when it finds none, the share
+        as it is. The last piece takes the words left. A piece
+        whose words do not all fit (a word said faster than the model's
+        shortest phones allow) keeps those a search with every word optional
+        finds (:meth:`_skipping`), so it costs a word or two, not the piece.
+        """
+        cfg = self.config
+        pauses = find_pauses(pcm, SAMPLE_RATE, cfg.min_pause_s, cfg.pause_margin_db, cfg.pause_rise)
+        pieces = cut_at_pauses(pauses, len(pcm) / SAMPLE_RATE, cfg.min_piece_s)
+        if len(pieces) < 2:
+            raise RuntimeError("no pause to cut the stretch at")
+        phones = [len(self._decoder.lookup_word(w).split()) for w in words]
+        shares = share_words(phones, [speech_in(p, pauses) for p in pieces])
+        chunks: list[_Chunk] = []
+        first = 0
+        for k, (piece, (_, share_end)) in enumerate(zip(pieces, shares)):
+            if first >= len(words):
+                break
+            start, stop = round(piece.start_s * SAMPLE_RATE), round(piece.end_s * SAMPLE_RATE)
+            end = len(words)
+            if k < len(pieces) - 1:
+                lo, hi = max(first + 1, share_end - cfg.share_slack), min(len(words), share_end + cfg.share_slack)
+                found = self._spot_prefix(pcm[start:stop], words[first: max(hi, lo)], min_words=lo - first)
+                end = first + len(found) if found else max(share_end, first)
+            if end > first:
+                chunks.append(_Chunk(start, stop, first, words[first:end]))
+            first = end
+        return self._force_chunks(pcm, chunks, self._skipping)
+
+    def _force_chunks(self, pcm: np.ndarray, chunks: Sequence[_Chunk],
+                      fallback: Callable[[np.ndarray, tuple[str, ...]], Placed] | None = None) -> Placed:
+        """Each chunk's words aligned to its audio (by ``fallback`` where that fails), in stretch time.
 
         A piece that does not align costs its own words only (left unplaced),
         unless it is the only piece: then the stretch has failed.
         """
         placed: Placed = []
-        chunks = self._chunks(pcm, words, max_piece_s)
         for chunk in chunks:
             offset = chunk.start / SAMPLE_RATE
             log.debug("chunk %.2f-%.2fs, %d words", offset, chunk.end / SAMPLE_RATE, len(chunk.words))
             try:
-                found = self._force(pcm[chunk.start:chunk.end], chunk.words)
+                found = self._force_or(pcm[chunk.start:chunk.end], chunk.words, fallback if len(chunks) > 1 else None)
             except RuntimeError as exc:
                 if len(chunks) == 1:
                     raise
@@ -282,6 +335,16 @@ class SphinxAligner:
         if not placed:
             raise RuntimeError("no piece of the stretch aligned")
         return placed
+
+    def _force_or(self, pcm: np.ndarray, words: tuple[str, ...],
+                  fallback: Callable[[np.ndarray, tuple[str, ...]], Placed] | None) -> Placed:
+        """:meth:`_force`, and where that fails, ``fallback`` (if any) on the same audio and words."""
+        try:
+            return self._force(pcm, words)
+        except RuntimeError:
+            if fallback is None:
+                raise
+            return fallback(pcm, words)
 
     def _skipping(self, pcm: np.ndarray, words: tuple[str, ...]) -> Placed:
         """The caption words the audio holds (each optional, fillers allowed), then aligned."""
@@ -403,12 +466,16 @@ class SphinxAligner:
             chunks.append(_Chunk(start, len(pcm), i, words[i:]))
         return chunks
 
-    def _spot_prefix(self, pcm: np.ndarray, prefix: tuple[str, ...]) -> list[int]:
-        """End samples of the words of the longest prefix of ``prefix`` that ``pcm`` holds."""
+    def _spot_prefix(self, pcm: np.ndarray, prefix: tuple[str, ...], min_words: int = 1) -> list[int]:
+        """End samples of the words of the longest prefix of ``prefix`` that ``pcm`` holds.
+
+        The grammar ends only after ``min_words`` words or more; where the audio
+        cannot hold that many, the words of the search's best partial path come back.
+        """
         decoder = self._decoder
         final = len(prefix) + 1
         transitions = [(k, k + 1, 0.5, w) for k, w in enumerate(prefix)]
-        transitions += [(k, final, 0.5) for k in range(1, len(prefix) + 1)]  # stop after any word
+        transitions += [(k, final, 0.5) for k in range(max(1, min_words), len(prefix) + 1)]  # stop after a word
         decoder.add_fsg("prefix", decoder.create_fsg("prefix", 0, final, transitions))
         decoder.activate_search("prefix")
         self._decode(pcm.tobytes())
