@@ -92,7 +92,7 @@ class SphinxConfig:
     floor_tolerance_s: float = 0.25  # the next cue's search may start this soon after a cue's caption end
     max_phone_s: float = 0.35  # a word longer than this per phone (+ 0.3 s) is stretched over other speech
     rechunk_s: float = 2.0  # the rechunk rung cuts stretches longer than this
-    pauses_above_s: float = 6.0  # the pauses rung is tried on cues whose window is longer than this
+    pauses_above_s: float = 15.0  # the pauses rung: only for cues longer than captions are (a whole utterance)
     min_pause_s: float = 0.3  # a quiet stretch this long is a pause (pipeline.align.pauses.find_pauses)
     pause_margin_db: float = 6.0  # quiet: within this many dB of the segment's noise floor ...
     pause_rise: float = 0.3  # ... or this share of the way from the floor to the speech level
