@@ -66,6 +66,9 @@ def configure_output(verbose: int) -> None:
     logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
                         format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", ["CRITICAL", "INFO", "DEBUG"][min(verbose, 2)])
+    # Prefect's embedded API server gets 20 s to start; a busy 2-core machine running
+    # two pipelines at once has been seen to need more.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     if verbose == 0:
         filter_native_stderr(NATIVE_NOISE)
 
