@@ -73,7 +73,7 @@ def _table_errors(method: Callable[..., Result]) -> Callable[..., Result]:
         except WarehouseError:
             raise
         except (OSError, DeltaError) as exc:
-            raise WarehouseError(f"warehouse {self.uri}, table {name}: {one_line(exc)}") from exc
+            raise WarehouseError(f"{self._about(name)}: {one_line(exc)}") from exc
 
     return wrapper
 
@@ -98,7 +98,8 @@ def _query(table: DeltaTable, spec: TableSpec, columns: list[str], where: str | 
     if unknown:
         raise ValueError(f"table {spec.name!r} has no column {', '.join(unknown)}")
     # A version written before a column was added lacks it: the column reads as nulls.
-    stored = [c for c in columns if c in {field.name for field in table.schema().fields}]
+    present = {field.name for field in table.schema().fields}
+    stored = [c for c in columns if c in present]
     query = ("SELECT " + ", ".join(f'"{c}"' for c in stored) + " FROM t"
              + (f" WHERE {where}" if where else "")
              + " ORDER BY " + ", ".join(f'"{k}"' for k in spec.key))
@@ -149,23 +150,29 @@ class Warehouse:
                                  f"(latest is {self.version(name)})") from None
             raise WarehouseError(self._explain(name, exc)) from exc
 
+    def _about(self, name: str) -> str:
+        """How an error names the table it is about."""
+        return f"warehouse {self.uri}, table {name}"
+
     def _explain(self, name: str, error: BaseException) -> str:
         """What went wrong opening ``name``, naming the damaged log entry when one is."""
-        message = f"warehouse {self.uri}, table {name}: {one_line(error)}"
+        message = f"{self._about(name)}: {one_line(error)}"
         if "Json error" not in str(error):
             return message
         from pyarrow import fs
 
-        log_dir = f"{self.table_uri(name)}/_delta_log"
-        filesystem, path = fs.FileSystem.from_uri(log_dir)
-        entries = filesystem.get_file_info(fs.FileSelector(path))
+        try:  # listing the log must not hide the error being explained
+            filesystem, path = fs.FileSystem.from_uri(f"{self.table_uri(name)}/_delta_log")
+            entries = filesystem.get_file_info(fs.FileSelector(path))
+        except OSError:
+            return message
         versions = sorted(int(e.base_name[:-5]) for e in entries if re.fullmatch(r"\d{20}\.json", e.base_name))
         for version in reversed([v for v in versions if v > 0]):
             try:
                 DeltaTable(self.table_uri(name), version=version - 1, storage_options=self.storage_options or None)
             except (OSError, DeltaError):
                 continue
-            return (f"warehouse {self.uri}, table {name}: log entry {version} (_delta_log/{version:020d}.json) "
+            return (f"{self._about(name)}: log entry {version} (_delta_log/{version:020d}.json) "
                     f"is damaged ({one_line(error)}); versions 0 to {version - 1} are readable")
         return message
 
