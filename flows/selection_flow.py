@@ -17,7 +17,7 @@ from prefect.events import emit_event
 
 from selection.distances import DEFAULT_DISTANCE
 from selection.methods import DEFAULT_METHOD, DEFAULT_SEED, SelectionParams
-from warehouse.report_summary import SelectionReport, write_selection_report
+from selection.report_summary import SelectionReport, write_selection_report
 
 SELECTION_EVENT = "talkface.selection.created"
 """Emitted once per new selection; resource ``talkface.selection.<id>``, payload has the id and warehouse."""

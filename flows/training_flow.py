@@ -111,7 +111,7 @@ def training(warehouse_uri: str, runs_dir: str = "talkface-out/runs", selection_
     """
     from training.config import load_config
     from warehouse.location import Location
-    from warehouse.selections import latest_selection_id
+    from warehouse.manifest import latest_selection_id
     from warehouse.store import Warehouse
 
     chosen = selection_id or latest_selection_id(Warehouse(warehouse_uri))

@@ -67,8 +67,8 @@ def test_select_samples_and_the_report_run_on_an_s3_warehouse(s3_env, request, t
 
     from cli_contract import run_cli
     from selection.cli import select_samples
-    from warehouse.demo_cli import demo_data
-    from warehouse.report_cli import report
+    from selection.demo_data_cli import demo_data
+    from selection.report_cli import report
     from warehouse.store import Warehouse
 
     uri = f"s3://talkface/{request.node.name}"
@@ -118,7 +118,7 @@ def test_an_endpoint_that_drops_connections_for_a_while_is_retried_with_backoff(
 
 
 def test_an_endpoint_down_fails_the_command_in_one_line_and_a_rerun_completes(flaky_s3, request):
-    from warehouse.demo import demo_histogram_table, demo_histograms
+    from selection.demo_data import demo_histogram_table, demo_histograms
     from warehouse.store import Warehouse
 
     uri = f"s3://talkface/{request.node.name}"

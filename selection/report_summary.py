@@ -3,7 +3,7 @@
 ``talkface report`` writes one HTML page; an orchestrator (the Prefect
 selection flow) also wants the histogram figure as a PNG and a short markdown
 table it can show as an artifact. Both come from the same functions as the HTML
-report (:mod:`warehouse.report`), so the three never disagree.
+report (:mod:`selection.report`), so the three never disagree.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def write_selection_report(warehouse_uri: str, selection_id: str,
     ``out_dir`` may be a folder or an object-store URI. The histograms are read
     at the table versions the selection recorded, as ``talkface report`` does.
     """
-    from warehouse.report import report_recorded_selection
+    from selection.report import report_recorded_selection
 
     page, figures, source, recorded = report_recorded_selection(warehouse_uri, selection_id)
     folder = Location.of(out_dir)
