@@ -11,7 +11,7 @@ import pytest
 
 from fixtures.faces_media import AOC, SUN, aoc_measures, shared  # noqa: F401  (session fixture)
 from pipeline.crops import CropConfig, crop, smooth_boxes
-from pipeline.faces import FaceTracker, TrackerConfig
+from pipeline.faces import FaceTracker, TrackerConfig, landmark_array
 from pipeline.faces_stage import ClipInput, FacesConfig, process_clip
 from pipeline.shards import read_shard
 from pipeline.spans import SpanConfig
@@ -53,6 +53,22 @@ def _write_av(path: Path, frames: list[np.ndarray], fps: int = 25) -> Path:
             container.mux(packet)
     container.close()
     return path
+
+
+def test_landmarks_read_from_the_serialised_mesh_output_equal_the_point_by_point_read():
+    from mediapipe.framework.formats import landmark_pb2
+    from mediapipe.python.solutions import face_mesh
+
+    with face_mesh.FaceMesh(static_image_mode=True) as mesh:
+        found = mesh.process(_aoc_frames(1)[0]).multi_face_landmarks[0]
+    by_point = np.array([(p.x, p.y, p.z) for p in found.landmark], np.float32)
+    assert by_point.shape == (468, 3) and np.ptp(by_point[:, 0]) > 0.2
+    np.testing.assert_array_equal(landmark_array(found), by_point)
+    other = landmark_pb2.NormalizedLandmarkList()
+    other.CopyFrom(found)
+    other.landmark[5].visibility, other.landmark[9].z = 0.75, 0.0  # another layout: read point by point
+    by_point[9, 2] = 0.0
+    np.testing.assert_array_equal(landmark_array(other), by_point)
 
 
 def test_smoothed_boxes_are_square_and_jitter_less():
