@@ -5,7 +5,9 @@ over N real talking-head clips on a Dask cluster: the computation of each
 batch on the workers, the warehouse writes in this process, one stage after
 the other, as ``flows/refresh.py`` does. Prints, per stage and for the whole:
 clips, clips per minute (wall), seconds of media, core-seconds (CPU of every
-worker process and of this one) and core-seconds per second of video.
+worker process and of this one; "of which here": this process's share, the
+warehouse reads and writes and a local cluster's scheduler) and core-seconds
+per second of video.
 Asserts nothing.
 
 Clips: the offline demo corpus (``pipeline.demo_corpus``: LibriVox speech and
@@ -121,9 +123,9 @@ def _prepare_worker(aligner_name: str, pad_s: float, dask_worker) -> None:
     mfcc_per_frame(np.zeros(16000, np.float32), 25)
 
 
-def cluster_cpu(client) -> float:
-    """Core-seconds used so far by every worker process and by this (the writing) process."""
-    return sum(client.run(_process_cpu).values()) + _process_cpu()
+def cluster_cpu(client) -> tuple[float, float]:
+    """Core-seconds used so far by every worker process, and by this one (warehouse writes, local scheduler)."""
+    return sum(client.run(_process_cpu).values()), _process_cpu()
 
 
 def connect(scheduler: str | None, workers: int):
@@ -222,22 +224,25 @@ class Figure:
     name: str
     clips: int
     wall_s: float
-    core_s: float
+    worker_s: float  # core-seconds on the workers
+    local_s: float  # core-seconds in this process
 
     def cells(self, media_s: float) -> list[str]:
         per_minute = self.clips / self.wall_s * 60 if self.wall_s > 0 else float("nan")
-        return [self.name, str(self.clips), f"{per_minute:.1f}", f"{media_s:.1f}", f"{self.core_s:.2f}",
-                f"{self.core_s / media_s:.4f}" if media_s else "-"]
+        core_s = self.worker_s + self.local_s
+        return [self.name, str(self.clips), f"{per_minute:.1f}", f"{media_s:.1f}", f"{core_s:.2f}",
+                f"{self.local_s:.2f}", f"{core_s / media_s:.4f}" if media_s else "-"]
 
 
 def run_stage(client, stage: Stage, clip_ids: list[str]) -> Figure:
     """Submit every batch the stage still needs, write the results in order; measure it."""
-    cpu, wall = cluster_cpu(client), time.perf_counter()
+    (workers, local), wall = cluster_cpu(client), time.perf_counter()
     todo = stage.pending(clip_ids)
     batches = [todo[i:i + stage.batch_size] for i in range(0, len(todo), stage.batch_size)]
     for future in [stage.compute(batch) for batch in batches]:
         stage.write(future.result())
-    return Figure(stage.name, len(todo), time.perf_counter() - wall, cluster_cpu(client) - cpu)
+    workers_after, local_after = cluster_cpu(client)
+    return Figure(stage.name, len(todo), time.perf_counter() - wall, workers_after - workers, local_after - local)
 
 
 def refresh(client, corpus: Path, warehouse: Path, aligner_name: str) -> tuple[list[Figure], list[str]]:
@@ -269,21 +274,22 @@ def main() -> None:
     client = connect(args.scheduler, args.workers)
     with tempfile.TemporaryDirectory(dir=args.cache) as tmp:
         work = Path(tmp)
-        start_cpu = cluster_cpu(client)
+        start_cpu = sum(cluster_cpu(client))
         prepare(client, args.aligner)
         # Warm-up: a clip per worker through every stage (this process's imports and first commits).
         warm = corpus_folder(sources, len(client.scheduler_info()["workers"]), work / "warm")
         refresh(client, warm, work / "warm-warehouse", args.aligner)
-        start_cpu = cluster_cpu(client) - start_cpu
+        start_cpu = sum(cluster_cpu(client)) - start_cpu
         figures, clip_ids = refresh(client, corpus_folder(sources, args.clips, work / "corpus"),
                                     work / "warehouse", args.aligner)
         media_s = media_seconds(work / "warehouse", clip_ids)
     client.close()
 
-    whole = Figure("whole", len(clip_ids), sum(f.wall_s for f in figures), sum(f.core_s for f in figures))
+    whole = Figure("whole", len(clip_ids), sum(f.wall_s for f in figures), sum(f.worker_s for f in figures),
+                   sum(f.local_s for f in figures))
     print(f"{len(clip_ids)} clips from {len(sources)} sources, {media_s:.1f} s of media, "
           f"{len(figures)} stages; start-up (imports, models) {start_cpu:.1f} core-s, not counted below")
-    print(table([["stage", "clips", "clips/min", "media s", "core-s", "core-s per s"]]
+    print(table([["stage", "clips", "clips/min", "media s", "core-s", "of which here", "core-s per s"]]
                 + [f.cells(media_s) for f in [*figures, whole]]))
 
 
