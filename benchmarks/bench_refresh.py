@@ -251,6 +251,13 @@ def refresh(client, corpus: Path, warehouse: Path, aligner_name: str) -> tuple[l
     return [run_stage(client, stage, clip_ids) for stage in stages], clip_ids
 
 
+def idle_rate(client, seconds: float = 5.0) -> float:
+    """Core-seconds per wall second the cluster and this process burn with nothing to do (heartbeats, monitors)."""
+    before, wall = sum(cluster_cpu(client)), time.perf_counter()
+    time.sleep(seconds)
+    return (sum(cluster_cpu(client)) - before) / (time.perf_counter() - wall)
+
+
 def table(rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
@@ -280,6 +287,7 @@ def main() -> None:
         warm = corpus_folder(sources, len(client.scheduler_info()["workers"]), work / "warm")
         refresh(client, warm, work / "warm-warehouse", args.aligner)
         start_cpu = sum(cluster_cpu(client)) - start_cpu
+        idle = idle_rate(client)
         figures, clip_ids = refresh(client, corpus_folder(sources, args.clips, work / "corpus"),
                                     work / "warehouse", args.aligner)
         media_s = media_seconds(work / "warehouse", clip_ids)
@@ -288,7 +296,8 @@ def main() -> None:
     whole = Figure("whole", len(clip_ids), sum(f.wall_s for f in figures), sum(f.worker_s for f in figures),
                    sum(f.local_s for f in figures))
     print(f"{len(clip_ids)} clips from {len(sources)} sources, {media_s:.1f} s of media, "
-          f"{len(figures)} stages; start-up (imports, models) {start_cpu:.1f} core-s, not counted below")
+          f"{len(figures)} stages; start-up (imports, models) {start_cpu:.1f} core-s, not counted below; "
+          f"idle cluster {idle:.3f} core-s per wall second, counted below")
     print(table([["stage", "clips", "clips/min", "media s", "core-s", "of which here", "core-s per s"]]
                 + [f.cells(media_s) for f in [*figures, whole]]))
 
