@@ -19,7 +19,8 @@ copied under new ids until there are N clips.
 Cluster: a ``distributed.LocalCluster`` of single-threaded worker processes
 (``--workers``), or an existing scheduler (``--scheduler`` or
 ``TALKFACE_DASK_SCHEDULER``); its workers must see ``--cache`` and
-``--warehouse`` at the same paths and import this checkout.
+its temporary warehouse at the same paths and import this checkout. The CPU
+of a separate scheduler process and of worker nannies is not counted.
 
 Start-up (imports, model loads: once per worker process) is measured apart
 from the stages, on a warm-up clip.
@@ -38,6 +39,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from distributed import Client, Worker
+
+    from pipeline.align import Aligner
+    from pipeline.corpus import ClipSpec
+    from pipeline.faces_stage import ClipInput, FacesResult
+    from pipeline.ingest import IngestConfig, StageOutput
+    from warehouse.store import Warehouse
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -108,7 +119,7 @@ def _process_cpu() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
-def _prepare_worker(aligner_name: str, pad_s: float, dask_worker) -> None:
+def _prepare_worker(aligner_name: str, pad_s: float, dask_worker: Worker) -> None:
     """One thread for OpenCV; imports and model loads done before anything is measured."""
     import cv2
     import numpy as np
@@ -123,12 +134,12 @@ def _prepare_worker(aligner_name: str, pad_s: float, dask_worker) -> None:
     mfcc_per_frame(np.zeros(16000, np.float32), 25)
 
 
-def cluster_cpu(client) -> tuple[float, float]:
+def cluster_cpu(client: Client) -> tuple[float, float]:
     """Core-seconds used so far by every worker process, and by this one (warehouse writes, local scheduler)."""
     return sum(client.run(_process_cpu).values()), _process_cpu()
 
 
-def connect(scheduler: str | None, workers: int):
+def connect(scheduler: str | None, workers: int) -> Client:
     """A client of ``scheduler``, or of a new local cluster of single-threaded worker processes."""
     from distributed import Client, LocalCluster
 
@@ -139,7 +150,7 @@ def connect(scheduler: str | None, workers: int):
                                dashboard_address=None, env=SINGLE_THREADED))
 
 
-def prepare(client, aligner_name: str) -> None:
+def prepare(client: Client, aligner_name: str) -> None:
     """Every worker single-threaded, with its imports and models loaded."""
     from pipeline.ingest import IngestConfig
 
@@ -148,7 +159,7 @@ def prepare(client, aligner_name: str) -> None:
 
 # --- the stages: the only code that knows the stage modules --------------------------
 
-def _worker_aligner(name: str, pad_s: float, worker=None):
+def _worker_aligner(name: str, pad_s: float, worker: Worker | None = None) -> Aligner:
     """One aligner per worker process (kept on the worker), built once."""
     from distributed import get_worker
 
@@ -160,14 +171,15 @@ def _worker_aligner(name: str, pad_s: float, worker=None):
     return aligners[name, pad_s]
 
 
-def _ingest_batch(stage: str, clips, warehouse, config, aligner_name: str):
+def _ingest_batch(stage: str, clips: list[ClipSpec], warehouse: Warehouse, config: IngestConfig,
+                  aligner_name: str) -> StageOutput:
     from pipeline.ingest import process_batch
 
     aligner = _worker_aligner(aligner_name, config.cue_pad_s) if stage == "align" else None
     return process_batch(stage, clips, warehouse, config, aligner)
 
 
-def _faces_batch(clips, shard_dir: Path):
+def _faces_batch(clips: list[ClipInput], shard_dir: Path) -> list[FacesResult]:
     from pipeline.faces_stage import process_clip
 
     return [process_clip(clip, shard_dir) for clip in clips]
@@ -184,7 +196,7 @@ class Stage:
     batch_size: int
 
 
-def refresh_stages(client, corpus: Path, warehouse_uri: Path, shard_dir: Path,
+def refresh_stages(client: Client, corpus: Path, warehouse_uri: Path, shard_dir: Path,
                    aligner_name: str) -> tuple[list[Stage], list[str]]:
     """The refresh's stages over ``corpus``, in order, and the corpus's clip ids."""
     from pipeline.corpus import load_corpus
@@ -234,7 +246,7 @@ class Figure:
                 f"{self.local_s:.2f}", f"{core_s / media_s:.4f}" if media_s else "-"]
 
 
-def run_stage(client, stage: Stage, clip_ids: list[str]) -> Figure:
+def run_stage(client: Client, stage: Stage, clip_ids: list[str]) -> Figure:
     """Submit every batch the stage still needs, write the results in order; measure it."""
     (workers, local), wall = cluster_cpu(client), time.perf_counter()
     todo = stage.pending(clip_ids)
@@ -245,13 +257,13 @@ def run_stage(client, stage: Stage, clip_ids: list[str]) -> Figure:
     return Figure(stage.name, len(todo), time.perf_counter() - wall, workers_after - workers, local_after - local)
 
 
-def refresh(client, corpus: Path, warehouse: Path, aligner_name: str) -> tuple[list[Figure], list[str]]:
+def refresh(client: Client, corpus: Path, warehouse: Path, aligner_name: str) -> tuple[list[Figure], list[str]]:
     """Every stage over the corpus into a new warehouse; returns each stage's figure and the clip ids."""
     stages, clip_ids = refresh_stages(client, corpus, warehouse, warehouse / "shards", aligner_name)
     return [run_stage(client, stage, clip_ids) for stage in stages], clip_ids
 
 
-def idle_rate(client, seconds: float = 5.0) -> float:
+def idle_rate(client: Client, seconds: float = 5.0) -> float:
     """Core-seconds per wall second the cluster and this process burn with nothing to do (heartbeats, monitors)."""
     before, wall = sum(cluster_cpu(client)), time.perf_counter()
     time.sleep(seconds)
