@@ -1,65 +1,111 @@
-"""Faces stage speed: face mesh frames per second on one core, and feature extraction per hour of video.
+"""Faces stage cost per part, in core-seconds per second of video, on one core.
 
-Run: ``python benchmarks/bench_faces.py [VIDEO]`` (default: the shared 512x512
-speaker clip). Pinned to one CPU core so the figures are per core. Prints
-figures; asserts nothing.
+Run: ``python benchmarks/bench_faces.py [VIDEO ...]`` (default: the shared
+512x512 speaker clip). Pinned to one CPU core, OpenCV single-threaded, CPU
+time of the whole process (mediapipe's graph threads included). Each part is
+timed alone on the whole clip, in the order the stage runs them; then the
+whole stage (``process_clip``), which also holds the table building. Shard
+codecs are compared on the clip's crops. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 import tempfile
 import time
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "media" / "WDA_AlexandriaOcasioCortez_000.mp4"
 
+T = TypeVar("T")
 
-def _time_tracking(frames: list[np.ndarray], max_faces: int) -> float:
+
+def cpu(work: Callable[[], T]) -> tuple[float, T]:
+    """CPU seconds of this process (all its threads) spent in ``work()``, and its result."""
+    start = time.process_time()
+    result = work()
+    return time.process_time() - start, result
+
+
+def _zip(arrays: dict[str, np.ndarray], level: int | None) -> bytes:
+    """An ``.npz`` as numpy writes it, deflated at ``level`` (None: stored)."""
+    buffer = io.BytesIO()
+    method = zipfile.ZIP_STORED if level is None else zipfile.ZIP_DEFLATED
+    with zipfile.ZipFile(buffer, "w", method, compresslevel=level) as archive:
+        for name, array in arrays.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as handle:
+                np.lib.format.write_array(handle, array)
+    return buffer.getvalue()
+
+
+def parts(video: Path) -> None:
+    """Each part of the stage on ``video``, and the whole stage, per second of video."""
+    from pipeline.audio import decode_audio
+    from pipeline.crops import crop, smooth_boxes
     from pipeline.faces import FaceTracker, TrackerConfig
-
-    with FaceTracker(TrackerConfig(max_faces=max_faces)) as tracker:
-        tracker.observe(frames[0])  # warm-up: model load and first detection
-        start = time.perf_counter()
-        for rgb in frames:
-            tracker.observe(rgb)
-        return (time.perf_counter() - start) / len(frames)
-
-
-def main(video: Path) -> None:
     from pipeline.faces_stage import ClipInput, process_clip
+    from pipeline.mfcc import mfcc_per_frame
+    from pipeline.pose import head_pose
     from pipeline.video import probe_video, read_frames
 
+    info = probe_video(video)
+    seconds = info.n_frames() / 25.0
+    rows: list[tuple[str, float]] = []
+    decode, frames = cpu(lambda: [rgb for _, rgb in read_frames(info)])
+    rows.append(("decode + RGB (each pass)", decode))
+    for name, config in (("face mesh, other faces counted every frame", TrackerConfig(recount_every=1)),
+                         ("face mesh, other faces counted every 5th frame", TrackerConfig()),
+                         ("face mesh, one face (no count)", TrackerConfig(max_faces=1))):
+        with FaceTracker(config) as tracker:
+            tracker.observe(frames[0])  # model load and first detection
+            used, observations = cpu(lambda t=tracker: [t.observe(rgb) for rgb in frames])
+        rows.append((name, used))
+    found = [o for o in observations if o.landmarks is not None]
+    rows.append(("head pose", cpu(lambda: [head_pose(o.landmarks, info.width, info.height) for o in found])[0]))
+    boxes = smooth_boxes(np.array([o.bbox for o in found]))
+    crops_s, crops = cpu(lambda: np.stack([crop(rgb, box) for rgb, box in zip(frames, boxes, strict=False)]))
+    rows.append(("crops", crops_s))
+    decode_audio(video)  # imports
+    samples_s, samples = cpu(lambda: decode_audio(video))
+    mfcc_per_frame(samples, 25)  # librosa's first-call compilation
+    mfcc_s, mfcc = cpu(lambda: mfcc_per_frame(samples, len(crops)))
+    rows += [("audio decode", samples_s), ("MFCC", mfcc_s)]
+    shard = {"frames": crops, "mfcc": mfcc}
+    raw = sum(a.nbytes for a in shard.values())
+    for name, level in (("shard, np.savez_compressed (deflate 6)", 6), ("shard, deflate 1", 1),
+                        ("shard, stored (np.savez)", None)):
+        used, data = cpu(lambda lv=level: _zip(shard, lv))
+        rows.append((f"{name}: {len(data) / raw:.0%} of raw", used))
+    with tempfile.TemporaryDirectory() as tmp:
+        process_clip(ClipInput("warmup", video, end_s=3.0), tmp)
+        whole, result = cpu(lambda: process_clip(ClipInput("bench", video), tmp))
+    rows.append((f"whole stage (process_clip; kept={result.kept})", whole))
+
+    print(f"{video.name}: {info.width}x{info.height}, {info.n_frames()} frames at 25 fps ({seconds:.1f} s)")
+    width = max(len(name) for name, _ in rows)
+    for name, used in rows:
+        print(f"  {name:<{width}}  {used / seconds:.4f} core-s per s  ({used / info.n_frames() * 1000:.2f} ms/frame)")
+
+
+def main(videos: list[Path]) -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     cv2.setNumThreads(1)
-    info = probe_video(video)
-    start = time.perf_counter()
-    frames = [rgb for _, rgb in read_frames(info)]
-    decode = (time.perf_counter() - start) / len(frames)
-    print(f"video: {video.name} {info.width}x{info.height}, {len(frames)} frames at 25 fps")
-    print(f"decode + RGB convert: {decode * 1000:.2f} ms/frame")
-    for size in (224, info.width):
-        scaled = [cv2.resize(f, (size, size * f.shape[0] // f.shape[1])) for f in frames[:100]]
-        for max_faces in (1, 2):
-            per = _time_tracking(scaled, max_faces)
-            print(f"face mesh {size}px, max_faces={max_faces}: {per * 1000:.2f} ms/frame = {1 / per:.0f} fps per core")
-    with tempfile.TemporaryDirectory() as tmp:
-        process_clip(ClipInput("warmup", video, end_s=3.0), tmp)  # imports and model load
-        start = time.perf_counter()
-        result = process_clip(ClipInput("bench", video), tmp)
-        elapsed = time.perf_counter() - start
-    seconds = info.n_frames() / 25.0
-    print(f"whole faces stage (decode x2, mesh, pose, crops, MFCC, npz): {elapsed:.2f} s for {seconds:.1f} s "
-          f"of video = {elapsed / seconds * 3600 / 60:.1f} core-minutes per hour of video (kept={result.kept})")
+    for video in videos:
+        parts(video)
 
 
 if __name__ == "__main__":
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT
-    if not target.is_file():
-        sys.exit(f"no video at {target}; pass one as the first argument")
-    main(target)
+    targets = [Path(a) for a in sys.argv[1:]] or [DEFAULT]
+    missing = [t for t in targets if not t.is_file()]
+    if missing:
+        sys.exit(f"no video at {', '.join(map(str, missing))}; pass videos as arguments")
+    main(targets)

@@ -1,14 +1,20 @@
-"""Face landmarks per frame with mediapipe's face mesh, tracked within a clip.
+"""Face landmarks per frame with mediapipe's face mesh, tracked within a clip, and a count of other faces.
 
-The face mesh runs in video mode (it tracks landmarks from frame to frame and
-only re-detects when it loses a face) and is allowed to find up to
-``max_faces`` faces, so a second person in the frame is counted, not missed.
-Of the faces found, the one that continues the track (largest overlap with the
-previous frame's tracked box) is kept.
+The face mesh runs in video mode for one face: it tracks the landmarks from
+frame to frame and only runs its face detector when it has lost the face.
+Other faces (a second person makes a frame unusable) are counted by that
+same detector (BlazeFace short range, the same confidence threshold), run on
+the frame beside the mesh: on the first frame of a track, on every frame
+while another face was seen at the last count, and otherwise every
+``recount_every`` frames. Letting the mesh itself look for a second face
+(``max_num_faces=2``) runs its detector on every frame of a one-face clip,
+about 40 % of the tracking cost (``docs/faces.md``); the count here costs
+1/``recount_every`` of that, and can see a second face arrive up to
+``recount_every - 1`` frames late or miss one shown for fewer frames.
 
-Only ``mediapipe.python.solutions.face_mesh`` is imported, inside
-:class:`FaceTracker`: the top-level ``mediapipe`` package can pull
-``sounddevice``, which needs PortAudio.
+Only ``mediapipe.python.solutions`` is imported, inside :class:`FaceTracker`:
+the top-level ``mediapipe`` package can pull ``sounddevice``, which needs
+PortAudio.
 """
 
 from __future__ import annotations
@@ -27,17 +33,21 @@ N_LANDMARKS = 468
 class TrackerConfig:
     """Face mesh settings."""
 
-    max_faces: int = 2  # counting a second face is what rejects two-person frames
-    duplicate_iou: float = 0.5  # the mesh sometimes reports one face twice; merge above this overlap
+    max_faces: int = 2  # faces counted at most; a second is what rejects two-person frames; 1 = never look
+    recount_every: int = 5  # frames between counts of other faces while the tracked face is alone; 1 = every frame
     min_detection_confidence: float = 0.5
     min_tracking_confidence: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.max_faces < 1 or self.recount_every < 1:
+            raise ValueError(f"TrackerConfig: max_faces and recount_every must be >= 1, got {self}")
 
 
 @dataclass(frozen=True)
 class FaceObservation:
     """The tracked face of one frame."""
 
-    n_faces: int  # faces the mesh found in the frame
+    n_faces: int  # the tracked face and the others counted (see the module docstring), at most max_faces
     landmarks: np.ndarray | None  # (468, 3) pixel x, y and z (x scale), None without a face
     bbox: tuple[float, float, float, float] | None  # x0, y0, x1, y1 of the landmarks, pixels
 
@@ -46,50 +56,60 @@ class FaceObservation:
         return self.landmarks is not None
 
 
+_PACKED = np.dtype([("head", "u1", 3), ("x", "<f4"), ("t_y", "u1"), ("y", "<f4"), ("t_z", "u1"), ("z", "<f4")])
+"""A ``NormalizedLandmark`` with x, y, z set, as a ``NormalizedLandmarkList`` serialises it (17 bytes)."""
+
+_PACKED_TAGS = ((0x0A, 0x0F, 0x0D), 0x15, 0x1D)
+"""Field 1 (landmark, 15 bytes long), then the keys of the float fields x (1), y (2) and z (3)."""
+
+
+def landmark_array(landmarks) -> np.ndarray:
+    """(N, 3) float32 normalised x, y, z of a mediapipe ``NormalizedLandmarkList``.
+
+    Reads the serialised message with numpy when every landmark carries just
+    x, y and z (the face mesh's output), ten times faster than reading the
+    468 landmark objects one by one (0.02 against 0.25 ms a frame); any other
+    layout is read point by point.
+    """
+    data = landmarks.SerializeToString()
+    if len(data) == _PACKED.itemsize * len(landmarks.landmark):
+        packed = np.frombuffer(data, _PACKED)
+        head, t_y, t_z = _PACKED_TAGS
+        if (packed["head"] == head).all() and (packed["t_y"] == t_y).all() and (packed["t_z"] == t_z).all():
+            return np.stack([packed["x"], packed["y"], packed["z"]], axis=1)
+    return np.array([(p.x, p.y, p.z) for p in landmarks.landmark], np.float32).reshape(-1, 3)
+
+
 def _bbox(points: np.ndarray) -> tuple[float, float, float, float]:
     x0, y0 = points[:, :2].min(axis=0)
     x1, y1 = points[:, :2].max(axis=0)
     return float(x0), float(y0), float(x1), float(y1)
 
 
-def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    """Intersection over union of two x0, y0, x1, y1 boxes."""
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
-def _distinct(
-    faces: list[np.ndarray], max_iou: float
-) -> tuple[list[np.ndarray], list[tuple[float, float, float, float]]]:
-    """Faces with their boxes, dropping any that overlaps an earlier one by more than ``max_iou``."""
-    kept: list[np.ndarray] = []
-    boxes: list[tuple[float, float, float, float]] = []
-    for points in faces:
-        box = _bbox(points)
-        if all(iou(box, other) <= max_iou for other in boxes):
-            kept.append(points)
-            boxes.append(box)
-    return kept, boxes
+def _centre_inside(box: tuple[float, float, float, float], outer: tuple[float, float, float, float]) -> bool:
+    return outer[0] <= (box[0] + box[2]) / 2 <= outer[2] and outer[1] <= (box[1] + box[3]) / 2 <= outer[3]
 
 
 class FaceTracker:
     """Face mesh over the frames of one clip, in order; use as a context manager."""
 
     def __init__(self, config: TrackerConfig = TrackerConfig()) -> None:
-        from mediapipe.python.solutions import face_mesh
+        from mediapipe.python.solutions import face_detection, face_mesh
 
         self.config = config
         self._mesh = face_mesh.FaceMesh(
             static_image_mode=False,
-            max_num_faces=config.max_faces,
+            max_num_faces=1,
             refine_landmarks=False,
             min_detection_confidence=config.min_detection_confidence,
             min_tracking_confidence=config.min_tracking_confidence,
         )
+        self._detector = (face_detection.FaceDetection(model_selection=0,
+                                                       min_detection_confidence=config.min_detection_confidence)
+                          if config.max_faces > 1 else None)
         self._last: tuple[float, float, float, float] | None = None
+        self._others = 0  # other faces at the last count
+        self._since_count = 0  # frames since the last count
 
     def __enter__(self) -> FaceTracker:
         return self
@@ -99,24 +119,28 @@ class FaceTracker:
 
     def close(self) -> None:
         self._mesh.close()
+        if self._detector is not None:
+            self._detector.close()
 
     def observe(self, rgb: np.ndarray) -> FaceObservation:
-        """Landmarks of the tracked face in one (H, W, 3) uint8 RGB frame."""
+        """Landmarks of the tracked face in one (H, W, 3) uint8 RGB frame, and the faces counted in it."""
         height, width = rgb.shape[:2]
-        result = self._mesh.process(rgb)
-        faces = result.multi_face_landmarks or []
+        faces = self._mesh.process(rgb).multi_face_landmarks
         if not faces:
             self._last = None
             return FaceObservation(n_faces=0, landmarks=None, bbox=None)
-        scale = np.array([width, height, width], np.float32)
-        candidates = [
-            np.array([(p.x, p.y, p.z) for p in face.landmark], np.float32) * scale for face in faces
-        ]
-        candidates, boxes = _distinct(candidates, self.config.duplicate_iou)
-        if self._last is None:
-            # A new track starts on the largest face.
-            best = max(range(len(boxes)), key=lambda j: (boxes[j][2] - boxes[j][0]) * (boxes[j][3] - boxes[j][1]))
-        else:
-            best = max(range(len(boxes)), key=lambda j: iou(boxes[j], self._last))
-        self._last = boxes[best]
-        return FaceObservation(n_faces=len(boxes), landmarks=candidates[best], bbox=boxes[best])
+        points = landmark_array(faces[0]) * np.array([width, height, width], np.float32)
+        box = _bbox(points)
+        new_track, self._last = self._last is None, box
+        self._since_count += 1
+        if self._detector is not None and (new_track or self._others or self._since_count >= self.config.recount_every):
+            self._others, self._since_count = self._count_others(rgb, box), 0
+        return FaceObservation(n_faces=min(1 + self._others, self.config.max_faces), landmarks=points, bbox=box)
+
+    def _count_others(self, rgb: np.ndarray, tracked: tuple[float, float, float, float]) -> int:
+        """Detected faces whose box centre lies outside the tracked face's landmark box."""
+        height, width = rgb.shape[:2]
+        found = self._detector.process(rgb).detections or []
+        boxes = [(b.xmin * width, b.ymin * height, (b.xmin + b.width) * width, (b.ymin + b.height) * height)
+                 for b in (d.location_data.relative_bounding_box for d in found)]
+        return sum(not _centre_inside(b, tracked) for b in boxes)

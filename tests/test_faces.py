@@ -12,7 +12,7 @@ import pytest
 
 from fixtures.faces_media import AOC, SUN, aoc_measures, shared  # noqa: F401  (session fixture)
 from pipeline.crops import CropConfig, crop, smooth_boxes
-from pipeline.faces import FaceTracker, iou
+from pipeline.faces import FaceTracker, TrackerConfig, landmark_array
 from pipeline.faces_stage import ClipInput, FacesConfig, process_clip
 from pipeline.spans import SpanConfig
 from warehouse.features import read_shard
@@ -57,10 +57,20 @@ def _write_av(path: Path, frames: list[np.ndarray], fps: int = 25) -> Path:
     return path
 
 
-def test_iou():
-    assert iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
-    assert iou((0, 0, 10, 10), (20, 20, 30, 30)) == 0.0
-    assert iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(1 / 3)
+def test_landmarks_read_from_the_serialised_mesh_output_equal_the_point_by_point_read():
+    from mediapipe.framework.formats import landmark_pb2
+    from mediapipe.python.solutions import face_mesh
+
+    with face_mesh.FaceMesh(static_image_mode=True) as mesh:
+        found = mesh.process(_aoc_frames(1)[0]).multi_face_landmarks[0]
+    by_point = np.array([(p.x, p.y, p.z) for p in found.landmark], np.float32)
+    assert by_point.shape == (468, 3) and np.ptp(by_point[:, 0]) > 0.2
+    np.testing.assert_array_equal(landmark_array(found), by_point)
+    other = landmark_pb2.NormalizedLandmarkList()
+    other.CopyFrom(found)
+    other.landmark[5].visibility, other.landmark[9].z = 0.75, 0.0  # another layout: read point by point
+    by_point[9, 2] = 0.0
+    np.testing.assert_array_equal(landmark_array(other), by_point)
 
 
 def test_smoothed_boxes_are_square_and_jitter_less():
@@ -98,16 +108,29 @@ def test_one_real_face_is_tracked_on_every_frame(aoc_measures):
 
 
 @pytest.mark.integration
-def test_second_face_is_counted_and_the_track_stays_on_the_first():
-    faces = _aoc_frames(4)
+@pytest.mark.parametrize(("recount_every", "counts"), [(1, [2] * 6), (5, [1, 1, 1, 1, 2, 2])])
+def test_second_face_is_counted_and_the_track_stays_on_the_first(recount_every, counts):
+    faces = _aoc_frames(8)
     blank = np.zeros_like(faces[0])
-    with FaceTracker() as tracker:
+    with FaceTracker(TrackerConfig(recount_every=recount_every)) as tracker:
         first = tracker.observe(np.hstack([faces[0], blank]))
         assert first.n_faces == 1
-        later = [tracker.observe(np.hstack([f, f[:, ::-1].copy()])) for f in faces[1:]]
+        later = [tracker.observe(np.hstack([f, f[:, ::-1].copy()])) for f in faces[1:7]]
+        alone_again = tracker.observe(np.hstack([faces[7], blank]))
         assert tracker.observe(np.full((256, 512, 3), 127, np.uint8)).n_faces == 0
-    assert [obs.n_faces for obs in later] == [2, 2, 2]
-    assert all(obs.bbox[2] <= 256 for obs in later)  # still the left face
+    # A second face is counted within recount_every frames of its arrival, and no longer as soon as it leaves.
+    assert [obs.n_faces for obs in later] == counts
+    assert alone_again.n_faces == 1
+    assert all(obs.bbox[2] <= 256 for obs in [*later, alone_again])  # still the left face
+
+
+def test_one_face_tracker_never_counts_others():
+    faces = _aoc_frames(2)
+    with FaceTracker(TrackerConfig(max_faces=1, recount_every=1)) as tracker:
+        counts = [tracker.observe(np.hstack([f, f[:, ::-1].copy()])).n_faces for f in faces]
+    assert counts == [1, 1]
+    with pytest.raises(ValueError, match="recount_every"):
+        TrackerConfig(recount_every=0)
 
 
 @pytest.mark.integration

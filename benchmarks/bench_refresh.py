@@ -1,0 +1,318 @@
+"""Refresh throughput on a Dask cluster: clips per minute and core-seconds per second of video, per stage.
+
+Runs the dataset-refresh stages (subtitles, clips, align, histograms, faces)
+over N real talking-head clips on a Dask cluster: the computation of each
+batch on the workers, the warehouse writes in this process, one stage after
+the other, as ``flows/refresh.py`` does. Prints, per stage and for the whole:
+clips, clips per minute (wall), seconds of media, core-seconds (CPU of every
+worker process and of this one; "of which here": this process's share, the
+warehouse reads and writes and a local cluster's scheduler) and core-seconds
+per second of video.
+Asserts nothing.
+
+Clips: the offline demo corpus (``pipeline.demo_corpus``: LibriVox speech and
+an animated portrait, 256x256) and, when ``../shared/media`` has it, the real
+512x512 talking head ``WDA_AlexandriaOcasioCortez_000.mp4`` with a transcript
+recognised once by pocketsphinx. Both are built once into ``--cache`` and
+copied under new ids until there are N clips.
+
+Cluster: a ``distributed.LocalCluster`` of single-threaded worker processes
+(``--workers``), or an existing scheduler (``--scheduler`` or
+``TALKFACE_DASK_SCHEDULER``); its workers must see ``--cache`` and
+its temporary warehouse at the same paths and import this checkout. The CPU
+of a separate scheduler process and of worker nannies is not counted.
+
+Start-up (imports, model loads: once per worker process) is measured apart
+from the stages, on a warm-up clip.
+
+Run: ``python benchmarks/bench_refresh.py [--clips 12] [--workers 2]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from distributed import Client, Worker
+
+    from pipeline.align import Aligner
+    from pipeline.corpus import ClipSpec
+    from pipeline.faces_stage import ClipInput, FacesResult
+    from pipeline.ingest import IngestConfig, StageOutput
+    from warehouse.store import Warehouse
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SHARED_TALKING_HEAD = ROOT.parent / "shared" / "media" / "WDA_AlexandriaOcasioCortez_000.mp4"
+SINGLE_THREADED = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                          "NUMBA_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")}
+"""Each worker runs one task at a time: numeric libraries get one thread, not one per core."""
+
+FACES_BATCH = 8
+"""Clips per faces task and warehouse commit, as in ``flows/faces_tasks.py``."""
+
+
+# --- clips ------------------------------------------------------------------------
+
+def _recognised_vtt(video: Path) -> str:
+    """A one-cue WebVTT of the words pocketsphinx recognises in ``video`` (it has no transcript)."""
+    import numpy as np
+    from pocketsphinx import Decoder
+
+    from pipeline.audio import SAMPLE_RATE, decode_audio
+    from pipeline.demo_corpus import vtt
+
+    audio = decode_audio(video, SAMPLE_RATE)
+    decoder = Decoder(loglevel="FATAL")
+    decoder.start_utt()
+    decoder.process_raw((np.clip(audio, -1, 1) * 32767).astype(np.int16).tobytes(), full_utt=True)
+    decoder.end_utt()
+    words = [s.word.split("(")[0] for s in decoder.seg() or () if not s.word.startswith(("<", "["))]
+    return vtt(" ".join(words), len(audio) / SAMPLE_RATE - 0.05)
+
+
+def source_clips(cache: Path) -> list[Path]:
+    """The distinct clips (video with a ``.en.vtt`` sidecar beside it), built into ``cache`` once."""
+    from pipeline.demo_corpus import build_demo_corpus
+
+    videos = build_demo_corpus(cache / "demo")
+    if SHARED_TALKING_HEAD.is_file():
+        video = cache / "real" / SHARED_TALKING_HEAD.name
+        if not video.is_file():
+            video.parent.mkdir(parents=True, exist_ok=True)
+            video.with_suffix(".en.vtt").write_text(_recognised_vtt(SHARED_TALKING_HEAD))
+            shutil.copy(SHARED_TALKING_HEAD, video)
+        videos.append(video)
+    else:
+        print(f"(no {SHARED_TALKING_HEAD}: demo clips only)")
+    return videos
+
+
+def corpus_folder(sources: Sequence[Path], n: int, folder: Path) -> Path:
+    """``n`` clips in ``folder``: the sources in turn, each copy under its own id."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        video = sources[i % len(sources)]
+        stem = f"{video.stem}_{i:04d}"
+        shutil.copy(video, folder / f"{stem}{video.suffix}")
+        shutil.copy(video.with_suffix(".en.vtt"), folder / f"{stem}.en.vtt")
+    return folder
+
+
+# --- cluster and CPU accounting ----------------------------------------------------
+
+def _process_cpu() -> float:
+    """User + system CPU seconds of this process and its waited-for children."""
+    import psutil
+
+    t = psutil.Process().cpu_times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _prepare_worker(aligner_name: str, pad_s: float, dask_worker: Worker) -> None:
+    """One thread for OpenCV; imports and model loads done before anything is measured."""
+    import cv2
+    import numpy as np
+
+    from pipeline.faces import FaceTracker
+    from pipeline.mfcc import mfcc_per_frame
+
+    cv2.setNumThreads(1)
+    _worker_aligner(aligner_name, pad_s, dask_worker)
+    with FaceTracker() as tracker:
+        tracker.observe(np.zeros((64, 64, 3), np.uint8))
+    mfcc_per_frame(np.zeros(16000, np.float32), 25)
+
+
+def cluster_cpu(client: Client) -> tuple[float, float]:
+    """Core-seconds used so far by every worker process, and by this one (warehouse writes, local scheduler)."""
+    return sum(client.run(_process_cpu).values()), _process_cpu()
+
+
+def connect(scheduler: str | None, workers: int) -> Client:
+    """A client of ``scheduler``, or of a new local cluster of single-threaded worker processes."""
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        return Client(scheduler)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return Client(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None, env=SINGLE_THREADED))
+
+
+def prepare(client: Client, aligner_name: str) -> None:
+    """Every worker single-threaded, with its imports and models loaded."""
+    from pipeline.ingest import IngestConfig
+
+    client.run(_prepare_worker, aligner_name, IngestConfig().cue_pad_s)
+
+
+# --- the stages: the only code that knows the stage modules --------------------------
+
+def _worker_aligner(name: str, pad_s: float, worker: Worker | None = None) -> Aligner:
+    """One aligner per worker process (kept on the worker), built once."""
+    from distributed import get_worker
+
+    from pipeline.align import make_aligner
+
+    aligners = (worker or get_worker()).__dict__.setdefault("talkface_aligners", {})
+    if (name, pad_s) not in aligners:
+        aligners[name, pad_s] = make_aligner(name, pad_s)
+    return aligners[name, pad_s]
+
+
+def _ingest_batch(stage: str, clips: list[ClipSpec], warehouse: Warehouse, config: IngestConfig,
+                  aligner_name: str) -> StageOutput:
+    from pipeline.ingest import process_batch
+
+    aligner = _worker_aligner(aligner_name, config.cue_pad_s) if stage == "align" else None
+    return process_batch(stage, clips, warehouse, config, aligner)
+
+
+def _faces_batch(clips: list[ClipInput], shard_dir: Path) -> list[FacesResult]:
+    from pipeline.faces_stage import process_clip
+
+    return [process_clip(clip, shard_dir) for clip in clips]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One refresh stage: which clips it still needs, its work on a worker, its write here."""
+
+    name: str
+    pending: Callable[[list[str]], list[str]]
+    compute: Callable[[list[str]], object]  # a batch of clip ids -> a Dask future
+    write: Callable[[object], None]
+    batch_size: int
+
+
+def refresh_stages(client: Client, corpus: Path, warehouse_uri: Path, shard_dir: Path,
+                   aligner_name: str) -> tuple[list[Stage], list[str]]:
+    """The refresh's stages over ``corpus``, in order, and the corpus's clip ids."""
+    from pipeline.corpus import load_corpus
+    from pipeline.faces_stage import clip_inputs, pending_clips, write_results
+    from pipeline.ingest import STAGES, IngestConfig, pending, write_output
+    from warehouse.store import Warehouse
+
+    warehouse, config = Warehouse(warehouse_uri), IngestConfig()
+    by_id = {c.clip_id: c for c in load_corpus(corpus)}
+
+    def ingest(stage: str) -> Stage:
+        return Stage(stage, lambda ids: pending(warehouse, stage, ids),
+                     lambda ids: client.submit(_ingest_batch, stage, [by_id[c] for c in ids], warehouse, config,
+                                               aligner_name, pure=False),
+                     lambda output: write_output(warehouse, output), config.batch_size)
+
+    faces = Stage("faces", lambda ids: pending_clips(warehouse, ids),
+                  lambda ids: client.submit(_faces_batch, clip_inputs(warehouse, ids), shard_dir, pure=False),
+                  lambda results: write_results(warehouse, results), FACES_BATCH)
+    return [ingest(stage) for stage in STAGES] + [faces], list(by_id)
+
+
+def media_seconds(warehouse_uri: Path, clip_ids: Sequence[str]) -> float:
+    """Seconds of media of ``clip_ids`` (their ``clips`` rows)."""
+    from warehouse.store import Warehouse
+
+    rows = Warehouse(warehouse_uri).read_clips("clips", clip_ids, columns=["start_s", "end_s"]).to_pylist()
+    return sum(r["end_s"] - (r["start_s"] or 0.0) for r in rows)
+
+
+# --- run and report -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Figure:
+    """What one stage (or the whole) cost."""
+
+    name: str
+    clips: int
+    wall_s: float
+    worker_s: float  # core-seconds on the workers
+    local_s: float  # core-seconds in this process
+
+    def cells(self, media_s: float) -> list[str]:
+        per_minute = self.clips / self.wall_s * 60 if self.wall_s > 0 else float("nan")
+        core_s = self.worker_s + self.local_s
+        return [self.name, str(self.clips), f"{per_minute:.1f}", f"{media_s:.1f}", f"{core_s:.2f}",
+                f"{self.local_s:.2f}", f"{core_s / media_s:.4f}" if media_s else "-"]
+
+
+def run_stage(client: Client, stage: Stage, clip_ids: list[str]) -> Figure:
+    """Submit every batch the stage still needs, write the results in order; measure it."""
+    (workers, local), wall = cluster_cpu(client), time.perf_counter()
+    todo = stage.pending(clip_ids)
+    batches = [todo[i:i + stage.batch_size] for i in range(0, len(todo), stage.batch_size)]
+    for future in [stage.compute(batch) for batch in batches]:
+        stage.write(future.result())
+    workers_after, local_after = cluster_cpu(client)
+    return Figure(stage.name, len(todo), time.perf_counter() - wall, workers_after - workers, local_after - local)
+
+
+def refresh(client: Client, corpus: Path, warehouse: Path, aligner_name: str) -> tuple[list[Figure], list[str]]:
+    """Every stage over the corpus into a new warehouse; returns each stage's figure and the clip ids."""
+    stages, clip_ids = refresh_stages(client, corpus, warehouse, warehouse / "shards", aligner_name)
+    return [run_stage(client, stage, clip_ids) for stage in stages], clip_ids
+
+
+def idle_rate(client: Client, seconds: float = 5.0) -> float:
+    """Core-seconds per wall second the cluster and this process burn with nothing to do (heartbeats, monitors)."""
+    before, wall = sum(cluster_cpu(client)), time.perf_counter()
+    time.sleep(seconds)
+    return (sum(cluster_cpu(client)) - before) / (time.perf_counter() - wall)
+
+
+def table(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", type=int, default=12, help="clips to refresh (copies of the sources in turn)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes of the local cluster")
+    parser.add_argument("--scheduler", default=os.environ.get("TALKFACE_DASK_SCHEDULER"),
+                        help="address of a running Dask scheduler (default: $TALKFACE_DASK_SCHEDULER, "
+                             "else a local cluster)")
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "talkface-bench-refresh",
+                        help="where the source clips are built once and kept")
+    parser.add_argument("--aligner", default="pocketsphinx", help="aligner name (pipeline.align.make_aligner)")
+    args = parser.parse_args()
+    if args.clips < 1 or args.workers < 1:
+        parser.error("--clips and --workers must be >= 1")
+
+    sources = source_clips(args.cache)
+    client = connect(args.scheduler, args.workers)
+    with tempfile.TemporaryDirectory(dir=args.cache) as tmp:
+        work = Path(tmp)
+        start_cpu = sum(cluster_cpu(client))
+        prepare(client, args.aligner)
+        # Warm-up: a clip per worker through every stage (this process's imports and first commits).
+        warm = corpus_folder(sources, len(client.scheduler_info()["workers"]), work / "warm")
+        refresh(client, warm, work / "warm-warehouse", args.aligner)
+        start_cpu = sum(cluster_cpu(client)) - start_cpu
+        idle = idle_rate(client)
+        figures, clip_ids = refresh(client, corpus_folder(sources, args.clips, work / "corpus"),
+                                    work / "warehouse", args.aligner)
+        media_s = media_seconds(work / "warehouse", clip_ids)
+    client.close()
+
+    whole = Figure("whole", len(clip_ids), sum(f.wall_s for f in figures), sum(f.worker_s for f in figures),
+                   sum(f.local_s for f in figures))
+    print(f"{len(clip_ids)} clips from {len(sources)} sources, {media_s:.1f} s of media, "
+          f"{len(figures)} stages; start-up (imports, models) {start_cpu:.1f} core-s, not counted below; "
+          f"idle cluster {idle:.3f} core-s per wall second, counted below")
+    print(table([["stage", "clips", "clips/min", "media s", "core-s", "of which here", "core-s per s"]]
+                + [f.cells(media_s) for f in [*figures, whole]]))
+
+
+if __name__ == "__main__":
+    main()
