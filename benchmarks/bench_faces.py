@@ -87,7 +87,7 @@ def parts(video: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         process_clip(ClipInput("warmup", video, end_s=3.0), tmp)
         whole, result = cpu(lambda: process_clip(ClipInput("bench", video), tmp))
-    rows.append((f"whole stage (process_clip; kept={result.kept})", whole))
+    rows.append((f"whole stage (process_clip; kept={result.reject is None})", whole))
 
     print(f"{video.name}: {info.width}x{info.height}, {info.n_frames()} frames at 25 fps ({seconds:.1f} s)")
     width = max(len(name) for name, _ in rows)

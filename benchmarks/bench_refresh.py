@@ -36,18 +36,16 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from distributed import Client, Worker
+    from distributed import Client
 
-    from pipeline.align import Aligner
-    from pipeline.corpus import ClipSpec
-    from pipeline.faces_stage import ClipInput, FacesResult
-    from pipeline.ingest import IngestConfig, StageOutput
+    from pipeline.refresh_stages import RefreshSettings
+    from pipeline.stage import ClipResult, ClipWork, Stage
     from warehouse.store import Warehouse
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,10 +55,6 @@ SHARED_TALKING_HEAD = ROOT.parent / "shared" / "media" / "WDA_AlexandriaOcasioCo
 SINGLE_THREADED = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                           "NUMBA_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")}
 """Each worker runs one task at a time: numeric libraries get one thread, not one per core."""
-
-FACES_BATCH = 8
-"""Clips per faces task and warehouse commit, as in ``flows/faces_tasks.py``."""
-
 
 # --- clips ------------------------------------------------------------------------
 
@@ -119,16 +113,17 @@ def _process_cpu() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
-def _prepare_worker(aligner_name: str, pad_s: float, dask_worker: Worker) -> None:
+def _prepare_worker(aligner_name: str, pad_s: float) -> None:
     """One thread for OpenCV; imports and model loads done before anything is measured."""
     import cv2
     import numpy as np
 
     from pipeline.faces import FaceTracker
     from pipeline.mfcc import mfcc_per_frame
+    from pipeline.refresh_stages import worker_aligner
 
     cv2.setNumThreads(1)
-    _worker_aligner(aligner_name, pad_s, dask_worker)
+    worker_aligner(aligner_name, pad_s)
     with FaceTracker() as tracker:
         tracker.observe(np.zeros((64, 64, 3), np.uint8))
     mfcc_per_frame(np.zeros(16000, np.float32), 25)
@@ -157,66 +152,13 @@ def prepare(client: Client, aligner_name: str) -> None:
     client.run(_prepare_worker, aligner_name, IngestConfig().cue_pad_s)
 
 
-# --- the stages: the only code that knows the stage modules --------------------------
+# --- the stages: the refresh's own list and runner, compute submitted to the cluster ---
 
-def _worker_aligner(name: str, pad_s: float, worker: Worker | None = None) -> Aligner:
-    """One aligner per worker process (kept on the worker), built once."""
-    from distributed import get_worker
+def _compute(stage: str, work: list[ClipWork], settings: RefreshSettings) -> list[ClipResult | None]:
+    """One batch of one stage, on a worker (as ``flows/refresh.py``'s compute task)."""
+    from pipeline.refresh_stages import stage_named
 
-    from pipeline.align import make_aligner
-
-    aligners = (worker or get_worker()).__dict__.setdefault("talkface_aligners", {})
-    if (name, pad_s) not in aligners:
-        aligners[name, pad_s] = make_aligner(name, pad_s)
-    return aligners[name, pad_s]
-
-
-def _ingest_batch(stage: str, clips: list[ClipSpec], warehouse: Warehouse, config: IngestConfig,
-                  aligner_name: str) -> StageOutput:
-    from pipeline.ingest import process_batch
-
-    aligner = _worker_aligner(aligner_name, config.cue_pad_s) if stage == "align" else None
-    return process_batch(stage, clips, warehouse, config, aligner)
-
-
-def _faces_batch(clips: list[ClipInput], shard_dir: Path) -> list[FacesResult]:
-    from pipeline.faces_stage import process_clip
-
-    return [process_clip(clip, shard_dir) for clip in clips]
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One refresh stage: which clips it still needs, its work on a worker, its write here."""
-
-    name: str
-    pending: Callable[[list[str]], list[str]]
-    compute: Callable[[list[str]], object]  # a batch of clip ids -> a Dask future
-    write: Callable[[object], None]
-    batch_size: int
-
-
-def refresh_stages(client: Client, corpus: Path, warehouse_uri: Path, shard_dir: Path,
-                   aligner_name: str) -> tuple[list[Stage], list[str]]:
-    """The refresh's stages over ``corpus``, in order, and the corpus's clip ids."""
-    from pipeline.corpus import load_corpus
-    from pipeline.faces_stage import clip_inputs, pending_clips, write_results
-    from pipeline.ingest import STAGES, IngestConfig, pending, write_output
-    from warehouse.store import Warehouse
-
-    warehouse, config = Warehouse(warehouse_uri), IngestConfig()
-    by_id = {c.clip_id: c for c in load_corpus(corpus)}
-
-    def ingest(stage: str) -> Stage:
-        return Stage(stage, lambda ids: pending(warehouse, stage, ids),
-                     lambda ids: client.submit(_ingest_batch, stage, [by_id[c] for c in ids], warehouse, config,
-                                               aligner_name, pure=False),
-                     lambda output: write_output(warehouse, output), config.batch_size)
-
-    faces = Stage("faces", lambda ids: pending_clips(warehouse, ids),
-                  lambda ids: client.submit(_faces_batch, clip_inputs(warehouse, ids), shard_dir, pure=False),
-                  lambda results: write_results(warehouse, results), FACES_BATCH)
-    return [ingest(stage) for stage in STAGES] + [faces], list(by_id)
+    return stage_named(stage).compute(work, settings)
 
 
 def media_seconds(warehouse_uri: Path, clip_ids: Sequence[str]) -> float:
@@ -246,21 +188,29 @@ class Figure:
                 f"{self.local_s:.2f}", f"{core_s / media_s:.4f}" if media_s else "-"]
 
 
-def run_stage(client: Client, stage: Stage, clip_ids: list[str]) -> Figure:
+def run_stage(client: Client, stage: Stage, warehouse: Warehouse, clips: list, settings: RefreshSettings) -> Figure:
     """Submit every batch the stage still needs, write the results in order; measure it."""
+    from pipeline.stage import in_batches, pending, read_work, write_results
+
     (workers, local), wall = cluster_cpu(client), time.perf_counter()
-    todo = stage.pending(clip_ids)
-    batches = [todo[i:i + stage.batch_size] for i in range(0, len(todo), stage.batch_size)]
-    for future in [stage.compute(batch) for batch in batches]:
-        stage.write(future.result())
+    todo = set(pending(warehouse, stage, [c.clip_id for c in clips]))
+    work = read_work(warehouse, stage, [c for c in clips if c.clip_id in todo])
+    batches = in_batches(work, settings.ingest.batch_size)
+    for future in [client.submit(_compute, stage.name, batch, settings, pure=False) for batch in batches]:
+        write_results(warehouse, stage, future.result())
     workers_after, local_after = cluster_cpu(client)
     return Figure(stage.name, len(todo), time.perf_counter() - wall, workers_after - workers, local_after - local)
 
 
-def refresh(client: Client, corpus: Path, warehouse: Path, aligner_name: str) -> tuple[list[Figure], list[str]]:
+def refresh(client: Client, corpus: Path, warehouse_uri: Path, aligner_name: str) -> tuple[list[Figure], list[str]]:
     """Every stage over the corpus into a new warehouse; returns each stage's figure and the clip ids."""
-    stages, clip_ids = refresh_stages(client, corpus, warehouse, warehouse / "shards", aligner_name)
-    return [run_stage(client, stage, clip_ids) for stage in stages], clip_ids
+    from pipeline.corpus import load_corpus
+    from pipeline.refresh_stages import STAGES, RefreshSettings
+    from warehouse.store import Warehouse
+
+    warehouse, clips = Warehouse(warehouse_uri), load_corpus(corpus)
+    settings = RefreshSettings(warehouse.uri, aligner_name)
+    return [run_stage(client, stage, warehouse, clips, settings) for stage in STAGES], [c.clip_id for c in clips]
 
 
 def idle_rate(client: Client, seconds: float = 5.0) -> float:
