@@ -1,0 +1,128 @@
+"""The production topology of docker-compose.yml, as processes: the deployed chain end to end on S3.
+
+PostgreSQL (Prefect's database), a Prefect server with basic auth, an
+S3-compatible endpoint (moto's server; MinIO in compose) holding the
+warehouse, a Dask scheduler with two workers and a Prefect worker per pool,
+each in a folder of its own (``tests/fixtures/topology.py``). The compose
+file's ``deploy`` command creates the deployments; one triggered refresh runs
+its batches on the Dask workers and writes the warehouse on S3, the selection
+follows it, and the training follows the selection, reading the selected
+clips' feature shards from S3. The corpus is the one read-only input every
+service sees (a volume mounted read-only in compose).
+"""
+
+from __future__ import annotations
+
+import base64
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from fixtures.librivox import needs_librivox
+from fixtures.prefect_server import AUTH, REPO, wait_final_run
+from fixtures.system_packages import needs_system_package
+from fixtures.topology import BUCKET, POSTGRES_BIN, S3_KEY, S3_SECRET, deploy, topology
+
+pytestmark = [pytest.mark.integration, needs_librivox,
+              needs_system_package("postgresql", (POSTGRES_BIN / "initdb").is_file(), "Prefect's database")]
+
+STAGE_TASKS = ("subtitles-batch", "clips-batch", "align-batch", "histograms-batch", "faces-batch")
+"""Task runs that the refresh submits to its task runner (the Dask cluster here), one batch per stage."""
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _s3_keys(endpoint: str) -> list[str]:
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=S3_KEY, aws_secret_access_key=S3_SECRET,
+                      region_name="us-east-1")
+    return [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
+            for o in page.get("Contents", [])]
+
+
+def _dask_task_names(scheduler: str) -> dict[str, list[str]]:
+    """The keys each Dask worker has run (from the workers' own transition logs)."""
+    from distributed import Client
+
+    def finished(dask_worker) -> list[str]:
+        return sorted({str(entry[0]) for entry in dask_worker.state.log if len(entry) > 2 and entry[2] == "memory"})
+
+    with Client(scheduler, timeout=10) as client:
+        return client.run(finished)
+
+
+def test_the_deployed_chain_runs_end_to_end_on_postgres_dask_and_s3(tmp_path: Path, monkeypatch):
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
+
+    from pipeline.demo_corpus import build_demo_corpus
+    from warehouse.store import Warehouse
+
+    corpus = tmp_path / "corpus"
+    build_demo_corpus(corpus, clips=2)
+    corpus_before = _snapshot(corpus)
+    with topology(tmp_path / "services") as top:
+        with pytest.raises(urllib.error.HTTPError, match="401"):  # the API is protected by auth
+            urllib.request.urlopen(f"{top.api_url}/deployments/filter", data=b"{}", timeout=5)
+        reports, runs = top.home("cpu-worker") / "reports", top.home("gpu-worker") / "runs"
+        deployed = deploy(top, corpus=str(corpus), cron="0 0 1 1 *", aligner="pocketsphinx", report_dir=str(reports),
+                          runs_dir=str(runs), code_dir=str(REPO), nmin="1", nmax="2", train_config="tiny",
+                          train_steps="3", train_device="cpu")
+        assert deployed.returncode == 0, f"talkface deploy failed:\n{deployed.stderr[-3000:]}\n{top.logs()}"
+
+        with (temporary_settings({PREFECT_API_URL: top.api_url, PREFECT_API_AUTH_STRING: AUTH}),
+              get_client(sync_client=True) as client):
+            deployments = [client.read_deployment_by_name(name) for name in (
+                "dataset-refresh/talkface-refresh", "selection/talkface-selection", "training/talkface-training")]
+            assert deployments[0].parameters["warehouse_uri"] == top.warehouse
+            assert deployments[0].job_variables["env"] == {"TALKFACE_DASK_ADDRESS": top.scheduler}
+
+            run_deployment("dataset-refresh/talkface-refresh", timeout=0)
+            finished = []
+            for deployment in deployments:  # each one starts the next
+                finished.append(wait_final_run(client, deployment.id, top.logs, limit_s=150))
+                assert finished[-1].state.type.value == "COMPLETED", (
+                    f"{deployment.name}: {finished[-1].state.message}\n{top.logs()}")
+            refreshed, selected, trained = finished
+            task_runs = client.read_task_runs()
+            artifacts = {a.key: a for a in client.read_artifacts()}
+
+        on_dask = _dask_task_names(top.scheduler)
+        for key, value in top.values.items():  # the test reads the warehouse as the services do
+            monkeypatch.setenv(key, value)
+        store = Warehouse(top.warehouse)
+        summary = {table: store.read(table).num_rows for table in ("clips", "phoneme_histograms", "clip_spans")}
+        recorded = store.read("selections").to_pylist()
+        keys = _s3_keys(top.s3_endpoint)
+
+    assert summary == {"clips": 2, "phoneme_histograms": 2, "clip_spans": 2}, summary
+    ran = sorted(t.name for t in task_runs if t.flow_run_id == refreshed.id and t.name.split("-")[0] + "-batch"
+                 in STAGE_TASKS)
+    assert {name.rsplit("-", 1)[0] for name in ran} >= set(STAGE_TASKS), ran
+    dask_runs = [key for keys_ in on_dask.values() for key in keys_]
+    assert len(on_dask) == 2 and len(dask_runs) >= len(STAGE_TASKS), on_dask  # the batches ran on Dask
+
+    assert len(recorded) == 1, recorded
+    selection_id = recorded[0]["selection_id"]
+    assert trained.parameters["selection_id"] == selection_id  # passed on by the event trigger
+    assert selected.start_time >= refreshed.end_time and trained.start_time >= selected.end_time
+    assert selection_id in artifacts["selection-summary"].data
+    figure = artifacts["selection-histogram"].data
+    assert base64.b64decode(figure.removeprefix("data:image/png;base64,"))[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # The warehouse and the feature shards live on S3 only; reports and runs in their worker's own folder.
+    assert any(k.startswith("warehouse/selections/_delta_log/") for k in keys), keys
+    assert any(k.startswith("warehouse/shards/") for k in keys), keys
+    assert not list((tmp_path / "services").rglob("_delta_log")), "a Delta table was written to a local folder"
+    assert (reports / f"report-{selection_id}.html").is_file()
+    run_dir = runs / selection_id
+    assert sorted(p.name for p in run_dir.glob("ckpt_*.pt")) == ["ckpt_00000003.pt"]
+    assert sorted(p.name for p in run_dir.glob("generator_*.safetensors")) == ["generator_00000003.safetensors"]
+    assert _snapshot(corpus) == corpus_before, "a service wrote into the read-only corpus"
