@@ -9,12 +9,13 @@ import click
 
 from selection.distances import DEFAULT_DISTANCE, DISTANCES
 from selection.methods import DEFAULT_METHOD, METHODS, SelectionParams
+from warehouse.location import Location, is_remote_uri
 from warehouse.options import warehouse_option
 
 
 def _absolute(path: str) -> str:
     """Local paths become absolute (workers run elsewhere); URIs stay as they are."""
-    return path if "://" in path else str(Path(path).expanduser().resolve())
+    return Location.of(path).uri
 
 
 @click.command("deploy")
@@ -64,7 +65,7 @@ def deploy(corpus: str, warehouse: str, cron: str, timezone: str, cpu_pool: str,
     if not os.environ.get("PREFECT_API_URL"):
         raise click.UsageError("set PREFECT_API_URL to the Prefect server's API (deployments need a server)")
     settings = DeploySettings(
-        corpus=corpus if corpus.startswith("voxceleb:") or "://" in corpus else _absolute(corpus),
+        corpus=corpus if corpus.startswith("voxceleb:") or is_remote_uri(corpus) else _absolute(corpus),
         warehouse=_absolute(warehouse), report_dir=_absolute(report_dir), runs_dir=_absolute(runs_dir),
         cron=cron, timezone=timezone, cpu_pool=cpu_pool, refresh_pool=refresh_pool, gpu_pool=gpu_pool, aligner=aligner,
         selection=SelectionParams(nmin, nmax, k, seed, method, distance), train_config=train_config,

@@ -31,14 +31,13 @@ class TrainingResult:
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
 def clips_task(warehouse_uri: str, selection_id: str | None, seq_len: int) -> list:
-    """The selection's manifest as training clips (shard paths resolved against a local warehouse)."""
+    """The selection's manifest as training clips (local or object-store shards)."""
     from training.data import clips_from_manifest
     from warehouse.manifest import build_manifest
     from warehouse.store import Warehouse
 
     store = Warehouse(warehouse_uri)
-    base = Path(store.uri) if "://" not in store.uri else None
-    return clips_from_manifest(build_manifest(store, selection_id), seq_len, base, f"warehouse {store.uri}")
+    return clips_from_manifest(build_manifest(store, selection_id), seq_len, source=f"warehouse {store.uri}")
 
 
 @task(cache_policy=NO_CACHE)

@@ -3,7 +3,10 @@
 Three ways to name a corpus, all ending as a list of :class:`ClipSpec`:
 
 - a folder of media files with yt-dlp-style sidecar subtitles
-  (``talk.mp4`` + ``talk.en.vtt``); the clip id is the file stem, made safe;
+  (``talk.mp4`` + ``talk.en.vtt``); the clip id is the file stem, made safe.
+  The folder may be on object storage (``s3://bucket/corpus``): then the
+  clips name their files by URI, and each worker copies what it decodes into
+  its cache, so machines share nothing but the object store;
 - a segment list (``.csv`` or ``.parquet``) with columns
   ``clip_id, source, start_s, end_s, speaker_id``, where ``source`` is a URL,
   a YouTube id or a path (relative paths are relative to the list);
@@ -22,7 +25,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from pipeline.subtitles import find_sidecar
+from pipeline.subtitles import find_sidecar, pick_sidecar
+from warehouse.location import Location, is_remote_uri
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +58,8 @@ class ClipSpec:
     start_s: Seconds = 0.0
     end_s: Seconds | None = None  # None: to the end of the media
     speaker_id: str | None = None
-    media: Path | None = None  # local media file, when the source is one
-    subtitles: Path | None = None  # sidecar subtitle file, when there is one
+    media: Path | str | None = None  # media file (local path or object-store URI), when the source is one
+    subtitles: Path | str | None = None  # sidecar subtitle file (path or URI), when there is one
 
     @property
     def is_remote(self) -> bool:
@@ -83,6 +87,8 @@ def load_corpus(spec: str | Path) -> list[ClipSpec]:
     text = str(spec)
     if text.startswith(VOXCELEB_PREFIX):
         return voxceleb_segments(Path(text.removeprefix(VOXCELEB_PREFIX)))
+    if is_remote_uri(text):
+        return scan_remote_folder(Location.of(text))
     path = Path(text)
     if path.is_dir():
         return scan_media_folder(path)
@@ -99,6 +105,36 @@ def scan_media_folder(folder: Path) -> list[ClipSpec]:
         if clip_id in clips:
             raise CorpusError(f"{media} and {clips[clip_id].media} both give clip id {clip_id!r}")
         clips[clip_id] = ClipSpec(clip_id, str(media), media=media, subtitles=find_sidecar(media))
+    if not clips:
+        raise CorpusError(f"{folder}: no media files ({', '.join(sorted(MEDIA_SUFFIXES))})")
+    return list(clips.values())
+
+
+def scan_remote_folder(folder: Location) -> list[ClipSpec]:
+    """One clip per media file under an object-store folder, with its sidecar subtitles, by URI.
+
+    Raises:
+        CorpusError: the folder cannot be listed or holds no media file.
+    """
+    try:
+        files = folder.list_files()
+    except OSError as exc:
+        raise CorpusError(f"{folder}: cannot list the corpus folder ({exc})") from exc
+    by_dir: dict[str, list[str]] = {}
+    for f in files:
+        parent, _, name = f.uri.rpartition("/")
+        by_dir.setdefault(parent, []).append(name)
+    clips: dict[str, ClipSpec] = {}
+    for f in files:
+        stem, suffix = Path(f.name).stem, Path(f.name).suffix.lower()
+        if suffix not in MEDIA_SUFFIXES:
+            continue
+        clip_id = safe_id(stem)
+        if clip_id in clips:
+            raise CorpusError(f"{f.uri} and {clips[clip_id].media} both give clip id {clip_id!r}")
+        parent = f.uri.rpartition("/")[0]
+        sidecar = pick_sidecar(stem, by_dir[parent])
+        clips[clip_id] = ClipSpec(clip_id, f.uri, media=f.uri, subtitles=sidecar and f"{parent}/{sidecar}")
     if not clips:
         raise CorpusError(f"{folder}: no media files ({', '.join(sorted(MEDIA_SUFFIXES))})")
     return list(clips.values())
@@ -137,8 +173,8 @@ def _segment(path: Path, row: dict[str, object]) -> ClipSpec:
     if start < 0 or (end is not None and end <= start):
         raise CorpusError(f"{path}: clip {clip_id}: bad segment start_s={start} end_s={end}")
     media = None
-    if "://" not in source and not re.fullmatch(r"[A-Za-z0-9_-]{11}", source):
-        media = (path.parent / source).resolve()
+    if not is_remote_uri(source) and not re.fullmatch(r"[A-Za-z0-9_-]{11}", source):
+        media = (path.parent / source.removeprefix("file://")).resolve()
         if not media.is_file():
             raise CorpusError(f"{path}: clip {clip_id}: media file {media} does not exist")
     return ClipSpec(clip_id, source, start, end, str(row["speaker_id"]) if row["speaker_id"] else None,

@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from pipeline.corpus import ClipSpec
+from pipeline.stage import ClipWork
 
 PIPELINE_ROOT = Path(__file__).resolve().parent
 
@@ -28,8 +29,8 @@ def code_version() -> str:
     return digest.hexdigest()[:16]
 
 
-def file_fingerprint(path: Path | None) -> list[object] | None:
-    """(path, size, mtime in ns) of a file, or None when there is none or it is gone."""
+def file_fingerprint(path: Path | str | None) -> list[object] | None:
+    """(path, size, mtime in ns) of a local file, or None when there is none; a URI by name only."""
     if path is None:
         return None
     try:
@@ -45,8 +46,8 @@ def clip_fingerprint(clip: ClipSpec) -> list[object]:
             file_fingerprint(clip.media), file_fingerprint(clip.subtitles)]
 
 
-def batch_key(stage: str, clips: list[ClipSpec], settings: object) -> str:
-    """Cache key of one stage over a batch of clips with the given settings (their repr)."""
-    payload = json.dumps([stage, code_version(), repr(settings), [clip_fingerprint(c) for c in clips]],
-                         default=str)
+def batch_key(stage: str, work: list[ClipWork], settings: object) -> str:
+    """Cache key of one stage over a batch with the given settings (their repr): clips and their input rows."""
+    payload = json.dumps([stage, code_version(), repr(settings),
+                          [[clip_fingerprint(w.clip), w.rows] for w in work]], default=str)
     return hashlib.sha256(payload.encode()).hexdigest()

@@ -30,6 +30,7 @@ A title-case word before a colon without ``>>`` is speech ("Note: ...",
 from __future__ import annotations
 
 import functools
+import glob
 import html
 import re
 import unicodedata
@@ -488,11 +489,19 @@ def prepare_cues(cues: Sequence[Cue], start_s: Seconds = 0.0, end_s: Seconds | N
 
 def find_sidecar(media: Path, lang: str = "en") -> Path | None:
     """The subtitle file yt-dlp writes beside ``media``: ``<stem>.<lang>.vtt|srt``, then ``<stem>.vtt|srt``."""
-    for name in (f"{media.stem}.{lang}{s}" for s in SUBTITLE_SUFFIXES):
-        if (media.parent / name).is_file():
-            return media.parent / name
-    variants = sorted(media.parent.glob(f"{media.stem}.{lang}-*.*"))  # en-US, en-GB ...
-    for path in variants + [media.with_suffix(s) for s in SUBTITLE_SUFFIXES]:
-        if path.suffix.lower() in SUBTITLE_SUFFIXES and path.is_file():
-            return path
+    names = [p.name for p in media.parent.glob(f"{glob.escape(media.stem)}.*") if p.is_file()]
+    name = pick_sidecar(media.stem, names, lang)
+    return None if name is None else media.parent / name
+
+
+def pick_sidecar(stem: str, names: Iterable[str], lang: str = "en") -> str | None:
+    """Of the file ``names`` in a media file's folder, its subtitles (as :func:`find_sidecar` orders them)."""
+    present = set(names)
+    for name in (f"{stem}.{lang}{s}" for s in SUBTITLE_SUFFIXES):
+        if name in present:
+            return name
+    variants = sorted(n for n in present if n.startswith(f"{stem}.{lang}-"))  # en-US, en-GB ...
+    for name in variants + [f"{stem}{s}" for s in SUBTITLE_SUFFIXES]:
+        if Path(name).suffix.lower() in SUBTITLE_SUFFIXES and name in present:
+            return name
     return None

@@ -11,7 +11,9 @@ import pytest
 from fixtures.librivox import needs_librivox, transcripts, wav
 from fixtures.media import tone_after, write_media
 from pipeline.corpus import ClipSpec, load_corpus
-from pipeline.ingest import STAGES, IngestConfig, Reject, pending, phone_rows, run_batch, subtitle_rows
+from pipeline.ingest import IngestConfig, align_batch, subtitle_rows
+from pipeline.refresh_stages import INGEST_STAGES, RefreshSettings
+from pipeline.stage import Reject, run_stages
 from warehouse.phones import PHONE_INDEX
 from warehouse.store import Warehouse
 
@@ -66,26 +68,21 @@ EXPECTED_REJECTS = {
 }
 
 
-def run_all(clips: list[ClipSpec], warehouse: Warehouse, aligner) -> None:
-    """The flow's loop without Prefect: each stage over the clips it still needs."""
-    config = IngestConfig(batch_size=3)
-    by_id = {c.clip_id: c for c in clips}
-    for stage in STAGES:
-        todo = [by_id[c] for c in pending(warehouse, stage, list(by_id))]
-        for i in range(0, len(todo), config.batch_size):
-            run_batch(stage, todo[i : i + 3], warehouse, config, aligner)
+def run_all(clips: list[ClipSpec], warehouse: Warehouse) -> None:
+    """The flow's loop without Prefect: each ingest stage over the clips it still needs, 3 per batch."""
+    run_stages(warehouse, clips, INGEST_STAGES, RefreshSettings(warehouse.uri), batch_size=3)
 
 
 @pytest.fixture(scope="module")
 def aligner():
-    from pipeline.align.sphinx import SphinxAligner
+    from pipeline.refresh_stages import worker_aligner
 
-    return SphinxAligner()
+    return worker_aligner("pocketsphinx", IngestConfig().cue_pad_s)
 
 
 def test_stages_write_rows_and_rejects(corpus: Path, tmp_path: Path, aligner) -> None:
     warehouse = Warehouse(tmp_path / "wh")
-    run_all(load_corpus(corpus), warehouse, aligner)
+    run_all(load_corpus(corpus), warehouse)
     rejects = {(r["clip_id"], r["stage"]): r["reason"] for r in warehouse.read("rejects").to_pylist()}
     assert rejects == EXPECTED_REJECTS
     phones = warehouse.read("phone_alignments")
@@ -122,11 +119,11 @@ def test_stages_write_rows_and_rejects(corpus: Path, tmp_path: Path, aligner) ->
 
     # re-running changes nothing; an added clip is the only one processed
     versions = warehouse.versions()
-    run_all(load_corpus(corpus), warehouse, aligner)
+    run_all(load_corpus(corpus), warehouse)
     assert warehouse.versions() == versions
     shutil.copy(corpus / "good_wav.wav", corpus / "added.wav")
     shutil.copy(corpus / "good_wav.en.srt", corpus / "added.en.srt")
-    run_all(load_corpus(corpus), warehouse, aligner)
+    run_all(load_corpus(corpus), warehouse)
     assert warehouse.read("phone_alignments").num_rows == 4 * len(wav_rows)
     assert warehouse.read("rejects").num_rows == len(EXPECTED_REJECTS)
 
@@ -139,8 +136,9 @@ def test_stage_functions_directly(corpus: Path, aligner) -> None:
     assert isinstance(reject, Reject) and "nosubs.wav" in reject.detail
     clip = {"clip_id": "x", "has_audio": True, "video_uri": str(corpus / "corrupt.mp4"), "start_s": 0.0,
             "end_s": None}
-    bad = phone_rows(clip, rows, aligner)
-    assert isinstance(bad, Reject) and bad.reason == "bad_media" and "corrupt.mp4" in bad.detail
+    [bad] = align_batch([clip], [rows], aligner, IngestConfig())
+    assert bad.clip_id == "x" and bad.rows == {}
+    assert bad.reject.reason == "bad_media" and "corrupt.mp4" in bad.reject.detail
 
 
 @pytest.mark.integration

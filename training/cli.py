@@ -26,15 +26,15 @@ def _logging() -> None:
 def _clips(warehouse: str, manifest: Path | None, seq_len: int):
     """The clips to train on, from the manifest file or the warehouse's latest selection."""
     from training.data import clips_from_manifest, read_manifest
+    from warehouse.location import Location
 
     if manifest is not None:
-        return clips_from_manifest(read_manifest(manifest), seq_len, manifest.parent, str(manifest))
+        return clips_from_manifest(read_manifest(manifest), seq_len, Location.of(manifest.parent), str(manifest))
     from warehouse.manifest import build_manifest
     from warehouse.store import Warehouse
 
     store = Warehouse(warehouse)
-    base = Path(store.uri) if "://" not in store.uri else None
-    return clips_from_manifest(build_manifest(store), seq_len, base, f"warehouse {store.uri}")
+    return clips_from_manifest(build_manifest(store), seq_len, source=f"warehouse {store.uri}")
 
 
 @click.command()

@@ -1,9 +1,9 @@
 """Training data: the manifest of feature shards, streamed by worker processes.
 
-A manifest row names one clip and its shard: a compressed ``.npz`` holding
-``frames`` uint8 (T, 112, 112, 3) RGB face crops and ``mfcc`` float32
-(T, 12, 35) (see ``warehouse.tables.FEATURE_SHARDS``). Relative shard paths are
-read relative to the manifest file.
+A manifest row names one clip and its shard (format and reader:
+:mod:`warehouse.features`), on a local disk or object storage. Relative shard
+names are read against the manifest's folder, or the warehouse's root when the
+manifest comes from the warehouse.
 
 Batch ``b`` is a pure function of (seed, b): which clips, which windows and
 which reference frames it holds come from a generator seeded by both. Worker
@@ -14,7 +14,6 @@ and a resumed run continues exactly where the checkpoint left off.
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 from collections import OrderedDict
@@ -28,15 +27,12 @@ import pyarrow.parquet as pq
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from warehouse.durable import load_npz
+from warehouse.features import ShardError, read_shard
+from warehouse.location import Location
 
 log = logging.getLogger(__name__)
 
 MANIFEST_COLUMNS = ("clip_id", "n_frames", "shard_uri")
-
-
-class ShardError(ValueError):
-    """A manifest or shard that cannot feed training; the message names the file."""
 
 
 @dataclass(frozen=True)
@@ -59,9 +55,9 @@ def read_manifest(path: str | os.PathLike[str]) -> pa.Table:
         raise ShardError(f"manifest {path}: not a readable Parquet file ({exc})") from exc
 
 
-def clips_from_manifest(manifest: pa.Table, seq_len: int, base: Path | None = None,
+def clips_from_manifest(manifest: pa.Table, seq_len: int, base: Location | None = None,
                         source: str = "manifest") -> list[ClipRef]:
-    """The clips long enough for ``seq_len``-frame windows, shard paths resolved against ``base``.
+    """The clips long enough for ``seq_len``-frame windows, relative shard names resolved against ``base``.
 
     Raises:
         ShardError: missing columns, no rows, or no clip with ``seq_len`` frames.
@@ -76,9 +72,7 @@ def clips_from_manifest(manifest: pa.Table, seq_len: int, base: Path | None = No
     for row in rows:
         if not row["shard_uri"]:
             raise ShardError(f"{source}: clip {row['clip_id']} has no shard_uri")
-        uri = row["shard_uri"]
-        if base is not None and "://" not in uri and not Path(uri).is_absolute():
-            uri = str(base / uri)
+        uri = base.resolve(row["shard_uri"]).uri if base is not None else row["shard_uri"]
         clips.append(ClipRef(row["clip_id"], int(row["n_frames"]), uri))
     usable = sorted((c for c in clips if c.n_frames >= seq_len), key=lambda c: c.clip_id)
     if len(usable) < len(clips):
@@ -87,38 +81,6 @@ def clips_from_manifest(manifest: pa.Table, seq_len: int, base: Path | None = No
     if not usable:
         raise ShardError(f"{source}: no clip has the {seq_len} frames a training sequence needs")
     return usable
-
-
-def load_shard(uri: str) -> tuple[np.ndarray, np.ndarray]:
-    """``frames`` (T, H, W, 3) uint8 and ``mfcc`` (T, 12, 35) float32 of one shard.
-
-    Local paths and ``file://`` URIs are read directly; other URIs (``s3://``)
-    through pyarrow's filesystems. Every array's CRC-32 is checked, so a
-    damaged shard stops training instead of feeding it wrong numbers.
-
-    Raises:
-        ShardError: naming the shard, when it is missing, truncated, corrupt or not a shard.
-    """
-    try:
-        if "://" in uri and not uri.startswith("file://"):
-            from pyarrow import fs
-
-            filesystem, path = fs.FileSystem.from_uri(uri)
-            with filesystem.open_input_file(path) as f:
-                payload = io.BytesIO(f.read())
-        else:
-            payload = Path(uri.removeprefix("file://"))
-        arrays = load_npz(payload)
-    except Exception as exc:  # numpy, zipfile and pyarrow raise several unrelated types for a bad file
-        raise ShardError(f"shard {uri}: cannot be read ({exc})") from exc
-    if "frames" not in arrays or "mfcc" not in arrays:
-        raise ShardError(f"shard {uri}: needs arrays 'frames' and 'mfcc', has {sorted(arrays)}")
-    frames, mfcc = arrays["frames"], arrays["mfcc"]
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise ShardError(f"shard {uri}: frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
-    if mfcc.ndim != 3 or len(mfcc) != len(frames):
-        raise ShardError(f"shard {uri}: mfcc {mfcc.shape} does not give one window per frame {frames.shape}")
-    return frames, mfcc.astype(np.float32, copy=False)
 
 
 def to_model_frames(frames: torch.Tensor) -> torch.Tensor:
@@ -160,7 +122,7 @@ class ShardStream(IterableDataset):
         for c in rng.integers(len(self.clips), size=self.batch_size):
             clip = self.clips[c]
             if clip.shard_uri not in cache:
-                cache[clip.shard_uri] = load_shard(clip.shard_uri)
+                cache[clip.shard_uri] = read_shard(clip.shard_uri)
                 if len(cache) > self.cache_clips:
                     cache.popitem(last=False)
             f, m = cache[clip.shard_uri]

@@ -1,8 +1,23 @@
-"""Where the warehouse lives when no --warehouse is given (no heavy imports here)."""
+"""Where things live: one type for a local path or an object-store URI (no heavy imports here).
+
+Every place that stores or reads a file by name (the warehouse root, feature
+shards, a media file, a run folder) holds a :class:`Location`, so "is this
+local?" is answered in one place. A remote location (``s3://``, ``gs://``, ...)
+is reached through ``pyarrow.fs``, configured by the usual environment
+variables (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ...), the same ones
+delta-rs reads for the tables. Files under a root are named relative to it
+(:meth:`Location.relative`), so a warehouse can be copied or moved whole.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
 
 WAREHOUSE_ENV = "TALKFACE_WAREHOUSE"
 DEFAULT_WAREHOUSE = "talkface-warehouse"
@@ -11,3 +26,145 @@ DEFAULT_WAREHOUSE = "talkface-warehouse"
 def default_warehouse_uri() -> str:
     """``$TALKFACE_WAREHOUSE`` if set, else ``./talkface-warehouse``."""
     return os.environ.get(WAREHOUSE_ENV) or DEFAULT_WAREHOUSE
+
+
+def is_remote_uri(text: str) -> bool:
+    """True for an object-store or web URI; plain paths and ``file://`` URIs are local."""
+    return "://" in text and not text.startswith("file://")
+
+
+@dataclass(frozen=True)
+class Location:
+    """A file or folder: an absolute local path, or a remote URI without a trailing slash."""
+
+    uri: str
+
+    @classmethod
+    def of(cls, text: str | os.PathLike[str] | Location) -> Location:
+        """Normalise a user's path or URI: local paths become absolute, ``file://`` is dropped."""
+        if isinstance(text, Location):
+            return text
+        text = os.fspath(text)
+        if is_remote_uri(text):
+            return cls(text.rstrip("/"))
+        return cls(str(Path(text.removeprefix("file://")).expanduser().resolve()))
+
+    @property
+    def is_local(self) -> bool:
+        return not is_remote_uri(self.uri)
+
+    @property
+    def path(self) -> Path:
+        """The local path; raises for a remote location, whose callers must use the filesystem."""
+        if not self.is_local:
+            raise ValueError(f"{self.uri} is not a local path")
+        return Path(self.uri)
+
+    @property
+    def name(self) -> str:
+        return self.uri.rsplit("/", 1)[-1]
+
+    def __str__(self) -> str:
+        return self.uri
+
+    def join(self, *parts: str) -> Location:
+        """A location below this one (``parts`` are relative, ``/``-separated)."""
+        return Location("/".join([self.uri.rstrip("/"), *(p.strip("/") for p in parts)]))
+
+    def resolve(self, ref: str) -> Location:
+        """``ref`` read against this folder: a relative name is joined, an absolute path or URI kept."""
+        if is_remote_uri(ref) or ref.startswith("file://") or Path(ref).is_absolute():
+            return Location.of(ref)
+        return self.join(ref)
+
+    def relative(self, child: Location) -> str:
+        """``child``'s name relative to this folder, as :meth:`resolve` reads it back."""
+        prefix = self.uri.rstrip("/") + "/"
+        if not child.uri.startswith(prefix):
+            raise ValueError(f"{child.uri} is not under {self.uri}")
+        return child.uri[len(prefix):]
+
+    def filesystem(self):
+        """``(pyarrow filesystem, path in it)`` for reading and writing this location."""
+        from pyarrow import fs
+
+        if self.is_local:
+            return fs.LocalFileSystem(), self.uri
+        return fs.FileSystem.from_uri(self.uri)
+
+    def exists(self) -> bool:
+        from pyarrow import fs
+
+        filesystem, path = self.filesystem()
+        return filesystem.get_file_info(path).type != fs.FileType.NotFound
+
+    def read_bytes(self) -> bytes:
+        """The whole file (``OSError`` naming it when it is missing or unreadable)."""
+        if self.is_local:
+            return self.path.read_bytes()
+        filesystem, path = self.filesystem()
+        try:
+            with filesystem.open_input_file(path) as handle:
+                return handle.read()
+        except OSError as exc:
+            raise OSError(f"{self.uri}: {exc}") from exc
+
+    def write(self, writer: Callable[[IO[bytes]], None], what: str = "file") -> None:
+        """Write the file whole or not at all.
+
+        Locally through :func:`warehouse.durable.write_atomically` (temporary
+        file, fsync, rename); on an object store one upload, which the store
+        makes visible only when it completes. Both pass the fault points
+        ``<what>.write`` and ``<what>.written``.
+        """
+        from warehouse.durable import write_atomically
+
+        if self.is_local:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(self.path, writer, what)
+            return
+        import io
+
+        from warehouse.faults import fault_point
+
+        buffer = io.BytesIO()
+        writer(buffer)
+        filesystem, path = self.filesystem()
+        fault_point(f"{what}.write")
+        with filesystem.open_output_stream(path) as out:
+            out.write(buffer.getbuffer())
+        fault_point(f"{what}.written")
+
+    def list_files(self, suffixes: frozenset[str] | None = None) -> list[Location]:
+        """Files below this folder (recursively), by name; ``suffixes`` in lower case with the dot."""
+        from pyarrow import fs
+
+        filesystem, path = self.filesystem()
+        infos = filesystem.get_file_info(fs.FileSelector(path, recursive=True, allow_not_found=True))
+        base = self.uri.rstrip("/")
+        found = [Location(f"{base}/{info.path[len(path.rstrip('/')) + 1:]}") for info in infos
+                 if info.type == fs.FileType.File]
+        return sorted((f for f in found if suffixes is None or Path(f.name).suffix.lower() in suffixes),
+                      key=lambda f: f.uri)
+
+    def local_copy(self, cache_dir: str | os.PathLike[str]) -> Path:
+        """A local path holding this file: itself when local, else a copy kept in ``cache_dir``.
+
+        The copy is named by the URI's hash and reused while the remote file's
+        size is unchanged, so a worker downloads each media file once.
+        """
+        if self.is_local:
+            return self.path
+        from pyarrow import fs
+
+        filesystem, path = self.filesystem()
+        info = filesystem.get_file_info(path)
+        if info.type != fs.FileType.File:
+            raise FileNotFoundError(f"{self.uri}: no such file")
+        size = info.size
+        digest = hashlib.sha256(self.uri.encode()).hexdigest()[:16]
+        target = Path(cache_dir).expanduser() / "remote" / f"{digest}-{self.name}"
+        if not (target.is_file() and target.stat().st_size == size):
+            with filesystem.open_input_stream(path) as source:
+                Location.of(target).write(lambda out: shutil.copyfileobj(source, out), "cached copy")
+        return target

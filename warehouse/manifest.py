@@ -3,7 +3,9 @@
 Columns are those of ``feature_shards`` (clip_id, speaker_id, start_frame,
 end_frame, n_frames, fps, shard_uri), plus ``rank`` when the rows come from a
 selection. Only clips with a feature shard (that is, a valid span) appear: a
-selected clip the faces stage rejected has nothing to train on.
+selected clip the faces stage rejected has nothing to train on. The table names
+shards relative to the warehouse; the manifest gives full paths or URIs, so a
+manifest file can be read from anywhere that reaches the warehouse.
 """
 
 from __future__ import annotations
@@ -30,12 +32,15 @@ def build_manifest(warehouse: Warehouse, selection_id: str | None = None) -> pa.
             selection in the warehouse, every ``feature_shards`` row, by clip_id.
 
     Returns:
-        FEATURE_SHARDS columns (+ ``rank`` for a selection, rows by rank).
+        FEATURE_SHARDS columns (+ ``rank`` for a selection, rows by rank), shard URIs resolved.
 
     Raises:
         ValueError: ``selection_id`` names no selection in the warehouse.
     """
     shards = warehouse.read(FEATURE_SHARDS.name)
+    full = [warehouse.location.resolve(uri).uri for uri in shards["shard_uri"].to_pylist()]
+    shards = shards.set_column(shards.schema.get_field_index("shard_uri"), FEATURE_SHARDS.schema.field("shard_uri"),
+                               pa.array(full, pa.string()))
     chosen = selection_id or latest_selection_id(warehouse)
     if chosen is None:
         return shards.sort_by("clip_id")

@@ -17,7 +17,6 @@ import logging
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
 from typing import TypeVar
 
 import pyarrow as pa
@@ -26,7 +25,7 @@ from deltalake import DeltaTable, QueryBuilder, write_deltalake
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from warehouse.faults import fault_point
-from warehouse.location import default_warehouse_uri
+from warehouse.location import Location, default_warehouse_uri
 from warehouse.tables import TableSpec, table_spec
 
 log = logging.getLogger(__name__)
@@ -77,10 +76,6 @@ def _table_errors(method: Callable[..., Result]) -> Callable[..., Result]:
 
     return wrapper
 
-def _is_local(uri: str) -> bool:
-    return "://" not in uri or uri.startswith("file://")
-
-
 def _sql_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -116,11 +111,10 @@ class Warehouse:
 
     def __init__(self, uri: str | os.PathLike[str] | None = None,
                  storage_options: Mapping[str, str] | None = None) -> None:
-        uri = os.fspath(uri) if uri is not None else default_warehouse_uri()
-        if _is_local(uri):  # the folder appears with the first write, never on a failed command
-            uri = str(Path(uri.removeprefix("file://")).expanduser().resolve())
-        self.uri = uri.rstrip("/")
-        remote = {} if _is_local(uri) else OBJECT_STORE_RETRIES
+        # A local folder appears with the first write, never on a failed command.
+        self.location = Location.of(uri if uri is not None else default_warehouse_uri())
+        self.uri = self.location.uri
+        remote = {} if self.location.is_local else OBJECT_STORE_RETRIES
         self.storage_options = {**remote, **(storage_options or {})}
 
     def __repr__(self) -> str:

@@ -1,0 +1,101 @@
+"""The refresh's stages, in run order, as :class:`pipeline.stage.Stage` records.
+
+================  =======================================  ==========================================
+stage             reads per clip                           writes (the last marks the clip done)
+================  =======================================  ==========================================
+``subtitles``     its corpus entry                         ``subtitles``
+``clips``         its corpus entry                         ``clips``
+``align``         ``clips``, ``subtitles``                 ``cue_outcomes``, ``phone_alignments``
+``histograms``    ``phone_alignments``, ``cue_outcomes``   ``phoneme_histograms``
+``faces``         ``clips``, ``phoneme_histograms``        ``poses``, ``feature_shards``, ``clip_spans``
+================  =======================================  ==========================================
+
+Each compute function takes the batch's records and one :class:`RefreshSettings`
+(plain values: picklable for a Dask worker, and part of the batch's cache key).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pipeline.align import Aligner, make_aligner
+from pipeline.faces_stage import ClipInput, FacesConfig, process_clip
+from pipeline.ingest import IngestConfig, align_batch, clip_row, histogram_row, subtitle_rows
+from pipeline.stage import ClipResult, ClipWork, Reject, Stage
+
+_local = threading.local()
+
+
+@dataclass(frozen=True)
+class RefreshSettings:
+    """Everything the refresh's stages are told; the warehouse URI tells the faces stage where shards go."""
+
+    warehouse: str
+    aligner: str = "pocketsphinx"
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    faces: FacesConfig = field(default_factory=FacesConfig)
+
+
+def worker_aligner(name: str, pad_s: float | None = None) -> Aligner:
+    """One aligner per worker thread: built once (models load once), never shared between threads."""
+    aligners = _local.__dict__.setdefault("aligners", {})
+    if (name, pad_s) not in aligners:
+        aligners[name, pad_s] = make_aligner(name, pad_s)
+    return aligners[name, pad_s]
+
+
+def _result(stage: str, clip_id: str, out: list[dict] | dict | Reject | None) -> ClipResult | None:
+    """A per-clip function's answer (rows, one row, a reject, or ``None`` to wait) as a result."""
+    if out is None:
+        return None
+    if isinstance(out, Reject):
+        return ClipResult(clip_id, {}, out)
+    return ClipResult(clip_id, {stage: out if isinstance(out, list) else [out]})
+
+
+def compute_subtitles(batch: Sequence[ClipWork], settings: RefreshSettings) -> list[ClipResult | None]:
+    return [_result("subtitles", w.clip_id, subtitle_rows(w.clip, settings.ingest)) for w in batch]
+
+
+def compute_clips(batch: Sequence[ClipWork], settings: RefreshSettings) -> list[ClipResult | None]:
+    return [_result("clips", w.clip_id, clip_row(w.clip, settings.ingest)) for w in batch]
+
+
+def compute_align(batch: Sequence[ClipWork], settings: RefreshSettings) -> list[ClipResult | None]:
+    aligner = worker_aligner(settings.aligner, settings.ingest.cue_pad_s)
+    return list(align_batch([w.rows["clips"][0] for w in batch], [w.rows["subtitles"] for w in batch],
+                            aligner, settings.ingest))
+
+
+def compute_histograms(batch: Sequence[ClipWork], settings: RefreshSettings) -> list[ClipResult | None]:
+    return [_result("phoneme_histograms", w.clip_id,
+                    histogram_row(w.clip_id, w.rows["phone_alignments"], w.rows["cue_outcomes"])) for w in batch]
+
+
+def compute_faces(batch: Sequence[ClipWork], settings: RefreshSettings) -> list[ClipResult | None]:
+    return [process_clip(ClipInput.from_row(w.rows["clips"][0]), settings.warehouse, settings.faces,
+                         settings.ingest.cache_dir) for w in batch]
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("subtitles", (), ("subtitles",), compute_subtitles),
+    Stage("clips", (), ("clips",), compute_clips),
+    Stage("align", ("clips", "subtitles"), ("cue_outcomes", "phone_alignments"), compute_align),
+    Stage("histograms", ("phone_alignments", "cue_outcomes"), ("phoneme_histograms",), compute_histograms),
+    Stage("faces", ("clips", "phoneme_histograms"), ("poses", "feature_shards", "clip_spans"), compute_faces,
+          cacheable=False),
+)
+"""The refresh's stages in run order."""
+
+INGEST_STAGES = STAGES[:4]
+"""Subtitles to histograms: what a corpus needs before selection."""
+
+
+def stage_named(name: str) -> Stage:
+    """The stage called ``name`` (a Dask worker gets the name, not the functions)."""
+    for stage in STAGES:
+        if stage.name == name:
+            return stage
+    raise ValueError(f"unknown stage {name!r}; stages: {', '.join(s.name for s in STAGES)}")

@@ -1,0 +1,60 @@
+"""What a refresh did, counted from the warehouse tables (so a re-run reports the same)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.align.base import CUE_STATUSES, KEPT_STATUSES
+from warehouse.store import Warehouse
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Outcome of a refresh over a set of clips."""
+
+    clips_in: int
+    subtitled: int
+    aligned: int
+    histograms: int
+    rejected: dict[str, int]  # "stage: reason" -> clips
+    cues: dict[str, int] = field(default_factory=dict)  # cue status -> cues
+    word_coverage: float | None = None  # caption words aligned in kept cues / caption words
+    spans: int = 0  # clips with a valid face span and a feature shard
+
+    def lines(self) -> list[str]:
+        out = [f"clips in: {self.clips_in}", f"with subtitles: {self.subtitled}",
+               f"aligned: {self.aligned}", f"histograms: {self.histograms}", f"face spans: {self.spans}"]
+        if self.cues:
+            out.append("cues: " + ", ".join(f"{n} {status}" for status, n in self.cues.items())
+                       + (f"; caption words kept: {self.word_coverage:.1%}" if self.word_coverage is not None else ""))
+        out.append(f"rejected: {sum(self.rejected.values())}")
+        out += [f"  {reason}: {n}" for reason, n in sorted(self.rejected.items())]
+        return out
+
+
+def summarize(warehouse: Warehouse, clip_ids: Sequence[str]) -> Summary:
+    """Counts over ``clip_ids`` from the warehouse tables (so re-runs report the same)."""
+    ids = pa.array(list(clip_ids), pa.string())
+
+    def count(table: str) -> int:
+        data = warehouse.read(table, columns=["clip_id"])
+        return len(set(data.filter(pc.is_in(data["clip_id"], value_set=ids))["clip_id"].to_pylist()))
+
+    rejects = warehouse.read("rejects")
+    rejects = rejects.filter(pc.is_in(rejects["clip_id"], value_set=ids))
+    reasons = Counter(f"{r['stage']}: {r['reason']}" for r in rejects.to_pylist())
+    outcomes = warehouse.read("cue_outcomes", columns=["clip_id", "status", "caption_words", "aligned_words"])
+    outcomes = outcomes.filter(pc.is_in(outcomes["clip_id"], value_set=ids)).to_pylist()
+    statuses = Counter(o["status"] for o in outcomes)
+    caption = sum(o["caption_words"] or 0 for o in outcomes)
+    kept = sum(o["aligned_words"] or 0 for o in outcomes if o["status"] in KEPT_STATUSES)
+    return Summary(len(clip_ids), count("subtitles"), count("phone_alignments"),
+                   count("phoneme_histograms"), dict(reasons),
+                   {s: statuses[s] for s in CUE_STATUSES if statuses[s]}, kept / caption if caption else None,
+                   count("clip_spans"))
+
