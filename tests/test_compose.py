@@ -35,7 +35,7 @@ COMPOSE_VALUES = {
     "prefect-server": {"host": "0.0.0.0", "port": "4200"},
     "dask-scheduler": {"host": "0.0.0.0", "port": "8786", "dashboard": ":8787"},
     "dask-worker": {"scheduler": "tcp://dask-scheduler:8786", "scratch": "/scratch"},
-    "deploy": {"corpus": "/corpus", "cron": "0 3 * * *", "aligner": "mfa", "scheduler": "tcp://dask-scheduler:8786",
+    "deploy": {"corpus": "s3://talkface/corpus", "cron": "0 3 * * *", "aligner": "mfa", "scheduler": "tcp://dask-scheduler:8786",
                "report_dir": "/reports", "runs_dir": "/runs", "code_dir": "/app", "nmin": "5000", "nmax": "15114",
                "train_config": "paper"},
 }
@@ -82,18 +82,14 @@ def test_compose_runs_the_commands_and_environment_of_the_topology_test(tmp_path
     assert client["AWS_ENDPOINT_URL"] == "http://minio:9000"
 
 
-def test_compose_services_share_no_writable_volume(tmp_path: Path):
-    """As in the topology test: S3 is the only shared storage; the corpus is mounted read-only."""
-    mounts: dict[str, list[tuple[str, bool]]] = {}
+def test_compose_services_share_no_volume(tmp_path: Path):
+    """As in the topology test: the object store (MinIO) is the only storage the services share."""
+    users: dict[str, list[str]] = {}
     for name, service in _services(tmp_path).items():
         for volume in service.get("volumes", []):
-            source, _, rest = volume.partition(":") if isinstance(volume, str) else (volume["source"], "", "")
-            read_only = rest.endswith(":ro") if isinstance(volume, str) else bool(volume.get("read_only"))
-            mounts.setdefault(source, []).append((name, read_only))
-    shared = {source: users for source, users in mounts.items() if len(users) > 1}
-    assert shared, "the corpus is mounted into the workers"
-    for source, users in shared.items():
-        assert all(read_only for _, read_only in users), f"{source} is shared writable by {users}"
+            users.setdefault(volume.split(":")[0] if isinstance(volume, str) else volume["source"], []).append(name)
+    assert {"minio", "reports", "runs", "postgres"} <= set(users)
+    assert {source: names for source, names in users.items() if len(names) > 1} == {}
 
 
 def test_compose_refuses_to_start_without_the_secrets(tmp_path: Path):
