@@ -54,6 +54,7 @@ def test_the_deployed_chain_runs_end_to_end_on_postgres_dask_and_s3(tmp_path: Pa
     from warehouse.store import Warehouse
 
     build_demo_corpus(tmp_path / "corpus", clips=2)
+    repo_cache = sorted((REPO / "talkface-cache").rglob("*"))  # flow runs work in the checkout (the code dir)
     with topology(tmp_path / "services") as top:
         corpus = upload(top.s3_endpoint, tmp_path / "corpus", "corpus")
         corpus_objects = s3_objects(top.s3_endpoint, "corpus/")
@@ -113,6 +114,7 @@ def test_the_deployed_chain_runs_end_to_end_on_postgres_dask_and_s3(tmp_path: Pa
     assert not list(services.rglob("_delta_log")), "a Delta table was written to a local folder"
     cached = {p.relative_to(services).parts[0] for p in services.glob("*/talkface-cache/remote/*.mp4")}
     assert cached and cached <= {"dask-worker-1", "dask-worker-2"}, cached
+    assert sorted((REPO / "talkface-cache").rglob("*")) == repo_cache, "a flow run cached media in the checkout"
     assert (reports / f"report-{selection_id}.html").is_file()
     run_dir = runs / selection_id
     # the tiny config's whole schedule (10 steps), on the CPU here
