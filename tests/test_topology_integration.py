@@ -88,6 +88,7 @@ def test_the_deployed_chain_runs_end_to_end_on_postgres_dask_and_s3(tmp_path: Pa
         store = Warehouse(top.warehouse)
         summary = {table: store.read(table).num_rows for table in ("clips", "phoneme_histograms", "clip_spans")}
         recorded = store.read("selections").to_pylist()
+        shard_uris = store.read("feature_shards")["shard_uri"].to_pylist()
         keys = s3_objects(top.s3_endpoint)
 
     assert summary == {"clips": 2, "phoneme_histograms": 2, "clip_spans": 2}, summary
@@ -102,13 +103,15 @@ def test_the_deployed_chain_runs_end_to_end_on_postgres_dask_and_s3(tmp_path: Pa
     assert trained.parameters["selection_id"] == selection_id  # passed on by the event trigger
     assert selected.start_time >= refreshed.end_time and trained.start_time >= selected.end_time
     assert selection_id in artifacts["selection-summary"].data
+    assert (f"Trained on selection `{selection_id}` ({recorded[0]['n']} clips) to step 10"
+            in artifacts["training-run"].data), artifacts["training-run"].data
     figure = artifacts["selection-histogram"].data
     assert base64.b64decode(figure.removeprefix("data:image/png;base64,"))[:8] == b"\x89PNG\r\n\x1a\n"
 
     # The warehouse and the feature shards live on S3 only; reports and runs in their worker's own folder;
     # the media were copied from S3 by the Dask workers that decoded them, into their own caches.
     assert any(k.startswith("warehouse/selections/_delta_log/") for k in keys), keys
-    assert any(k.startswith("warehouse/shards/") for k in keys), keys
+    assert len(shard_uris) == 2 and {f"warehouse/{uri}" for uri in shard_uris} <= set(keys), (shard_uris, keys)
     assert {k: v for k, v in keys.items() if k.startswith("corpus/")} == corpus_objects, "the corpus changed"
     services = tmp_path / "services"
     assert not list(services.rglob("_delta_log")), "a Delta table was written to a local folder"
