@@ -15,8 +15,8 @@ from cli_contract import run_cli
 # name -> "module:attribute" of a click command; later stages add their own.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "select": ("selection.cli:select_samples", "Select a phoneme-balanced subset (same as select-samples)."),
-    "report": ("warehouse.report_cli:report", "Write the HTML histogram report of a selection."),
-    "demo-data": ("warehouse.demo_cli:demo_data", "Generate realistic demo phoneme histograms."),
+    "report": ("selection.report_cli:report", "Write the HTML histogram report of a selection."),
+    "demo-data": ("selection.demo_data_cli:demo_data", "Generate realistic demo phoneme histograms."),
     "tables": ("warehouse.cli:tables", "List the warehouse tables, versions and row counts."),
     "refresh": ("flows.refresh_cli:refresh", "Ingest a corpus: subtitles, alignment, phoneme histograms."),
     "train": ("training.cli:train", "Train the talking-face generator on a manifest (CPU or CUDA, torchrun DDP)."),

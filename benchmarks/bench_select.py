@@ -18,7 +18,7 @@ Three tables, in markdown:
    distance, the certified bound, the gap between them (how far from optimal
    greedy can be) and the seconds of each.
 
-Data are the project's realistic demo histograms (``warehouse.demo``),
+Data are the project's realistic demo histograms (``selection.demo_data``),
 written once per size to ``--data-dir``. nmin is 5,000 and nmax is every clip
 (the paper's 15,114 at its own size).
 """
@@ -46,7 +46,7 @@ def data_file(directory: Path, size: int) -> Path:
     """The demo histograms of ``size`` clips as a wide Parquet file, generated once."""
     import pyarrow.parquet as pq
 
-    from warehouse.demo import demo_histograms
+    from selection.demo_data import demo_histograms
 
     path = directory / f"demo-{size}.parquet"
     if not path.exists():

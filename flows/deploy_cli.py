@@ -32,9 +32,10 @@ def _absolute(path: str) -> str:
               help="Process work pool of the training flow, served by the GPU worker (created if missing).")
 @click.option("--aligner", type=click.Choice(["pocketsphinx", "mfa"]), default="pocketsphinx", show_default=True)
 @click.option("--report-dir", default="talkface-out/reports", show_default=True,
-              help="Where the selection flow writes its HTML report and figure.")
+              help="Where the selection flow writes its HTML report and figure (a folder or s3:// URI).")
 @click.option("--runs-dir", default="talkface-out/runs", show_default=True,
-              help="Training run folders, one per selection.")
+              help="Training run folders, one per selection (a folder or s3:// URI: then the GPU worker "
+                   "trains in a cache copy and uploads checkpoints and exports).")
 @click.option("--nmin", type=click.IntRange(1), default=SelectionParams.nmin, show_default=True)
 @click.option("--nmax", type=click.IntRange(1), default=SelectionParams.nmax, show_default=True)
 @click.option("--k", type=click.IntRange(1), default=SelectionParams.k, show_default=True)

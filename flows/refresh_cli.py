@@ -13,7 +13,8 @@ from warehouse.options import warehouse_option
 
 @click.command("refresh")
 @click.option("--corpus", required=True, metavar="PATH_OR_SPEC",
-              help="A folder of media with sidecar subtitles (<stem>.en.vtt/.srt), a segment list "
+              help="A folder of media with sidecar subtitles (<stem>.en.vtt/.srt), local or on object "
+                   "storage (s3://bucket/corpus), a segment list "
                    "(.csv/.parquet: clip_id, source, start_s, end_s, speaker_id), or "
                    "voxceleb:<folder> of VoxCeleb1/2 metadata .txt files.")
 @warehouse_option
@@ -22,7 +23,8 @@ from warehouse.options import warehouse_option
               help="pocketsphinx runs offline here; mfa needs the `mfa` executable (its own container).")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("talkface-cache"), show_default=True,
-              help="Where fetched subtitles (and media, with --download-media) are kept per source.")
+              help="Where fetched subtitles (and media, with --download-media) are kept per source, "
+                   "and copies of media on object storage.")
 @click.option("--download-media/--no-download-media", default=False, show_default=True,
               help="Also download the media of remote sources (YouTube ids, URLs); without it, "
                    "remote clips stop after their subtitles.")
@@ -38,8 +40,9 @@ from warehouse.options import warehouse_option
 def refresh(corpus: str, warehouse: str, aligner: str, cache_dir: Path, download_media: bool,
             min_coverage: float, cue_pad: float, batch_size: int, progress: bool, verbose: int) -> None:
     """Bring the warehouse up to date with a corpus: fetch and clean subtitles,
-    probe media, force-align cues to phones (39 CMU classes) and count phoneme
-    histograms. Caption times are hints: each cue is searched around its times,
+    probe media, force-align cues to phones (39 CMU classes), count phoneme
+    histograms, then track the face, keep the longest valid span and write its
+    feature shard under <warehouse>/shards/. Caption times are hints: each cue is searched around its times,
     a cue that does not align or does not match its audio costs only that cue
     (see the `cue_outcomes` table), and a clip is rejected only when too few of
     its caption words align (--min-coverage). Only clips that a stage has not yet written or rejected are

@@ -10,8 +10,6 @@ refresh that changed nothing gives the same selection id, so nothing retrains.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from prefect import flow, task
 from prefect.artifacts import create_image_artifact, create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
@@ -19,7 +17,7 @@ from prefect.events import emit_event
 
 from selection.distances import DEFAULT_DISTANCE
 from selection.methods import DEFAULT_METHOD, DEFAULT_SEED, SelectionParams
-from warehouse.report_summary import SelectionReport, write_selection_report
+from selection.report_summary import SelectionReport, write_selection_report
 
 SELECTION_EVENT = "talkface.selection.created"
 """Emitted once per new selection; resource ``talkface.selection.<id>``, payload has the id and warehouse."""
@@ -40,7 +38,7 @@ def select_task(params: SelectionParams, warehouse_uri: str) -> dict[str, object
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
-def report_task(warehouse_uri: str, selection_id: str, report_dir: Path) -> SelectionReport:
+def report_task(warehouse_uri: str, selection_id: str, report_dir: str) -> SelectionReport:
     return write_selection_report(warehouse_uri, selection_id, report_dir)
 
 
@@ -74,9 +72,9 @@ def selection(warehouse_uri: str, report_dir: str = "talkface-out/reports",
     """
     known = recorded_ids_task(warehouse_uri)
     info = select_task(SelectionParams(nmin, nmax, k, seed, method, distance), warehouse_uri)
-    report = report_task(warehouse_uri, info["selection_id"], Path(report_dir))
+    report = report_task(warehouse_uri, info["selection_id"], report_dir)
     publish_task(report)
     new = info["selection_id"] not in known
     if new:
         announce_task(info, warehouse_uri)
-    return {**info, "report": str(report.html), "figure": str(report.figure), "new": new}
+    return {**info, "report": report.html, "figure": report.figure, "new": new}

@@ -1,1 +1,15 @@
-"""Corpus-preparation stages: subtitles, audio, alignment, phonemes, faces, features."""
+"""Corpus preparation: pure per-clip computations, and the one runner that moves them.
+
+- ``stage``: a stage is a record (input tables, written tables, a pure
+  ``compute`` over plain records); one runner finds pending clips, reads their
+  inputs, computes anywhere (a thread, a Dask worker) and writes in order, with
+  rejects in one form.
+- ``refresh_stages``: the refresh's five stages (subtitles, clips, align,
+  histograms, faces) as that list, and their settings.
+- The computations, one job per module: ``corpus``, ``subtitles`` and
+  ``subtitle_fetch``, ``audio``, ``align/`` (pocketsphinx and MFA backends),
+  ``phonemes``, ``ingest`` (the ingest stages per clip), ``video``, ``faces``,
+  ``pose``, ``spans``, ``crops``, ``mfcc``, ``faces_stage``.
+
+Depends on ``warehouse`` only; no Prefect here (``flows/`` orchestrates).
+"""

@@ -24,7 +24,7 @@ def device(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def demo_15k():
     """The paper-sized demo corpus: 15,114 clips of realistic phone histograms."""
-    from warehouse.demo import demo_histograms
+    from selection.demo_data import demo_histograms
 
     return demo_histograms(15114, seed=0)
 

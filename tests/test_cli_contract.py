@@ -32,7 +32,7 @@ def one_line_error(done: subprocess.CompletedProcess, prog: str) -> str:
 
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from warehouse.demo import demo_histogram_table, demo_histograms
+    from selection.demo_data import demo_histogram_table, demo_histograms
     from warehouse.store import Warehouse
 
     path = tmp_path_factory.mktemp("cli") / "warehouse"
@@ -62,7 +62,7 @@ def test_refresh_of_a_missing_corpus_is_one_line_and_creates_nothing(tmp_path: P
 
 
 def test_a_damaged_log_entry_is_named_and_earlier_versions_still_serve(tmp_path: Path):
-    from warehouse.demo import demo_histogram_table, demo_histograms
+    from selection.demo_data import demo_histogram_table, demo_histograms
     from warehouse.store import Warehouse
 
     store = Warehouse(tmp_path / "warehouse")

@@ -1,9 +1,9 @@
 import numpy as np
 from click.testing import CliRunner
 
+from selection.demo_data import demo_histogram_table, demo_histograms
+from selection.demo_data_cli import demo_data
 from selection.distances import to_distribution
-from warehouse.demo import demo_histogram_table, demo_histograms
-from warehouse.demo_cli import demo_data
 from warehouse.phones import PHONE_INDEX
 from warehouse.store import Warehouse
 

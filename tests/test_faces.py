@@ -7,15 +7,17 @@ from pathlib import Path
 
 import av
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from fixtures.faces_media import AOC, SUN, aoc_measures, shared  # noqa: F401  (session fixture)
 from pipeline.crops import CropConfig, crop, smooth_boxes
 from pipeline.faces import FaceTracker, iou
 from pipeline.faces_stage import ClipInput, FacesConfig, process_clip
-from pipeline.shards import read_shard
 from pipeline.spans import SpanConfig
-from warehouse.tables import CLIP_SPANS, FEATURE_SHARDS, POSES, REJECTS
+from warehouse.features import read_shard
+from warehouse.location import Location
+from warehouse.tables import table_spec
 
 
 def _aoc_frames(n: int, size: int = 256) -> list[np.ndarray]:
@@ -114,17 +116,16 @@ def test_stage_keeps_a_real_speaker_and_writes_a_readable_shard(tmp_path):
     from pipeline.mfcc import mfcc_per_frame
 
     clip = ClipInput("aoc-0", shared(AOC), speaker_id="aoc", start_s=0.0, end_s=3.2)
-    result = process_clip(clip, tmp_path / "shards", FacesConfig(span=SpanConfig(min_frames=70)))
-    assert result.kept, result.reject.to_pylist()
-    assert result.poses.schema == POSES.schema and result.poses.num_rows == 80
-    assert result.span.schema == CLIP_SPANS.schema
-    span = result.span.to_pylist()[0]
-    row = result.shard.to_pylist()[0]
-    assert result.shard.schema == FEATURE_SHARDS.schema
+    result = process_clip(clip, tmp_path, FacesConfig(span=SpanConfig(min_frames=70)))
+    assert result.reject is None, result.reject
+    for table in ("poses", "clip_spans", "feature_shards"):  # rows in their table's schema
+        assert pa.Table.from_pylist(result.rows[table], schema=table_spec(table).schema).num_rows
+    assert len(result.rows["poses"]) == 80
+    [span], [row] = result.rows["clip_spans"], result.rows["feature_shards"]
     assert row["n_frames"] == span["n_frames"] == span["end_frame"] - span["start_frame"] >= 70
     assert (row["speaker_id"], row["fps"]) == ("aoc", 25.0)
-    assert Path(row["shard_uri"]).is_absolute()
-    frames, mfcc = read_shard(row["shard_uri"])
+    assert row["shard_uri"] == "shards/aoc-0.npz"  # relative to the warehouse
+    frames, mfcc = read_shard(row["shard_uri"], Location.of(tmp_path))
     assert frames.shape == (row["n_frames"], 112, 112, 3) and frames.dtype == np.uint8
     expected = mfcc_per_frame(decode_audio(AOC, end_s=3.2), span["end_frame"])[span["start_frame"]:]
     np.testing.assert_allclose(mfcc, expected, atol=1e-4)
@@ -146,13 +147,13 @@ def test_stage_rejects_two_faces_no_face_and_no_audio(tmp_path):
         "missing": process_clip(ClipInput("missing", tmp_path / "missing.mp4"), tmp_path, config),
         "short": process_clip(ClipInput("short", none), tmp_path, FacesConfig()),
     }
-    reasons = {cid: r.reject.to_pylist()[0] for cid, r in results.items()}
-    assert {cid: row["reason"] for cid, row in reasons.items()} == {
+    reasons = {cid: r.reject for cid, r in results.items()}
+    assert {cid: reject.reason for cid, reject in reasons.items()} == {
         "two": "multiple_faces", "none": "no_face", "sun": "no_audio",
         "missing": "decode_error", "short": "too_short",
     }
-    assert all(r.reject.schema == REJECTS.schema and not r.kept for r in results.values())
-    assert all(row["stage"] == "faces" and row["clip_id"] == cid for cid, row in reasons.items())
-    assert "sun.mp4" in reasons["sun"]["detail"] and "missing.mp4" in reasons["missing"]["detail"]
-    assert results["two"].poses.num_rows == 12  # measured frames are kept for the record
-    assert not list(tmp_path.glob("*.npz"))
+    assert all(reject.stage == "faces" and reject.clip_id == cid for cid, reject in reasons.items())
+    assert "sun.mp4" in reasons["sun"].detail and "missing.mp4" in reasons["missing"].detail
+    assert len(results["two"].rows["poses"]) == 12  # measured frames are kept for the record
+    assert all("feature_shards" not in r.rows for r in results.values())
+    assert not list(tmp_path.rglob("*.npz"))

@@ -8,8 +8,11 @@ import pyarrow as pa
 import pytest
 
 from fixtures.faces_media import AOC, SUN, shared
-from pipeline.faces_stage import FacesConfig, clip_inputs, pending_clips, process_clip, write_results
+from pipeline.corpus import ClipSpec
+from pipeline.faces_stage import ClipInput, FacesConfig, process_clip
+from pipeline.refresh_stages import RefreshSettings, stage_named
 from pipeline.spans import SpanConfig
+from pipeline.stage import pending, read_work, write_results
 from warehouse.manifest import build_manifest
 from warehouse.store import Warehouse
 from warehouse.tables import CLIPS, PHONEME_HISTOGRAMS
@@ -26,12 +29,14 @@ def test_batch_writes_poses_spans_shards_rejects_and_is_not_pending_again(tmp_pa
     store.upsert("phoneme_histograms", pa.Table.from_pylist(
         [{"clip_id": c, "n_phones": 1} for c in ("aoc", "sun")], schema=PHONEME_HISTOGRAMS.schema))
     ids = ["aoc", "sun", "unaligned"]
-    assert pending_clips(store, ids) == ["aoc", "sun"]
+    faces = stage_named("faces")
+    assert pending(store, faces, ids) == ["aoc", "sun"]
 
     config = FacesConfig(span=SpanConfig(min_frames=50))
-    results = [process_clip(c, tmp_path / "shards", config) for c in clip_inputs(store, pending_clips(store, ids))]
-    write_results(store, results)
-    assert pending_clips(store, ids) == []
+    work = read_work(store, faces, [ClipSpec(c, c) for c in pending(store, faces, ids)])
+    write_results(store, faces, faces.compute(work, RefreshSettings(store.uri, faces=config)))
+    assert pending(store, faces, ids) == []
+    assert (tmp_path / "wh" / "shards" / "aoc.npz").is_file()
     assert store.read("poses").num_rows == 75
     assert store.read("clip_spans")["clip_id"].to_pylist() == ["aoc"]
     rejects = store.read("rejects").to_pylist()
@@ -40,8 +45,7 @@ def test_batch_writes_poses_spans_shards_rejects_and_is_not_pending_again(tmp_pa
     assert manifest["clip_id"].to_pylist() == ["aoc"] and manifest["n_frames"][0].as_py() >= 50
 
     # Re-running a clip with fewer frames replaces its poses instead of leaving stale rows.
-    shorter = [process_clip(replace(c, end_s=2.4), tmp_path / "shards", config)
-               for c in clip_inputs(store, ["aoc"])]
-    write_results(store, shorter)
+    clip = ClipInput.from_row(store.read_clips("clips", ["aoc"]).to_pylist()[0])
+    write_results(store, faces, [process_clip(replace(clip, end_s=2.4), store.uri, config)])
     assert store.read("poses").num_rows == 60
     assert store.read("feature_shards").num_rows == 1

@@ -28,15 +28,15 @@ import pytest
 import torch
 
 from fixtures.training_shards import synthetic_clip, write_shards
-from pipeline.shards import ShardError, read_shard, write_shard
 from talkface_cli import cli, run_cli
 from training.config import tiny_config
-from training.data import ShardError as TrainingShardError
-from training.data import clips_from_manifest, load_shard, read_manifest
+from training.data import clips_from_manifest, read_manifest
 from training.export import export_name, read_export
 from training.train import latest_checkpoint, load_checkpoint, train
 from warehouse.durable import load_npz, write_atomically
 from warehouse.faults import FAULT_ENV
+from warehouse.features import ShardError, read_shard, write_shard
+from warehouse.location import Location
 
 REPO = Path(__file__).resolve().parents[1]
 TALKFACE = Path(sys.executable).with_name("talkface")
@@ -150,11 +150,13 @@ def test_sigkill_in_checkpoint_write_then_resume_ends_identical(manifest, every_
 SHARD_SCRIPT = """
 import sys
 import numpy as np
-from pipeline.shards import write_shard
-for path, n in zip(sys.argv[1::2], map(int, sys.argv[2::2])):
+from warehouse.features import write_shard
+from warehouse.location import Location
+root = Location.of(sys.argv[1])
+for clip, n in zip(sys.argv[2::2], map(int, sys.argv[3::2])):
     rng = np.random.default_rng(n)  # noise crops: incompressible, a shard takes ~38 kB per frame
     try:
-        write_shard(path, rng.integers(0, 256, (n, 112, 112, 3), np.uint8), np.zeros((n, 12, 35), np.float32))
+        write_shard(root, clip, rng.integers(0, 256, (n, 112, 112, 3), np.uint8), np.zeros((n, 12, 35), np.float32))
     except OSError as exc:
         print(exc)
         sys.exit(3)
@@ -163,15 +165,16 @@ for path, n in zip(sys.argv[1::2], map(int, sys.argv[2::2])):
 
 @pytest.mark.integration
 def test_sigkill_in_shard_write_leaves_no_shard_and_the_rewrite_succeeds(tmp_path):
-    path = tmp_path / "clip.npz"
-    killed = _python(SHARD_SCRIPT, path, 4, fault="shard.write")
+    path = tmp_path / "shards" / "clip.npz"
+    killed = _python(SHARD_SCRIPT, tmp_path, "clip", 4, fault="shard.write")
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
-    leftovers = list(tmp_path.iterdir())
+    leftovers = list(path.parent.iterdir())
     assert not path.exists() and len(leftovers) == 1 and leftovers[0].suffix == ".tmp"
     frames, mfcc = synthetic_clip(4, seed=1)
-    write_shard(path, frames, mfcc)  # the rerun: the killed write's temporary file is removed
-    assert list(tmp_path.iterdir()) == [path]
-    np.testing.assert_array_equal(read_shard(path)[0], frames)
+    # the rerun: the killed write's temporary file is removed
+    assert write_shard(Location.of(tmp_path), "clip", frames, mfcc) == "shards/clip.npz"
+    assert list(path.parent.iterdir()) == [path]
+    np.testing.assert_array_equal(read_shard("shards/clip.npz", Location.of(tmp_path))[0], frames)
 
 
 @dataclass(frozen=True)
@@ -203,12 +206,13 @@ def small_disk(tmp_path) -> Iterator[SmallDisk]:
 
 @pytest.mark.integration
 def test_full_disk_during_shard_write_is_one_clear_error_and_no_partial_shard(small_disk):
-    small, big = small_disk.folder / "small.npz", small_disk.folder / "big.npz"
-    done = _python(SHARD_SCRIPT, small, 4, big, 60, prefix=small_disk.prefix)  # 150 kB, then 2.3 MB
+    shards = small_disk.folder / "shards"
+    small, big = shards / "small.npz", shards / "big.npz"
+    done = _python(SHARD_SCRIPT, small_disk.folder, "small", 4, "big", 60, prefix=small_disk.prefix)  # 150 kB, 2.3 MB
     assert done.returncode == 3, done.stderr[-3000:]
     assert done.stdout.strip() == f"{big}: could not write shard: {small_disk.reason}"
-    assert list(small_disk.folder.iterdir()) == [small]  # no partial big.npz, no temporary file
-    assert len(read_shard(small)[0]) == 4
+    assert list(shards.iterdir()) == [small]  # no partial big.npz, no temporary file
+    assert len(read_shard(str(small))[0]) == 4
 
 
 @pytest.mark.integration
@@ -280,12 +284,10 @@ def test_corrupt_generator_export_is_refused_naming_it(trained, tmp_path, capsys
 
 @pytest.mark.parametrize("how", ["truncated", "flipped"])
 def test_corrupt_shard_is_refused_naming_it(tmp_path, how):
-    path = write_shard(tmp_path / "clip.npz", *synthetic_clip(12, seed=0))
+    path = tmp_path / write_shard(Location.of(tmp_path), "clip", *synthetic_clip(12, seed=0))
     _damage(path, how)
-    with pytest.raises(ShardError, match=re.escape(f"{path}: not a readable feature shard")):
-        read_shard(path)
-    with pytest.raises(TrainingShardError, match=re.escape(f"shard {path}: cannot be read")):
-        load_shard(str(path))
+    with pytest.raises(ShardError, match=re.escape(f"shard {path}: cannot be read")):
+        read_shard(str(path))
 
 
 @pytest.mark.integration
@@ -303,14 +305,14 @@ def test_training_on_a_corrupt_shard_stops_with_one_line_naming_it(tmp_path):
 def test_every_single_byte_flip_in_a_shard_is_refused_or_harmless(tmp_path):
     """np.load checks a member's CRC-32 only when its reads reach the member's end: a flip that
     shortens an array header loads wrong numbers (with this zlib, one such byte in this shard).
-    The reader behind read_shard and load_shard must refuse every such file."""
+    The reader behind read_shard must refuse every such file."""
     frames, mfcc = synthetic_clip(1, seed=0)
-    data = write_shard(tmp_path / "clip.npz", frames, mfcc).read_bytes()
+    data = (tmp_path / write_shard(Location.of(tmp_path), "clip", frames, mfcc)).read_bytes()
     for i in range(len(data)):
         damaged = io.BytesIO(data[:i] + bytes([data[i] ^ 0x10]) + data[i + 1:])
         try:
             arrays = load_npz(damaged)
             got_frames, got_mfcc = arrays["frames"], arrays["mfcc"]
-        except Exception:  # a refusal: read_shard and load_shard turn any of them into ShardError
+        except Exception:  # a refusal: read_shard turns any of them into ShardError
             continue
         assert np.array_equal(got_frames, frames) and np.array_equal(got_mfcc, mfcc), i

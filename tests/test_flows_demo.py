@@ -58,7 +58,7 @@ def test_selection_flow_announces_only_a_new_selection_and_publishes_its_report(
     from prefect.artifacts import Artifact
 
     from flows.selection_flow import selection
-    from warehouse.demo import demo_histogram_table, demo_histograms
+    from selection.demo_data import demo_histogram_table, demo_histograms
     from warehouse.store import Warehouse
 
     uri = str(tmp_path / "warehouse")
@@ -76,7 +76,7 @@ def test_selection_flow_announces_only_a_new_selection_and_publishes_its_report(
 
 def test_summary_markdown_holds_every_distance_and_the_bound():
     from selection.distances import DISTANCES
-    from warehouse.report_summary import summary_markdown
+    from selection.report_summary import summary_markdown
 
     distances = {d: i / 10 for i, d in enumerate(DISTANCES)}
     info = {"selection_id": "abc", "method": "paper", "n": 7, "n_candidates": 20, "nmin": 5, "nmax": 9, "k": 3,

@@ -13,7 +13,9 @@ import pytest
 
 from fixtures.librivox import needs_librivox
 from pipeline.corpus import load_corpus
-from pipeline.ingest import STAGES, IngestConfig, pending, run_batch
+from pipeline.ingest import IngestConfig
+from pipeline.refresh_stages import INGEST_STAGES, RefreshSettings
+from pipeline.stage import run_stages
 from pipeline.subtitle_fetch import FetchConfig
 from warehouse.store import Warehouse
 
@@ -47,12 +49,7 @@ def site(tmp_path_factory) -> str:
 
 
 def ingest(segments: Path, warehouse: Warehouse, config: IngestConfig) -> None:
-    from pipeline.align.sphinx import SphinxAligner
-
-    clips, aligner = load_corpus(segments), SphinxAligner()
-    for stage in STAGES:
-        todo = set(pending(warehouse, stage, [c.clip_id for c in clips]))
-        run_batch(stage, [c for c in clips if c.clip_id in todo], warehouse, config, aligner)
+    run_stages(warehouse, load_corpus(segments), INGEST_STAGES, RefreshSettings(warehouse.uri, ingest=config))
 
 
 def test_a_remote_clip_is_downloaded_aligned_and_counted(site: str, tmp_path: Path) -> None:

@@ -10,30 +10,33 @@ import pytest
 from pipeline.corpus import ClipSpec
 from pipeline.fingerprint import batch_key, code_version
 from pipeline.ingest import IngestConfig
+from pipeline.refresh_stages import RefreshSettings
+from pipeline.stage import ClipWork
 
 VTT = "WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nhello there my friend\n"
 
 
-def clip(tmp_path: Path, name: str = "a") -> ClipSpec:
+def clip(tmp_path: Path, name: str = "a") -> ClipWork:
     media, subtitles = tmp_path / f"{name}.wav", tmp_path / f"{name}.en.vtt"
     media.write_bytes(b"RIFF")  # the subtitles stage reads only the subtitle file
     subtitles.write_text(VTT)
-    return ClipSpec(clip_id=name, source=str(media), media=media, subtitles=subtitles)
+    return ClipWork(ClipSpec(clip_id=name, source=str(media), media=media, subtitles=subtitles))
 
 
 def test_the_key_follows_inputs_settings_stage_and_code(tmp_path, monkeypatch):
-    spec = clip(tmp_path)
-    key = batch_key("subtitles", [spec], IngestConfig())
-    assert key == batch_key("subtitles", [spec], IngestConfig())
-    assert key != batch_key("align", [spec], IngestConfig())
-    assert key != batch_key("subtitles", [spec], IngestConfig(batch_size=3))
-    assert key != batch_key("subtitles", [spec, clip(tmp_path, "b")], IngestConfig())
-    stat = spec.subtitles.stat()
-    os.utime(spec.subtitles, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # the file was edited
-    edited = batch_key("subtitles", [spec], IngestConfig())
+    work = clip(tmp_path)
+    key = batch_key("subtitles", [work], IngestConfig())
+    assert key == batch_key("subtitles", [work], IngestConfig())
+    assert key != batch_key("align", [work], IngestConfig())
+    assert key != batch_key("subtitles", [work], IngestConfig(batch_size=3))
+    assert key != batch_key("subtitles", [work, clip(tmp_path, "b")], IngestConfig())
+    assert key != batch_key("subtitles", [ClipWork(work.clip, {"clips": [{"clip_id": "a"}]})], IngestConfig())
+    stat = work.clip.subtitles.stat()
+    os.utime(work.clip.subtitles, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # the file was edited
+    edited = batch_key("subtitles", [work], IngestConfig())
     assert edited != key
     monkeypatch.setattr("pipeline.fingerprint.code_version", lambda: "another-version")
-    assert batch_key("subtitles", [spec], IngestConfig()) != edited
+    assert batch_key("subtitles", [work], IngestConfig()) != edited
 
 
 def test_code_version_is_a_stable_hash_of_the_pipeline_sources():
@@ -46,22 +49,20 @@ def test_a_batch_with_unchanged_inputs_is_served_from_the_cache(tmp_path):
     from prefect import flow
     from prefect.testing.utilities import prefect_test_harness
 
-    from flows.refresh import compute_batch_task
-    from warehouse.store import Warehouse
+    from flows.refresh import compute_task
 
-    spec, warehouse = clip(tmp_path), Warehouse(tmp_path / "warehouse")
+    work, settings = clip(tmp_path), RefreshSettings(str(tmp_path / "warehouse"))
 
     @flow
     def twice() -> list:
-        return [compute_batch_task("subtitles", [spec], warehouse, IngestConfig(), "pocketsphinx",
-                                   return_state=True) for _ in range(2)]
+        return [compute_task("subtitles", [work], settings, return_state=True) for _ in range(2)]
 
     with prefect_test_harness():
         first, second = twice()
     assert first.is_completed() and first.name == "Completed"
     assert second.name == "Cached"
-    assert second.result().rows == first.result().rows
-    assert [r["text"] for r in first.result().rows] == ["hello there my friend"]
+    assert second.result() == first.result()
+    assert [r["text"] for r in first.result()[0].rows["subtitles"]] == ["hello there my friend"]
 
 
 @pytest.mark.integration
@@ -71,25 +72,26 @@ def test_a_write_that_fails_transiently_is_retried_and_lands_once(tmp_path, monk
     from prefect.testing.utilities import prefect_test_harness
 
     import flows.refresh as refresh_flow
-    from pipeline.ingest import process_batch, write_output
+    from pipeline.refresh_stages import stage_named
+    from pipeline.stage import write_results
     from warehouse.store import Warehouse
 
-    spec, warehouse = clip(tmp_path), Warehouse(tmp_path / "warehouse")
-    output = process_batch("subtitles", [spec], warehouse, IngestConfig())
+    work, warehouse = clip(tmp_path), Warehouse(tmp_path / "warehouse")
+    results = stage_named("subtitles").compute([work], RefreshSettings(warehouse.uri))
     attempts = []
 
-    def flaky_write(store, out):
+    def flaky_write(store, stage, out):
         attempts.append(1)
         if len(attempts) == 1:
             raise OSError("connection reset by peer")  # as an object store may answer
-        write_output(store, out)
+        write_results(store, stage, out)
 
-    monkeypatch.setattr(refresh_flow, "write_output", flaky_write)
-    monkeypatch.setattr(refresh_flow.write_batch_task, "retry_delay_seconds", [0])
+    monkeypatch.setattr(refresh_flow, "write_results", flaky_write)
+    monkeypatch.setattr(refresh_flow.write_task, "retry_delay_seconds", [0])
 
     @flow
     def write_once():
-        return refresh_flow.write_batch_task(warehouse, output, return_state=True)
+        return refresh_flow.write_task(warehouse, "subtitles", results, return_state=True)
 
     with prefect_test_harness():
         state = write_once()

@@ -7,12 +7,12 @@ from click.testing import CliRunner
 
 from cli_contract import run_cli
 from selection.cli import select_samples
+from selection.demo_data import demo_histogram_table, demo_histograms
 from selection.histograms import HistogramSet
 from selection.methods import SelectionParams
-from warehouse.demo import demo_histogram_table, demo_histograms
+from selection.report import rarest_and_missing, render_report
+from selection.report_cli import report
 from warehouse.phones import PHONES
-from warehouse.report import rarest_and_missing, render_report
-from warehouse.report_cli import report
 from warehouse.store import Warehouse
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -6,7 +6,7 @@ import pyarrow.compute as pc
 
 from cli_contract import run_cli
 from selection.cli import select_samples
-from warehouse.demo import demo_histogram_table, demo_histograms
+from selection.demo_data import demo_histogram_table, demo_histograms
 from warehouse.store import Warehouse
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime
 
 import numpy as np
@@ -9,7 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.shards import ShardError, ShardRecord, read_shard, records_to_table, write_shard
+from warehouse.features import ShardError, ShardRecord, read_shard, records_to_table, write_shard
+from warehouse.location import Location
 from warehouse.manifest import build_manifest, write_manifest
 from warehouse.store import Warehouse
 from warehouse.tables import FEATURE_SHARDS, SELECTION_MEMBERS, SELECTIONS
@@ -23,10 +25,11 @@ def _features(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 def test_shard_round_trip_is_exact_and_atomic(tmp_path):
     frames, mfcc = _features(5)
-    path = write_shard(tmp_path / "sub" / "clip.npz", frames, mfcc)
-    assert path.is_absolute() and path.name == "clip.npz"
-    assert [p.name for p in path.parent.iterdir()] == ["clip.npz"]  # no temp file left
-    got_frames, got_mfcc = read_shard(path)
+    name = write_shard(Location.of(tmp_path), "a clip/1", frames, mfcc)
+    assert name == "shards/a_clip_1.npz"  # relative to the warehouse, file-safe
+    path = tmp_path / name
+    assert [p.name for p in path.parent.iterdir()] == ["a_clip_1.npz"]  # no temp file left
+    got_frames, got_mfcc = read_shard(name, Location.of(tmp_path))
     np.testing.assert_array_equal(got_frames, frames)
     np.testing.assert_array_equal(got_mfcc, mfcc)
     with np.load(path) as raw:
@@ -37,36 +40,43 @@ def test_shard_round_trip_is_exact_and_atomic(tmp_path):
     "frames, mfcc, message",
     [
         (np.zeros((3, 112, 112, 3), np.float32), np.zeros((3, 12, 35), np.float32), "uint8"),
-        (np.zeros((3, 64, 64, 3), np.uint8), np.zeros((3, 12, 35), np.float32), "112"),
+        (np.zeros((3, 64, 48, 3), np.uint8), np.zeros((3, 12, 35), np.float32), "S, S, 3"),
         (np.zeros((3, 112, 112, 3), np.uint8), np.zeros((2, 12, 35), np.float32), "mfcc"),
         (np.zeros((3, 112, 112, 3), np.uint8), np.zeros((3, 12, 35), np.float64), "float32"),
     ],
 )
 def test_bad_shard_content_is_refused(tmp_path, frames, mfcc, message):
     with pytest.raises(ShardError, match=message):
-        write_shard(tmp_path / "bad.npz", frames, mfcc)
+        write_shard(Location.of(tmp_path), "bad", frames, mfcc)
     assert not list(tmp_path.iterdir())
+
+
+def test_any_square_crop_size_is_a_shard(tmp_path):
+    """The crop size is a setting (``CropConfig.size``): a 64-pixel shard is written and read back."""
+    frames = np.zeros((2, 64, 64, 3), np.uint8)
+    name = write_shard(Location.of(tmp_path), "small", frames, np.zeros((2, 12, 35), np.float32))
+    assert read_shard(str(tmp_path / name))[0].shape == (2, 64, 64, 3)
 
 
 def test_unreadable_shards_name_the_file(tmp_path):
     corrupt = tmp_path / "corrupt.npz"
     corrupt.write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(ShardError, match="corrupt.npz"):
-        read_shard(corrupt)
+        read_shard(str(corrupt))
     with pytest.raises(ShardError, match="absent.npz"):
-        read_shard(tmp_path / "absent.npz")
+        read_shard("absent.npz", Location.of(tmp_path))
     partial = tmp_path / "partial.npz"
     np.savez_compressed(partial, frames=np.zeros((1, 112, 112, 3), np.uint8))
     with pytest.raises(ShardError, match="partial.npz"):
-        read_shard(partial)
+        read_shard(str(partial))
 
 
-def _record(cid: str, start: int, end: int, tmp_path) -> ShardRecord:
-    return ShardRecord(cid, f"spk-{cid}", start, end, 25.0, str(tmp_path / f"{cid}.npz"))
+def _record(cid: str, start: int, end: int) -> ShardRecord:
+    return ShardRecord(cid, f"spk-{cid}", start, end, 25.0, f"shards/{cid}.npz")
 
 
-def test_records_table_has_the_feature_shards_schema(tmp_path):
-    table = records_to_table([_record("a", 3, 80, tmp_path)])
+def test_records_table_has_the_feature_shards_schema():
+    table = records_to_table([_record("a", 3, 80)])
     assert table.schema == FEATURE_SHARDS.schema
     assert table.to_pylist()[0]["n_frames"] == 77
 
@@ -75,7 +85,7 @@ def test_records_table_has_the_feature_shards_schema(tmp_path):
 def warehouse(tmp_path):
     store = Warehouse(tmp_path / "wh")
     store.upsert("feature_shards", records_to_table(
-        [_record(c, 0, 70 + i, tmp_path) for i, c in enumerate(["c1", "c2", "c3", "c4"])]))
+        [_record(c, 0, 70 + i) for i, c in enumerate(["c1", "c2", "c3", "c4"])]))
     return store
 
 
@@ -91,6 +101,20 @@ def test_manifest_without_selection_holds_every_shard(warehouse):
     manifest = build_manifest(warehouse)
     assert manifest.schema == FEATURE_SHARDS.schema
     assert manifest["clip_id"].to_pylist() == ["c1", "c2", "c3", "c4"]
+    assert manifest["shard_uri"].to_pylist()[0] == f"{warehouse.uri}/shards/c1.npz"  # resolved for readers
+
+
+def test_a_moved_warehouse_still_finds_its_shards(tmp_path):
+    """The table names shards relative to the warehouse: copy the folder elsewhere, and the copy reads its own."""
+    store = Warehouse(tmp_path / "wh")
+    frames, mfcc = _features(3)
+    name = write_shard(store.location, "c1", frames, mfcc)
+    store.upsert("feature_shards", records_to_table([ShardRecord("c1", None, 0, 3, 25.0, name)]))
+    shutil.copytree(tmp_path / "wh", tmp_path / "moved")
+    shutil.rmtree(tmp_path / "wh")
+    uri = build_manifest(Warehouse(tmp_path / "moved"))["shard_uri"].to_pylist()[0]
+    assert uri == str(tmp_path / "moved" / "shards" / "c1.npz")
+    np.testing.assert_array_equal(read_shard(uri)[0], frames)
 
 
 def test_manifest_of_the_latest_or_a_named_selection(warehouse, tmp_path, caplog):

@@ -20,11 +20,12 @@ from click.testing import CliRunner
 from fixtures.training_shards import write_shards
 from talkface_cli import cli
 from training.config import Stage, load_config, paper_config, tiny_config
-from training.data import ShardError, ShardStream, clips_from_manifest, make_loader, read_manifest, to_model_frames
+from training.data import ShardStream, clips_from_manifest, make_loader, read_manifest, to_model_frames
 from training.device import resolve_device
 from training.losses import GANLoss, mismatch_audio
 from training.schedule import learning_rate, stage_index
 from training.train import Dist, Losses, build_state, load_checkpoint, train, train_step
+from warehouse.features import ShardError
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from fixtures.librivox import needs_librivox
 
 pytest.importorskip("moto.server", reason="moto[server] provides the local S3-compatible endpoint")
 
@@ -64,8 +67,8 @@ def test_select_samples_and_the_report_run_on_an_s3_warehouse(s3_env, request, t
 
     from cli_contract import run_cli
     from selection.cli import select_samples
-    from warehouse.demo_cli import demo_data
-    from warehouse.report_cli import report
+    from selection.demo_data_cli import demo_data
+    from selection.report_cli import report
     from warehouse.store import Warehouse
 
     uri = f"s3://talkface/{request.node.name}"
@@ -115,7 +118,7 @@ def test_an_endpoint_that_drops_connections_for_a_while_is_retried_with_backoff(
 
 
 def test_an_endpoint_down_fails_the_command_in_one_line_and_a_rerun_completes(flaky_s3, request):
-    from warehouse.demo import demo_histogram_table, demo_histograms
+    from selection.demo_data import demo_histogram_table, demo_histograms
     from warehouse.store import Warehouse
 
     uri = f"s3://talkface/{request.node.name}"
@@ -135,3 +138,65 @@ def test_an_endpoint_down_fails_the_command_in_one_line_and_a_rerun_completes(fl
     store = Warehouse(uri)
     assert store.read("selections")["selection_id"].to_pylist() == [info["selection_id"]]
     assert store.read("selection_members").num_rows == info["n"]
+
+
+def test_features_live_under_the_warehouse_on_s3_and_training_streams_them(s3_env, request):
+    """Shards written to an s3:// warehouse, named relative to it, read back by the training stream."""
+    from fixtures.training_shards import synthetic_clip
+    from training.data import ShardStream, clips_from_manifest
+    from warehouse.features import ShardRecord, read_shard, records_to_table, write_shard
+    from warehouse.manifest import build_manifest
+    from warehouse.store import Warehouse
+
+    store = Warehouse(f"s3://talkface/{request.node.name}")
+    clips = {f"c{i}": synthetic_clip(12, seed=i) for i in range(2)}
+    records = [ShardRecord(cid, None, 0, 12, 25.0, write_shard(store.location, cid, *arrays))
+               for cid, arrays in clips.items()]
+    store.upsert("feature_shards", records_to_table(records))
+    assert [r.shard_uri for r in records] == ["shards/c0.npz", "shards/c1.npz"]
+    manifest = build_manifest(store)
+    assert manifest["shard_uri"].to_pylist()[0] == f"{store.uri}/shards/c0.npz"
+    frames, _ = read_shard(manifest["shard_uri"].to_pylist()[1])
+    assert (frames == clips["c1"][0]).all()
+    batch = ShardStream(clips_from_manifest(manifest, seq_len=8), batch_size=2, seq_len=8, seed=0).batch(0)
+    assert tuple(batch["frames"].shape) == (2, 8, 112, 112, 3)
+
+
+@needs_librivox
+def test_refresh_selection_and_training_run_on_s3_with_no_local_folder(s3_env, request, tmp_path, monkeypatch):
+    """Corpus, warehouse, shards, reports and run folders all on S3; locally only the cache."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    from flows.refresh import refresh
+    from flows.selection_flow import selection
+    from flows.training_flow import training
+    from pipeline.demo_corpus import build_demo_corpus
+    from pipeline.ingest import IngestConfig
+    from warehouse.location import Location, copy_file
+    from warehouse.store import Warehouse
+
+    root = Location.of(f"s3://talkface/{request.node.name}")
+    local = tmp_path / "made-here"
+    for video in build_demo_corpus(local, 2):
+        for path in video.parent.glob(f"{video.stem}.*"):
+            copy_file(Location.of(path), root.join("corpus", path.name))
+    shutil.rmtree(local)
+    cache = tmp_path / "cache"
+    monkeypatch.chdir(tmp_path)
+    with prefect_test_harness():
+        summary = refresh(root.join("corpus").uri, root.join("wh").uri, config=IngestConfig(cache_dir=cache))
+        chosen = selection(root.join("wh").uri, root.join("reports").uri, nmin=1, nmax=2, k=5, method="paper")
+        trained = training(root.join("wh").uri, root.join("runs").uri, chosen["selection_id"], config="tiny",
+                           steps=2, device="cpu", cache_dir=str(cache))
+    assert (summary.clips_in, summary.histograms, summary.spans) == (2, 2, 2), summary.lines()
+    store = Warehouse(root.join("wh").uri)
+    names = store.read("feature_shards")["shard_uri"].to_pylist()
+    assert len(names) == 2 and all(n.startswith("shards/") for n in names)
+    assert all(root.join("wh", n).exists() for n in names)
+    assert store.read("clips")["video_uri"].to_pylist()[0].startswith(f"{root.uri}/corpus/")
+    assert chosen["report"] == root.join("reports", f"report-{chosen['selection_id']}.html").uri
+    assert b"Phoneme histogram report" in Location.of(chosen["report"]).read_bytes()
+    run = Location.of(trained.run_dir)
+    assert run.uri == root.join("runs", chosen["selection_id"]).uri and trained.step == 2
+    assert {"ckpt_00000002.pt", "generator_00000002.safetensors"} <= set(run.file_sizes())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]  # nothing local but the cache

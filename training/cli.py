@@ -26,10 +26,9 @@ def _logging() -> None:
 def _clips(warehouse: str, manifest: Path | None, seq_len: int):
     """The clips to train on, from the manifest file or the warehouse's latest selection."""
     from training.data import clips_from_manifest, read_manifest
-    from warehouse.location import Location
 
     if manifest is not None:
-        return clips_from_manifest(read_manifest(manifest), seq_len, Location.of(manifest.parent), str(manifest))
+        return clips_from_manifest(read_manifest(manifest), seq_len, manifest.parent, str(manifest))
     from warehouse.manifest import build_manifest
     from warehouse.store import Warehouse
 

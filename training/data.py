@@ -55,7 +55,7 @@ def read_manifest(path: str | os.PathLike[str]) -> pa.Table:
         raise ShardError(f"manifest {path}: not a readable Parquet file ({exc})") from exc
 
 
-def clips_from_manifest(manifest: pa.Table, seq_len: int, base: Location | None = None,
+def clips_from_manifest(manifest: pa.Table, seq_len: int, base: str | os.PathLike[str] | Location | None = None,
                         source: str = "manifest") -> list[ClipRef]:
     """The clips long enough for ``seq_len``-frame windows, relative shard names resolved against ``base``.
 
@@ -72,7 +72,7 @@ def clips_from_manifest(manifest: pa.Table, seq_len: int, base: Location | None 
     for row in rows:
         if not row["shard_uri"]:
             raise ShardError(f"{source}: clip {row['clip_id']} has no shard_uri")
-        uri = base.resolve(row["shard_uri"]).uri if base is not None else row["shard_uri"]
+        uri = Location.of(base).resolve(row["shard_uri"]).uri if base is not None else row["shard_uri"]
         clips.append(ClipRef(row["clip_id"], int(row["n_frames"]), uri))
     usable = sorted((c for c in clips if c.n_frames >= seq_len), key=lambda c: c.clip_id)
     if len(usable) < len(clips):

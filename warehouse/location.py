@@ -135,17 +135,19 @@ class Location:
             out.write(buffer.getbuffer())
         fault_point(f"{what}.written")
 
-    def list_files(self, suffixes: frozenset[str] | None = None) -> list[Location]:
-        """Files below this folder (recursively), by name; ``suffixes`` in lower case with the dot."""
+    def file_sizes(self) -> dict[str, int]:
+        """Files below this folder (recursively, none if it is absent): name relative to it -> bytes."""
         from pyarrow import fs
 
         filesystem, path = self.filesystem()
         infos = filesystem.get_file_info(fs.FileSelector(path, recursive=True, allow_not_found=True))
-        base = self.uri.rstrip("/")
-        found = [Location(f"{base}/{info.path[len(path.rstrip('/')) + 1:]}") for info in infos
-                 if info.type == fs.FileType.File]
-        return sorted((f for f in found if suffixes is None or Path(f.name).suffix.lower() in suffixes),
-                      key=lambda f: f.uri)
+        skip = len(path.rstrip("/")) + 1
+        return {info.path[skip:]: info.size for info in infos if info.type == fs.FileType.File}
+
+    def list_files(self, suffixes: frozenset[str] | None = None) -> list[Location]:
+        """Files below this folder (recursively), by name; ``suffixes`` in lower case with the dot."""
+        return [self.join(name) for name in sorted(self.file_sizes())
+                if suffixes is None or Path(name).suffix.lower() in suffixes]
 
     def local_copy(self, cache_dir: str | os.PathLike[str]) -> Path:
         """A local path holding this file: itself when local, else a copy kept in ``cache_dir``.
@@ -168,3 +170,22 @@ class Location:
             with filesystem.open_input_stream(path) as source:
                 Location.of(target).write(lambda out: shutil.copyfileobj(source, out), "cached copy")
         return target
+
+
+def copy_file(source: Location, target: Location) -> None:
+    """Copy one file between any two locations, streamed, whole or not at all at the target."""
+    filesystem, path = source.filesystem()
+    with filesystem.open_input_stream(path) as stream:
+        target.write(lambda out: shutil.copyfileobj(stream, out), "copy")
+
+
+def upload_folder(folder: Path, target: Location) -> list[str]:
+    """Copy the files under ``folder`` that ``target`` lacks or holds at another size; returns their names."""
+    have = target.file_sizes()
+    copied = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        name = path.relative_to(folder).as_posix()
+        if have.get(name) != path.stat().st_size:
+            copy_file(Location.of(path), target.join(name))
+            copied.append(name)
+    return copied

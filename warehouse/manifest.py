@@ -16,11 +16,20 @@ import os
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from warehouse.selections import latest_selection_id
 from warehouse.store import Warehouse
 from warehouse.tables import FEATURE_SHARDS
 
 log = logging.getLogger(__name__)
+
+
+def latest_selection_id(warehouse: Warehouse) -> str | None:
+    """The ``selection_id`` with the latest ``created_at`` (ties broken by id), or None."""
+    selections = warehouse.read("selections", columns=["selection_id", "created_at"])
+    if selections.num_rows == 0:
+        return None
+    rows = selections.sort_by([("created_at", "descending"), ("selection_id", "descending")])
+    return rows["selection_id"][0].as_py()
+
 
 
 def build_manifest(warehouse: Warehouse, selection_id: str | None = None) -> pa.Table:

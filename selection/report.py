@@ -197,7 +197,7 @@ def report_recorded_selection(warehouse_uri: str, selection_id: str | None = Non
         ``RecordedSelection``.
     """
     from selection import sources
-    from warehouse.selections import recorded_selection
+    from selection.recorded import recorded_selection
     from warehouse.store import Warehouse
 
     recorded = recorded_selection(Warehouse(warehouse_uri), selection_id)

@@ -32,8 +32,8 @@ def report(warehouse: str, selection_id: str | None, input_path: Path | None,
     """
     from selection import records, sources
     from selection.methods import SelectionParams
-    from warehouse.report import render_report, report_recorded_selection
-    from warehouse.selections import params_of
+    from selection.recorded import params_of
+    from selection.report import render_report, report_recorded_selection
 
     if (input_path is None) != (selection_path is None):
         raise click.UsageError("--input and --selection go together")

@@ -25,7 +25,7 @@ def demo_data(clips: int, seed: int, warehouse: str, output: Path | None) -> Non
     """
     import pyarrow.parquet as pq
 
-    from warehouse.demo import demo_histogram_table, demo_histograms
+    from selection.demo_data import demo_histogram_table, demo_histograms
 
     histograms = demo_histograms(clips, seed)
     if output:

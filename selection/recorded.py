@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pyarrow.compute as pc
 
 from selection.methods import SelectionParams
+from warehouse.manifest import latest_selection_id
 from warehouse.store import Warehouse
 
 PARAM_FIELDS = ("nmin", "nmax", "k", "seed", "method", "distance")
@@ -31,15 +32,6 @@ class RecordedSelection:
 def params_of(info: dict[str, object]) -> SelectionParams:
     """The selection parameters recorded in a selection row or summary."""
     return SelectionParams(**{key: info[key] for key in PARAM_FIELDS})
-
-
-def latest_selection_id(warehouse: Warehouse) -> str | None:
-    """The ``selection_id`` with the latest ``created_at`` (ties broken by id), or None."""
-    selections = warehouse.read("selections", columns=["selection_id", "created_at"])
-    if selections.num_rows == 0:
-        return None
-    rows = selections.sort_by([("created_at", "descending"), ("selection_id", "descending")])
-    return rows["selection_id"][0].as_py()
 
 
 def recorded_selection(warehouse: Warehouse, selection_id: str | None = None) -> RecordedSelection:
