@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from fixtures.system_packages import needs_system_package
-from fixtures.topology import BUCKET, COMMANDS, ENVIRONMENT, command
+from fixtures.topology import BUCKET, COMMANDS, ENVIRONMENT, TEST_ONLY, command, service_env
 
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE = shutil.which("docker-compose")
@@ -80,6 +80,13 @@ def test_compose_runs_the_commands_and_environment_of_the_topology_test(tmp_path
     assert client["PREFECT_API_URL"] == "http://prefect-server:4200/api"
     assert client["TALKFACE_WAREHOUSE"] == f"s3://{BUCKET}/warehouse"
     assert client["AWS_ENDPOINT_URL"] == "http://minio:9000"
+
+
+def test_the_topology_test_sets_no_variable_compose_lacks_but_its_declared_test_only_ones(tmp_path: Path):
+    """Its own folders, the checkout's code and faster polling (TEST_ONLY); everything else as compose."""
+    values = {name: "value" for names in ENVIRONMENT.values() for name in names}
+    for service, names in ENVIRONMENT.items():
+        assert set(service_env(service, values, tmp_path / service)) == set(names) | set(TEST_ONLY), service
 
 
 def test_compose_services_share_no_volume(tmp_path: Path):
