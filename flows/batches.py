@@ -12,6 +12,8 @@ from typing import TypeVar
 
 from prefect.futures import PrefectFuture
 
+from pipeline.stage import in_batches
+
 IO_RETRIES = {"retries": 3, "retry_delay_seconds": [2, 10, 30]}
 """Task options for warehouse reads and writes: idempotent, so a retry never duplicates."""
 
@@ -33,7 +35,7 @@ def run_in_batches(label: str, items: Sequence[Item], batch_size: int,
     """
     from tqdm import tqdm
 
-    batches = [list(items[i:i + batch_size]) for i in range(0, len(items), batch_size)]
+    batches = in_batches(items, batch_size)
     futures = [submit(batch) for batch in batches]
     with tqdm(total=len(items), desc=f"{label:>10}", unit="clip", disable=not progress or not items) as bar:
         for batch, future in zip(batches, futures, strict=True):

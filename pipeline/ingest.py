@@ -28,7 +28,7 @@ from pipeline.phonemes import histogram, to_cmu39
 from pipeline.stage import ClipResult, Reject
 from pipeline.subtitle_fetch import FetchConfig, FetchError, fetch_subtitles
 from pipeline.subtitles import CueConfig, SubtitleError, prepare_cues, read_cues, speakable_words
-from warehouse.location import Location
+from warehouse.location import Location, copy_file
 
 log = logging.getLogger(__name__)
 
@@ -76,17 +76,26 @@ def subtitle_rows(clip: ClipSpec, config: IngestConfig) -> list[dict[str, object
     return [cue.to_row(clip.clip_id, kind, lang) for cue in cues]
 
 
-def clip_row(clip: ClipSpec, config: IngestConfig) -> dict[str, object] | Reject | None:
-    """The ``clips`` row of a clip with local media; ``None`` while a remote clip has none."""
+def clip_row(clip: ClipSpec, config: IngestConfig, shared: Location | None = None,
+             ) -> dict[str, object] | Reject | None:
+    """The ``clips`` row of a clip with media; ``None`` while a remote clip has none.
+
+    Args:
+        shared: a folder every worker reaches (the warehouse, when it is on object
+            storage): media downloaded here are copied to its ``media/``, so the
+            later stages, on other machines, read them there. ``None``: they stay
+            in this machine's cache.
+    """
+    downloaded = clip.media is None
     media = clip.media or _fetched_media(clip, config)
     if media is None:
         return None
     try:
         info = probe_media(local_file(media, config))
-    except MediaError as exc:
+    except (MediaError, FileNotFoundError) as exc:
         return Reject(clip.clip_id, "clips", "bad_media", str(exc))
-    except FileNotFoundError as exc:
-        return Reject(clip.clip_id, "clips", "bad_media", str(exc))
+    if downloaded and shared is not None and not shared.is_local:
+        media = share_media(Path(media), shared.join("media", f"{_source_key(clip.source)}{Path(media).suffix}"))
     return {"clip_id": clip.clip_id, "speaker_id": clip.speaker_id, "source": clip.source,
             "video_uri": str(media), "start_s": clip.start_s,
             "end_s": clip.end_s if clip.end_s is not None else info.duration_s,
@@ -212,6 +221,14 @@ def _source_key(source: str) -> str:
     from pipeline.corpus import safe_id
 
     return safe_id(source.rstrip("/").rsplit("/", 1)[-1].removesuffix(".info.json"))[:120]
+
+
+def share_media(path: Path, target: Location) -> str:
+    """Copy a downloaded media file to ``target`` (once: a copy of the same size is kept); returns its URI."""
+    sizes = Location.of(target.uri.rpartition("/")[0]).file_sizes()
+    if sizes.get(target.name) != path.stat().st_size:
+        copy_file(Location.of(path), target)
+    return target.uri
 
 
 def _fetched_media(clip: ClipSpec, config: IngestConfig) -> Path | None:

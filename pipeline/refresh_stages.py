@@ -24,13 +24,18 @@ from pipeline.align import Aligner, make_aligner
 from pipeline.faces_stage import ClipInput, FacesConfig, process_clip
 from pipeline.ingest import IngestConfig, align_batch, clip_row, histogram_row, subtitle_rows
 from pipeline.stage import ClipResult, ClipWork, Reject, Stage
+from warehouse.location import Location
 
 _local = threading.local()
 
 
 @dataclass(frozen=True)
 class RefreshSettings:
-    """Everything the refresh's stages are told; the warehouse URI tells the faces stage where shards go."""
+    """Everything the refresh's stages are told.
+
+    The warehouse URI tells the faces stage where shards go, and the clips stage
+    where downloaded media go when the warehouse is on object storage.
+    """
 
     warehouse: str
     aligner: str = "pocketsphinx"
@@ -60,7 +65,8 @@ def compute_subtitles(batch: Sequence[ClipWork], settings: RefreshSettings) -> l
 
 
 def compute_clips(batch: Sequence[ClipWork], settings: RefreshSettings) -> list[ClipResult | None]:
-    return [_result("clips", w.clip_id, clip_row(w.clip, settings.ingest)) for w in batch]
+    shared = Location.of(settings.warehouse)
+    return [_result("clips", w.clip_id, clip_row(w.clip, settings.ingest, shared)) for w in batch]
 
 
 def compute_align(batch: Sequence[ClipWork], settings: RefreshSettings) -> list[ClipResult | None]:

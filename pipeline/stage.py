@@ -140,7 +140,7 @@ def write_results(warehouse: Warehouse, stage: Stage, results: Sequence[ClipResu
                                                          schema=table_spec("rejects").schema))
 
 
-def batches(items: Sequence, size: int) -> list[list]:
+def in_batches(items: Sequence, size: int) -> list[list]:
     """``items`` cut into consecutive lists of at most ``size``."""
     return [list(items[i:i + size]) for i in range(0, len(items), size)]
 
@@ -151,5 +151,5 @@ def run_stages(warehouse: Warehouse, clips: Sequence[ClipSpec], stages: Sequence
     by_id = {c.clip_id: c for c in clips}
     for stage in stages:
         todo = [by_id[c] for c in pending(warehouse, stage, list(by_id))]
-        for batch in batches(todo, batch_size):
+        for batch in in_batches(todo, batch_size):
             write_results(warehouse, stage, stage.compute(read_work(warehouse, stage, batch), settings))

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.librivox import needs_librivox
+from fixtures.s3 import s3_endpoint, s3_env  # noqa: F401  (fixtures)
 from pipeline.corpus import load_corpus
 from pipeline.ingest import IngestConfig
 from pipeline.refresh_stages import INGEST_STAGES, RefreshSettings
@@ -72,3 +73,22 @@ def test_a_remote_clip_is_downloaded_aligned_and_counted(site: str, tmp_path: Pa
     assert warehouse.read("subtitles")["kind"].to_pylist()[0] == "manual"
     histogram = warehouse.read("phoneme_histograms").to_pylist()
     assert [h["clip_id"] for h in histogram] == ["talk"] and histogram[0]["n_phones"] > 20
+
+
+def test_downloaded_media_go_to_an_object_store_warehouse_for_other_workers(site: str, tmp_path: Path,
+                                                                             s3_env, request) -> None:
+    """With the warehouse on S3, a downloaded video is copied under it: a worker elsewhere reads it there."""
+    from warehouse.location import Location
+
+    segments = tmp_path / "segments.csv"
+    segments.write_text(f"clip_id,source,start_s,end_s,speaker_id\ntalk,{site},0,,speaker1\n"
+                        f"talk2,{site},1.0,,speaker1\n")  # two segments of one video: one copy
+    warehouse = Warehouse(f"s3://talkface/{request.node.name}")
+    fetch = FetchConfig(attempts=2, backoff_s=0.01, socket_timeout_s=5.0, download_media=True)
+    ingest(segments, warehouse, IngestConfig(cache_dir=tmp_path / "cache", fetch=fetch))
+    uris = warehouse.read("clips")["video_uri"].to_pylist()
+    assert uris == [f"{warehouse.uri}/media/index.html.mp4"] * 2  # named by its source
+    assert list(warehouse.location.join("media").file_sizes()) == ["index.html.mp4"]
+    shutil.rmtree(tmp_path / "cache")  # the later stages read the shared copy, not this machine's download
+    assert Location.of(uris[0]).local_copy(tmp_path / "elsewhere").stat().st_size > 10_000
+    assert warehouse.read("phoneme_histograms")["clip_id"].to_pylist() == ["talk", "talk2"]

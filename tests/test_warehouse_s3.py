@@ -1,14 +1,9 @@
-"""The warehouse on S3-compatible object storage, by URI alone.
-
-moto's S3 server is a real HTTP endpoint speaking the S3 API (standing in for
-the MinIO of the compose deployment, which cannot run here); delta-rs talks to
-it exactly as to any object store, configured by the usual AWS_* variables.
-"""
+"""The warehouse, its feature shards and the flows on S3-compatible object storage, by URI alone
+(moto's S3 server: :mod:`fixtures.s3`)."""
 
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 import subprocess
 import sys
@@ -17,34 +12,11 @@ from pathlib import Path
 import pytest
 
 from fixtures.librivox import needs_librivox
+from fixtures.s3 import s3_endpoint, s3_env  # noqa: F401  (fixtures)
 
 pytest.importorskip("moto.server", reason="moto[server] provides the local S3-compatible endpoint")
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="test", aws_secret_access_key="test",
-                 region_name="us-east-1").create_bucket(Bucket="talkface")
-    yield endpoint
-    server.stop()
-
-
-@pytest.fixture
-def s3_env(s3_endpoint, monkeypatch):
-    for key, value in {"AWS_ENDPOINT_URL": s3_endpoint, "AWS_ACCESS_KEY_ID": "test",
-                       "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
-                       "AWS_ALLOW_HTTP": "true"}.items():
-        monkeypatch.setenv(key, value)
 
 
 def test_upserts_versions_and_reads_work_on_s3(s3_env, request):
