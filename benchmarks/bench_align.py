@@ -29,7 +29,8 @@ from pipeline.align import Utterance  # noqa: E402
 from pipeline.align.sphinx import SphinxAligner  # noqa: E402
 from pipeline.audio import decode_audio  # noqa: E402
 from pipeline.corpus import load_corpus  # noqa: E402
-from pipeline.ingest import STAGES, IngestConfig, pending, run_batch  # noqa: E402
+from pipeline.refresh_stages import INGEST_STAGES, RefreshSettings  # noqa: E402
+from pipeline.stage import run_stages  # noqa: E402
 from warehouse.store import Warehouse  # noqa: E402
 
 
@@ -71,14 +72,10 @@ def main() -> None:
                 end = len(audio[u]) / 16000
                 (folder / f"{u}_{k}.en.srt").write_text(
                     f"1\n00:00:00,000 --> 00:00:0{int(end)},{int(end % 1 * 1000):03d}\n{' '.join(texts[u])}\n")
-        warehouse, config = Warehouse(Path(tmp, "wh")), IngestConfig()
+        warehouse = Warehouse(Path(tmp, "wh"))
         clips = load_corpus(folder)
-        by_id = {c.clip_id: c for c in clips}
         start, wall = cpu(), time.perf_counter()
-        for stage in STAGES:
-            todo = [by_id[c] for c in pending(warehouse, stage, list(by_id))]
-            for i in range(0, len(todo), config.batch_size):
-                run_batch(stage, todo[i : i + config.batch_size], warehouse, config, aligner)
+        run_stages(warehouse, clips, INGEST_STAGES, RefreshSettings(warehouse.uri))
         used, wall = cpu() - start, time.perf_counter() - wall
         hours = seconds * args.repeat / 3600
         print(f"ingest of {len(clips)} clips ({seconds * args.repeat:.0f} s audio, warehouse writes included): "

@@ -1,0 +1,112 @@
+"""The one stage runner on a real Delta warehouse, with toy stages: what is pending, what is written, in which order."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from pipeline.corpus import ClipSpec
+from pipeline.refresh_stages import STAGES, RefreshSettings, stage_named
+from pipeline.stage import (
+    ClipResult,
+    ClipWork,
+    Reject,
+    Stage,
+    in_batches,
+    pending,
+    read_work,
+    run_stages,
+    write_results,
+)
+from warehouse.store import Warehouse
+
+CLIPS = [ClipSpec(c, f"{c}.mp4") for c in ("a", "b", "c", "d")]
+
+
+def cue(clip_id: str, n: int) -> dict[str, object]:
+    return {"clip_id": clip_id, "cue": n, "start_s": float(n), "end_s": n + 1.0, "text": f"cue {n}"}
+
+
+def subtitles(batch, settings) -> list[ClipResult | None]:
+    """Two cues for a, one for b, c rejected, d waits (nothing written)."""
+    out = {"a": ClipResult("a", {"subtitles": [cue("a", 0), cue("a", 1)]}),
+           "b": ClipResult("b", {"subtitles": [cue("b", 0)]}),
+           "c": ClipResult("c", {}, Reject("c", "subs", "no_subtitles", "c.mp4: no sidecar subtitle file")),
+           "d": None}
+    return [out[w.clip_id] for w in batch]
+
+
+def outcome(work: ClipWork) -> ClipResult:
+    """Per clip: one cue_outcomes row per subtitle cue, a histogram row for clips with two cues, else a reject
+    (which still writes its outcomes)."""
+    rows = work.rows["subtitles"]
+    outcomes = [{"clip_id": work.clip_id, "cue": r["cue"], "status": "aligned"} for r in rows]
+    if len(rows) < 2:
+        return ClipResult(work.clip_id, {"cue_outcomes": outcomes},
+                          Reject(work.clip_id, "count", "low_coverage", f"{work.clip_id}: one cue"))
+    return ClipResult(work.clip_id, {"cue_outcomes": outcomes,
+                                     "phoneme_histograms": [{"clip_id": work.clip_id, "n_phones": len(rows)}]})
+
+
+SUBS = Stage("subs", (), ("subtitles",), subtitles)
+COUNT = Stage("count", ("subtitles",), ("cue_outcomes", "phoneme_histograms"),
+              lambda batch, settings: [outcome(w) for w in batch])
+
+
+def test_pending_work_write_and_rerun(tmp_path):
+    store = Warehouse(tmp_path / "wh")
+    ids = [c.clip_id for c in CLIPS]
+    assert pending(store, SUBS, ids) == ids
+    assert pending(store, COUNT, ids) == []  # no input rows yet: nothing can run
+    write_results(store, SUBS, SUBS.compute([ClipWork(c) for c in CLIPS], None))
+    assert pending(store, SUBS, ids) == ["d"]  # written or rejected is done; a waiting clip is asked again
+    assert pending(store, COUNT, ids) == ["a", "b"]
+    work = read_work(store, COUNT, CLIPS[:2])
+    assert [len(w.rows["subtitles"]) for w in work] == [2, 1] and work[0].rows["subtitles"][1]["text"] == "cue 1"
+    write_results(store, COUNT, COUNT.compute(work, None))
+    assert store.read("phoneme_histograms")["clip_id"].to_pylist() == ["a"]
+    assert store.read("cue_outcomes")["clip_id"].to_pylist() == ["a", "a", "b"]  # the rejected clip's too
+    rejects = {(r["clip_id"], r["stage"]): r["reason"] for r in store.read("rejects").to_pylist()}
+    assert rejects == {("c", "subs"): "no_subtitles", ("b", "count"): "low_coverage"}
+    versions = store.versions()
+    run_stages(store, CLIPS, [SUBS, COUNT], None)  # only d is asked again, and it still waits
+    assert store.versions() == versions
+
+
+def test_rows_of_a_clip_are_replaced_not_added(tmp_path):
+    store = Warehouse(tmp_path / "wh")
+    write_results(store, SUBS, SUBS.compute([ClipWork(c) for c in CLIPS[:2]], None))
+    write_results(store, COUNT, [outcome(w) for w in read_work(store, COUNT, CLIPS[:1])])
+    shorter = ClipResult("a", {"cue_outcomes": [{"clip_id": "a", "cue": 0, "status": "failed"}],
+                               "phoneme_histograms": [{"clip_id": "a", "n_phones": 1}]})
+    write_results(store, COUNT, [shorter, None])
+    assert [(r["cue"], r["status"]) for r in store.read("cue_outcomes").to_pylist()] == [(0, "failed")]
+    assert store.read("phoneme_histograms")["n_phones"].to_pylist() == [1]
+
+
+def test_a_rejected_clip_writes_no_done_marker_before_its_side_rows(tmp_path, monkeypatch):
+    """Tables are written in the stage's order, rejects last: a writer stopped between them redoes the clip."""
+    store = Warehouse(tmp_path / "wh")
+    order = []
+    for method in ("upsert", "replace_clips"):  # the real writes, each one noted as it commits
+        real = getattr(store, method)
+        monkeypatch.setattr(store, method, lambda name, *args, real=real: (real(name, *args), order.append(name)))
+    write_results(store, COUNT, [outcome(ClipWork(CLIPS[0], {"subtitles": [cue("a", 0), cue("a", 1)]})),
+                                 outcome(ClipWork(CLIPS[1], {"subtitles": [cue("b", 0)]}))])
+    assert order == ["cue_outcomes", "phoneme_histograms", "rejects"]
+    assert store.read("rejects")["clip_id"].to_pylist() == ["b"]
+
+
+def test_the_refresh_stages_and_their_settings_cross_process_boundaries():
+    """A Dask worker gets the stage's name and plain records: all of them pickle."""
+    assert [s.name for s in STAGES] == ["subtitles", "clips", "align", "histograms", "faces"]
+    assert [s.output for s in STAGES] == ["subtitles", "clips", "phone_alignments", "phoneme_histograms",
+                                          "clip_spans"]
+    settings = RefreshSettings("s3://bucket/wh")
+    work = [ClipWork(CLIPS[0], {"clips": [{"clip_id": "a", "video_uri": "s3://bucket/corpus/a.mp4"}]})]
+    assert pickle.loads(pickle.dumps((settings, work))) == (settings, work)
+    assert stage_named("faces") is STAGES[-1] and not stage_named("faces").cacheable
+    with pytest.raises(ValueError, match="unknown stage 'nope'; stages: subtitles, clips"):
+        stage_named("nope")
+    assert in_batches(list(range(5)), 2) == [[0, 1], [2, 3], [4]]
