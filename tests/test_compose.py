@@ -1,6 +1,8 @@
 """docker-compose.yml validated by docker-compose (no Docker engine here: `config` only).
 
-Needs Debian's ``docker-compose`` (``scripts/setup --tests`` installs it).
+Needs Debian's ``docker-compose`` (``scripts/setup --tests`` installs it). The
+compose file must run what ``tests/test_topology_integration.py`` proves: the
+same commands and environment variables as ``tests/fixtures/topology.py``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from fixtures.system_packages import needs_system_package
+from fixtures.topology import BUCKET, COMMANDS, ENVIRONMENT, TEST_ONLY, command, service_env
 
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE = shutil.which("docker-compose")
@@ -25,17 +28,37 @@ def _config(project: Path) -> subprocess.CompletedProcess:
                           text=True, timeout=60)
 
 
-def test_compose_file_is_valid_with_the_example_env_and_holds_every_service(tmp_path: Path):
-    shutil.copy(REPO / ".env.example", tmp_path / ".env")
-    done = _config(tmp_path)
+MIRRORED = {"prefect-server": "prefect-server", "dask-scheduler": "dask-scheduler", "dask-worker-1": "dask-worker",
+            "dask-worker-2": "dask-worker", "cpu-worker": "cpu-worker", "gpu-worker": "gpu-worker", "deploy": "deploy"}
+"""Compose service -> the topology fixture's service it must mirror."""
+COMPOSE_VALUES = {
+    "prefect-server": {"host": "0.0.0.0", "port": "4200"},
+    "dask-scheduler": {"host": "0.0.0.0", "port": "8786", "dashboard": ":8787"},
+    "dask-worker": {"scheduler": "tcp://dask-scheduler:8786", "scratch": "/scratch"},
+    "deploy": {"corpus": "s3://talkface/corpus", "cron": "0 3 * * *", "aligner": "mfa", "scheduler": "tcp://dask-scheduler:8786",
+               "report_dir": "/reports", "runs_dir": "/runs", "code_dir": "/app", "nmin": "5000", "nmax": "15114",
+               "train_config": "paper"},
+}
+"""The addresses and paths compose fills in (with .env.example) where the test puts local ones."""
+COMPOSE_ONLY_ENV = {"prefect-server": {"PREFECT_UI_API_URL"}, "gpu-worker": {"NVIDIA_VISIBLE_DEVICES"}}
+"""Set by compose alone: the UI's address (the test runs without the UI) and the GPU runtime."""
+
+
+def _services(project: Path) -> dict:
+    shutil.copy(REPO / ".env.example", project / ".env")
+    done = _config(project)
     assert done.returncode == 0, done.stderr
-    services = yaml.safe_load(done.stdout)["services"]
-    assert {"postgres", "prefect-server", "cpu-worker", "dask-scheduler", "dask-worker", "minio", "minio-init",
-            "mfa-worker", "gpu-worker", "deploy"} <= set(services)
+    return yaml.safe_load(done.stdout)["services"]
+
+
+def test_compose_file_is_valid_with_the_example_env_and_holds_every_service(tmp_path: Path):
+    services = _services(tmp_path)
+    assert {"postgres", "prefect-server", "cpu-worker", "dask-scheduler", "dask-worker-1", "dask-worker-2", "minio",
+            "minio-init", "gpu-worker", "deploy"} <= set(services)
     server = services["prefect-server"]["environment"]
     assert server["PREFECT_SERVER_API_AUTH_STRING"] == "admin:change-me-prefect"
     assert server["PREFECT_API_DATABASE_CONNECTION_URL"].startswith("postgresql+asyncpg://prefect:")
-    for name in ("cpu-worker", "mfa-worker", "gpu-worker", "dask-worker"):
+    for name in ("cpu-worker", "gpu-worker", "dask-worker-1", "dask-worker-2"):
         assert services[name]["environment"]["PREFECT_API_AUTH_STRING"] == "admin:change-me-prefect"
     gpu = services["gpu-worker"]
     assert gpu["runtime"] == "nvidia"
@@ -43,6 +66,37 @@ def test_compose_file_is_valid_with_the_example_env_and_holds_every_service(tmp_
     for name in ("cpu-worker", "dask-scheduler", "gpu-worker"):
         assert (REPO / services[name]["build"]["dockerfile"]).is_file()
     assert "mc mb --ignore-existing" in " ".join(services["minio-init"]["command"])
+
+
+def test_compose_runs_the_commands_and_environment_of_the_topology_test(tmp_path: Path):
+    services = _services(tmp_path)
+    assert set(MIRRORED.values()) == set(COMMANDS) == set(ENVIRONMENT)  # every fixture service is in compose
+    for name, mirrored in MIRRORED.items():
+        compose = services[name]
+        assert compose["command"] == command(mirrored, **COMPOSE_VALUES.get(mirrored, {})), name
+        expected_env = set(ENVIRONMENT[mirrored]) | COMPOSE_ONLY_ENV.get(name, set())
+        assert set(compose.get("environment", {})) == expected_env, name
+    client = services["cpu-worker"]["environment"]
+    assert client["PREFECT_API_URL"] == "http://prefect-server:4200/api"
+    assert client["TALKFACE_WAREHOUSE"] == f"s3://{BUCKET}/warehouse"
+    assert client["AWS_ENDPOINT_URL"] == "http://minio:9000"
+
+
+def test_the_topology_test_sets_no_variable_compose_lacks_but_its_declared_test_only_ones(tmp_path: Path):
+    """Its own folders, the checkout's code and faster polling (TEST_ONLY); everything else as compose."""
+    values = {name: "value" for names in ENVIRONMENT.values() for name in names}
+    for service, names in ENVIRONMENT.items():
+        assert set(service_env(service, values, tmp_path / service)) == set(names) | set(TEST_ONLY), service
+
+
+def test_compose_services_share_no_volume(tmp_path: Path):
+    """As in the topology test: the object store (MinIO) is the only storage the services share."""
+    users: dict[str, list[str]] = {}
+    for name, service in _services(tmp_path).items():
+        for volume in service.get("volumes", []):
+            users.setdefault(volume.split(":")[0] if isinstance(volume, str) else volume["source"], []).append(name)
+    assert {"minio", "reports", "runs", "postgres"} <= set(users)
+    assert {source: names for source, names in users.items() if len(names) > 1} == {}
 
 
 def test_compose_refuses_to_start_without_the_secrets(tmp_path: Path):

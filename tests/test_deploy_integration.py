@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -20,29 +19,12 @@ from pathlib import Path
 import pytest
 
 from fixtures.librivox import needs_librivox
-from fixtures.prefect_server import AUTH, REPO, prefect_server, process_worker, server_env
+from fixtures.prefect_server import AUTH, REPO, prefect_server, process_worker, server_env, wait_final_run
 
 pytestmark = [pytest.mark.integration, needs_librivox]
 
-FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
-
-
-def _runs_of(client, deployment_id) -> list:
-    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
-
-    return client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])))
-
-
-def _wait_final(client, deployment_id, logs: list[Path], limit_s: float = 240):
-    """The first flow run of a deployment once it is in a final state (fails with the worker logs)."""
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        runs = _runs_of(client, deployment_id)
-        if runs and runs[0].state and runs[0].state.type.value in FINAL:
-            return runs[0]
-        time.sleep(1)
-    tails = "\n".join(f"--- {log.name}\n{log.read_text()[-4000:]}" for log in logs if log.exists())
-    pytest.fail(f"no finished run of deployment {deployment_id} within {limit_s} s\n{tails}")
+def _tails(logs: list[Path]) -> str:
+    return "\n".join(f"--- {log.name}\n{log.read_text()[-4000:]}" for log in logs if log.exists())
 
 
 def test_refresh_triggers_selection_then_training_on_a_real_server(tmp_path: Path):
@@ -81,7 +63,7 @@ def test_refresh_triggers_selection_then_training_on_a_real_server(tmp_path: Pat
             logs = [cpu_log, gpu_log, home / "server.log"]
             finished = []
             for deployment in (refresh_dep, selection_dep, training_dep):  # each one starts the next
-                finished.append(_wait_final(client, deployment.id, logs))
+                finished.append(wait_final_run(client, deployment.id, lambda: _tails(logs)))
                 assert finished[-1].state.type.value == "COMPLETED", (deployment.name, finished[-1].state.message)
             refreshed, selected, trained = finished
 

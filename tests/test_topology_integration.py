@@ -1,0 +1,126 @@
+"""The production topology of docker-compose.yml, as processes: the deployed chain end to end on S3.
+
+PostgreSQL (Prefect's database), a Prefect server with basic auth, an
+S3-compatible endpoint (moto's server; MinIO in compose) holding the
+warehouse, a Dask scheduler with two workers and a Prefect worker per pool,
+each in a folder of its own (``tests/fixtures/topology.py``). The compose
+file's ``deploy`` command creates the deployments; one triggered refresh runs
+its batches on the Dask workers and writes the warehouse on S3, the selection
+follows it, and the training follows the selection, reading the selected
+clips' feature shards from S3. The corpus is on S3 too: the Dask workers copy
+the media they decode into their own caches.
+"""
+
+from __future__ import annotations
+
+import base64
+import urllib.error
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from fixtures.librivox import needs_librivox
+from fixtures.prefect_server import AUTH, REPO, wait_final_run
+from fixtures.system_packages import needs_system_package
+from fixtures.topology import POSTGRES_BIN, deploy, s3_objects, topology, upload
+
+pytestmark = [pytest.mark.integration, needs_librivox,
+              needs_system_package("postgresql", (POSTGRES_BIN / "initdb").is_file(), "Prefect's database")]
+
+STAGE_BATCHES = ("subtitles-batch", "clips-batch", "align-batch", "histograms-batch", "faces-batch")
+"""Task runs that the refresh submits to its task runner (the Dask cluster here): one batch per stage."""
+SEE_LOGS = "(the end of every service's log is in the captured stdout below)"
+
+
+def _ran_on_dask(scheduler: str) -> dict[str, Counter]:
+    """By Dask worker: how many tasks of each function it has run (from the workers' own transition logs)."""
+    from distributed import Client
+
+    def finished(dask_worker) -> Counter:
+        keys = {str(e[0]) for e in dask_worker.state.log if len(e) > 2 and e[1:3] == ("executing", "memory")}
+        return Counter(key.rsplit("-", 1)[0] for key in keys)  # Dask keys: <function>-<token>
+
+    with Client(scheduler, timeout=10) as client:
+        return client.run(finished)
+
+
+def test_the_deployed_chain_runs_end_to_end_on_postgres_dask_and_s3(tmp_path: Path, monkeypatch):
+    """Every check runs while the services are up: a failure prints their logs (``topology`` does)."""
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
+
+    from pipeline.demo_corpus import build_demo_corpus
+    from warehouse.store import Warehouse
+
+    build_demo_corpus(tmp_path / "corpus", clips=2)
+    repo_cache = sorted((REPO / "talkface-cache").rglob("*"))  # flow runs work in the checkout (the code dir)
+    with topology(tmp_path / "services") as top:
+        corpus = upload(top.s3_endpoint, tmp_path / "corpus", "corpus")
+        corpus_objects = s3_objects(top.s3_endpoint, "corpus/")
+        with pytest.raises(urllib.error.HTTPError, match="401"):  # the API is protected by auth
+            urllib.request.urlopen(f"{top.api_url}/deployments/filter", data=b"{}", timeout=5)
+        reports, runs = top.home("cpu-worker") / "reports", top.home("gpu-worker") / "runs"
+        deployed = deploy(top, corpus=corpus, cron="0 0 1 1 *", aligner="pocketsphinx", report_dir=str(reports),
+                          runs_dir=str(runs), code_dir=str(REPO), nmin="1", nmax="2", train_config="tiny")
+        assert deployed.returncode == 0, f"talkface deploy failed:\n{deployed.stderr[-3000:]}"
+
+        with (temporary_settings({PREFECT_API_URL: top.api_url, PREFECT_API_AUTH_STRING: AUTH}),
+              get_client(sync_client=True) as client):
+            deployments = [client.read_deployment_by_name(name) for name in (
+                "dataset-refresh/talkface-refresh", "selection/talkface-selection", "training/talkface-training")]
+            assert deployments[0].parameters["warehouse_uri"] == top.warehouse
+            assert deployments[0].job_variables["env"] == {"TALKFACE_DASK_ADDRESS": top.scheduler}
+
+            run_deployment("dataset-refresh/talkface-refresh", timeout=0)
+            finished = []
+            for deployment in deployments:  # each one starts the next
+                finished.append(wait_final_run(client, deployment.id, lambda: SEE_LOGS, limit_s=150))
+                assert finished[-1].state.type.value == "COMPLETED", f"{deployment.name}: {finished[-1].state.message}"
+            refreshed, selected, trained = finished
+            task_runs = client.read_task_runs()
+            artifacts = {a.key: a for a in client.read_artifacts()}
+
+        on_dask = _ran_on_dask(top.scheduler)
+        for key, value in top.values.items():  # the test reads the warehouse as the services do
+            monkeypatch.setenv(key, value)
+        store = Warehouse(top.warehouse)
+        summary = {table: store.read(table).num_rows for table in ("clips", "phoneme_histograms", "clip_spans")}
+        recorded = store.read("selections").to_pylist()
+        shard_uris = store.read("feature_shards")["shard_uri"].to_pylist()
+        keys = s3_objects(top.s3_endpoint)
+
+        assert summary == {"clips": 2, "phoneme_histograms": 2, "clip_spans": 2}, summary
+        ran = sorted(t.name for t in task_runs if t.flow_run_id == refreshed.id and t.name in STAGE_BATCHES)
+        assert ran == sorted(STAGE_BATCHES), ran
+        assert len(on_dask) == 2, on_dask
+        on_either = sum(on_dask.values(), Counter())  # the batches ran on the Dask workers, not in the flow's process
+        assert on_either == Counter({"compute_task": len(STAGE_BATCHES)}), on_dask
+
+        assert len(recorded) == 1, recorded
+        selection_id = recorded[0]["selection_id"]
+        assert trained.parameters["selection_id"] == selection_id  # passed on by the event trigger
+        assert selected.start_time >= refreshed.end_time and trained.start_time >= selected.end_time
+        assert selection_id in artifacts["selection-summary"].data
+        assert (f"Trained on selection `{selection_id}` ({recorded[0]['n']} clips) to step 10"
+                in artifacts["training-run"].data), artifacts["training-run"].data
+        figure = artifacts["selection-histogram"].data
+        assert base64.b64decode(figure.removeprefix("data:image/png;base64,"))[:8] == b"\x89PNG\r\n\x1a\n"
+
+        # The warehouse and the feature shards live on S3 only; reports and runs in their worker's own folder;
+        # the media were copied from S3 by the Dask workers that decoded them, into their own caches.
+        assert any(k.startswith("warehouse/selections/_delta_log/") for k in keys), keys
+        assert len(shard_uris) == 2 and {f"warehouse/{uri}" for uri in shard_uris} <= set(keys), (shard_uris, keys)
+        assert {k: v for k, v in keys.items() if k.startswith("corpus/")} == corpus_objects, "the corpus changed"
+        services = tmp_path / "services"
+        assert not list(services.rglob("_delta_log")), "a Delta table was written to a local folder"
+        cached = {p.relative_to(services).parts[0] for p in services.glob("*/talkface-cache/remote/*.mp4")}
+        assert cached and cached <= {"dask-worker-1", "dask-worker-2"}, cached
+        assert sorted((REPO / "talkface-cache").rglob("*")) == repo_cache, "a flow run cached media in the checkout"
+        assert (reports / f"report-{selection_id}.html").is_file()
+        run_dir = runs / selection_id
+        # the tiny config's whole schedule (10 steps), on the CPU here
+        assert sorted(p.name for p in run_dir.glob("ckpt_*.pt")) == ["ckpt_00000010.pt"]
+        assert sorted(p.name for p in run_dir.glob("generator_*.safetensors")) == ["generator_00000010.safetensors"]
