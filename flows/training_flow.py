@@ -7,7 +7,8 @@ selection trains in its own run folder, ``<runs_dir>/<selection_id>``, and a
 rerun of the same flow run resumes from that folder's latest checkpoint.
 
 ``runs_dir`` may be on object storage (``s3://bucket/runs``): the GPU machine
-then trains in a working copy under its cache (``--cache-dir``), pulls the
+then trains in a working copy under its cache (``$TALKFACE_CACHE`` or
+``~/.cache/talkface``), pulls the
 latest checkpoint from the run folder before training and pushes every new
 file (checkpoints, generator exports, TensorBoard logs, the sample video) after.
 """
@@ -96,7 +97,7 @@ def generate_task(image: Path, audio: Path, run_dir: Path, out: Path) -> int:
 def training(warehouse_uri: str, runs_dir: str = "talkface-out/runs", selection_id: str | None = None,
              config: str = "paper", steps: int | None = None, device: str | None = None,
              sample_image: str | None = None, sample_audio: str | None = None,
-             cache_dir: str = "talkface-cache") -> TrainingResult:
+             cache_dir: str | None = None) -> TrainingResult:
     """Train on ``selection_id`` (default: the latest selection), then render a sample video.
 
     Args:
@@ -107,16 +108,17 @@ def training(warehouse_uri: str, runs_dir: str = "talkface-out/runs", selection_
         steps: stop at this global step (default: the config's whole schedule).
         device: torch device (default: CUDA when present, else CPU).
         sample_image, sample_audio: a face and speech for a sample video (both or neither).
-        cache_dir: the working copy of a run folder on object storage goes under it.
+        cache_dir: the working copy of a run folder on object storage goes under it
+            (default ``$TALKFACE_CACHE`` or ``~/.cache/talkface``).
     """
     from training.config import load_config
-    from warehouse.location import Location
+    from warehouse.location import Location, user_cache_dir
     from warehouse.manifest import latest_selection_id
     from warehouse.store import Warehouse
 
     chosen = selection_id or latest_selection_id(Warehouse(warehouse_uri))
     run = Location.of(runs_dir).join(chosen or "all-shards")
-    run_dir = pull_task(run.uri, Path(cache_dir) / "runs" / run.name)
+    run_dir = pull_task(run.uri, Path(cache_dir or user_cache_dir()) / "runs" / run.name)
     clips = clips_task(warehouse_uri, chosen, load_config(config).train.seq_len)
     history = train_task(config, clips, run_dir, steps, device)
     step = checkpoint_step_task(run_dir)

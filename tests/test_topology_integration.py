@@ -7,8 +7,10 @@ each in a folder of its own (``tests/fixtures/topology.py``). The compose
 file's ``deploy`` command creates the deployments; one triggered refresh runs
 its batches on the Dask workers and writes the warehouse on S3, the selection
 follows it, and the training follows the selection, reading the selected
-clips' feature shards from S3. The corpus is on S3 too: the Dask workers copy
-the media they decode into their own caches.
+clips' feature shards from S3. The corpus, the selection report and the
+training run folder are on S3 too: the Dask workers copy the media they decode
+into their own caches, and the GPU worker trains in a cache copy of the run
+folder and pushes what it wrote. No machine keeps anything but its cache.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import pytest
 
 from fixtures.librivox import needs_librivox
 from fixtures.prefect_server import AUTH, REPO, wait_final_run
+from fixtures.s3 import BUCKET
 from fixtures.system_packages import needs_system_package
 from fixtures.topology import POSTGRES_BIN, deploy, s3_objects, topology, upload
 
@@ -62,9 +65,9 @@ def test_the_deployed_chain_runs_end_to_end_on_postgres_dask_and_s3(tmp_path: Pa
         corpus_objects = s3_objects(top.s3_endpoint, "corpus/")
         with pytest.raises(urllib.error.HTTPError, match="401"):  # the API is protected by auth
             urllib.request.urlopen(f"{top.api_url}/deployments/filter", data=b"{}", timeout=5)
-        reports, runs = top.home("cpu-worker") / "reports", top.home("gpu-worker") / "runs"
-        deployed = deploy(top, corpus=corpus, cron="0 0 1 1 *", aligner="pocketsphinx", report_dir=str(reports),
-                          runs_dir=str(runs), code_dir=str(REPO), nmin="1", nmax="2", train_config="tiny")
+        deployed = deploy(top, corpus=corpus, cron="0 0 1 1 *", aligner="pocketsphinx",
+                          report_dir=f"s3://{BUCKET}/reports", runs_dir=f"s3://{BUCKET}/runs", code_dir=str(REPO),
+                          nmin="1", nmax="2", train_config="tiny")
         assert deployed.returncode == 0, f"talkface deploy failed:\n{deployed.stderr[-3000:]}"
 
         with (temporary_settings({PREFECT_API_URL: top.api_url, PREFECT_API_AUTH_STRING: AUTH}),
@@ -109,8 +112,8 @@ def test_the_deployed_chain_runs_end_to_end_on_postgres_dask_and_s3(tmp_path: Pa
         figure = artifacts["selection-histogram"].data
         assert base64.b64decode(figure.removeprefix("data:image/png;base64,"))[:8] == b"\x89PNG\r\n\x1a\n"
 
-        # The warehouse and the feature shards live on S3 only; reports and runs in their worker's own folder;
-        # the media were copied from S3 by the Dask workers that decoded them, into their own caches.
+        # The warehouse, the feature shards, the report and the run folder live on S3 only; the media were
+        # copied from S3 by the Dask workers that decoded them, into their own caches.
         assert any(k.startswith("warehouse/selections/_delta_log/") for k in keys), keys
         assert len(shard_uris) == 2 and {f"warehouse/{uri}" for uri in shard_uris} <= set(keys), (shard_uris, keys)
         assert {k: v for k, v in keys.items() if k.startswith("corpus/")} == corpus_objects, "the corpus changed"
@@ -119,8 +122,11 @@ def test_the_deployed_chain_runs_end_to_end_on_postgres_dask_and_s3(tmp_path: Pa
         cached = {p.relative_to(services).parts[0] for p in services.glob("*/talkface-cache/remote/*.mp4")}
         assert cached and cached <= {"dask-worker-1", "dask-worker-2"}, cached
         assert sorted((REPO / "talkface-cache").rglob("*")) == repo_cache, "a flow run cached media in the checkout"
-        assert (reports / f"report-{selection_id}.html").is_file()
-        run_dir = runs / selection_id
+        assert f"reports/report-{selection_id}.html" in keys and f"reports/histogram-{selection_id}.png" in keys
+        run = sorted(k.removeprefix(f"runs/{selection_id}/") for k in keys if k.startswith(f"runs/{selection_id}/"))
         # the tiny config's whole schedule (10 steps), on the CPU here
-        assert sorted(p.name for p in run_dir.glob("ckpt_*.pt")) == ["ckpt_00000010.pt"]
-        assert sorted(p.name for p in run_dir.glob("generator_*.safetensors")) == ["generator_00000010.safetensors"]
+        assert [k for k in run if k.startswith(("ckpt_", "generator_"))] == [
+            "ckpt_00000010.pt", "generator_00000010.safetensors"], run
+        local = [p for p in services.rglob("*") if p.is_file() and p.suffix in (".html", ".pt", ".safetensors")
+                 and ".cache" not in p.parts]  # the GPU worker's working copy is in its ~/.cache
+        assert local == [], "a report or run file was kept outside a cache"

@@ -28,6 +28,12 @@ def default_warehouse_uri() -> str:
     return os.environ.get(WAREHOUSE_ENV) or DEFAULT_WAREHOUSE
 
 
+def user_cache_dir() -> Path:
+    """``$TALKFACE_CACHE`` if set, else ``~/.cache/talkface``: a machine's own cache, wherever a process runs
+    (a deployed flow run works in the code folder, which is no place for it)."""
+    return Path(os.environ.get("TALKFACE_CACHE") or Path.home() / ".cache" / "talkface")
+
+
 def is_remote_uri(text: str) -> bool:
     """True for an object-store or web URI; plain paths and ``file://`` URIs are local."""
     return "://" in text and not text.startswith("file://")
