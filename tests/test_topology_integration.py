@@ -55,6 +55,7 @@ def test_the_deployed_chain_runs_end_to_end_on_postgres_dask_and_s3(tmp_path: Pa
     from prefect.deployments import run_deployment
     from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
+    from flows.selection_flow import SELECTION_EVENT
     from pipeline.demo_corpus import build_demo_corpus
     from warehouse.store import Warehouse
 
@@ -76,6 +77,8 @@ def test_the_deployed_chain_runs_end_to_end_on_postgres_dask_and_s3(tmp_path: Pa
                 "dataset-refresh/talkface-refresh", "selection/talkface-selection", "training/talkface-training")]
             assert deployments[0].parameters["warehouse_uri"] == top.warehouse
             assert deployments[0].job_variables["env"] == {"TALKFACE_DASK_ADDRESS": top.scheduler}
+            assert [s.schedule.cron for s in deployments[0].schedules] == ["0 0 1 1 *"]
+            assert [d.work_pool_name for d in deployments] == ["talkface-cpu", "talkface-cpu", "talkface-gpu"]
 
             run_deployment("dataset-refresh/talkface-refresh", timeout=0)
             finished = []
@@ -85,6 +88,8 @@ def test_the_deployed_chain_runs_end_to_end_on_postgres_dask_and_s3(tmp_path: Pa
             refreshed, selected, trained = finished
             task_runs = client.read_task_runs()
             artifacts = {a.key: a for a in client.read_artifacts()}
+            events = client.request("POST", "/events/filter",
+                                    json={"filter": {"event": {"name": [SELECTION_EVENT]}}}).json()["events"]
 
         on_dask = _ran_on_dask(top.scheduler)
         for key, value in top.values.items():  # the test reads the warehouse as the services do
@@ -105,6 +110,8 @@ def test_the_deployed_chain_runs_end_to_end_on_postgres_dask_and_s3(tmp_path: Pa
         assert len(recorded) == 1, recorded
         selection_id = recorded[0]["selection_id"]
         assert trained.parameters["selection_id"] == selection_id  # passed on by the event trigger
+        assert trained.parameters["config"] == "tiny"
+        assert [e["payload"]["selection_id"] for e in events] == [selection_id]  # announced once
         assert selected.start_time >= refreshed.end_time and trained.start_time >= selected.end_time
         assert selection_id in artifacts["selection-summary"].data
         assert (f"Trained on selection `{selection_id}` ({recorded[0]['n']} clips) to step 10"
