@@ -42,9 +42,13 @@ def passage() -> tuple[np.ndarray, list[float], list[tuple[str, ...]]]:
     return np.concatenate(clips), bounds, [transcripts()[u] for u in utts]
 
 
-def mfa_test_files(request: pytest.FixtureRequest, folder: Path, names: tuple[str, ...]) -> Path:
-    """``names`` (paths under MFA 3.4.3's ``tests/data``) written into ``folder``, from the source distribution
-    the ``mfa_sdist_files`` fixture fetched and checked (tests/conftest.py)."""
+@pytest.fixture(scope="module")
+def cold_corpus(request: pytest.FixtureRequest, mfa_sdist_files: Path,
+                tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, list[Interval]]:
+    """MFA 3.4.3's ``cold_corpus``: 25.7 s of spontaneous speech in a hoarse voice, and MFA's word tier.
+
+    Read from the source distribution the ``mfa_sdist_files`` fixture fetched and checked (tests/conftest.py).
+    """
     import tarfile
 
     from conftest import MFA_SDIST
@@ -52,31 +56,13 @@ def mfa_test_files(request: pytest.FixtureRequest, folder: Path, names: tuple[st
     sdist = request.config.cache.mkdir("mfa-sdist") / MFA_SDIST if request.config.cache else None
     if sdist is None or not sdist.is_file():
         pytest.skip("MFA's source distribution is not in the pytest cache")
+    out = tmp_path_factory.mktemp("cold_corpus")
     with tarfile.open(sdist) as tar:
-        for name in names:
+        for name in ("wav/cold_corpus.wav", "textgrid/cold_corpus.TextGrid"):
             member = tar.extractfile(f"{MFA_SDIST.removesuffix('.tar.gz')}/tests/data/{name}")
-            (folder / Path(name).name).write_bytes(member.read())
-    return folder
-
-
-@pytest.fixture(scope="module")
-def cold_corpus(request: pytest.FixtureRequest, mfa_sdist_files: Path,
-                tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, list[Interval]]:
-    """MFA 3.4.3's ``cold_corpus``: 25.7 s of spontaneous speech in a hoarse voice, and MFA's word tier."""
-    out = mfa_test_files(request, tmp_path_factory.mktemp("cold_corpus"),
-                         ("wav/cold_corpus.wav", "textgrid/cold_corpus.TextGrid"))
+            (out / Path(name).name).write_bytes(member.read())
     words = [iv for iv in parse_textgrid(out / "cold_corpus.TextGrid")["words"] if iv[2]]
     return decode_audio(out / "cold_corpus.wav"), words
-
-
-@pytest.fixture(scope="module")
-def two_speakers(request: pytest.FixtureRequest, mfa_sdist_files: Path,
-                 tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, tuple[str, ...]]:
-    """MFA 3.4.3's ``multilingual_ipa``: 4.1 s of fast conversation, and its transcript's words."""
-    out = mfa_test_files(request, tmp_path_factory.mktemp("multilingual_ipa"),
-                         ("wav/multilingual_ipa.flac", "textgrid/multilingual_ipa.TextGrid"))
-    (_, _, text), = parse_textgrid(out / "multilingual_ipa.TextGrid")["speaker_one"]
-    return decode_audio(out / "multilingual_ipa.flac"), tuple(text.replace("-", " ").split())
 
 
 def cues_at(bounds: list[float], words: list[tuple[str, ...]], shift: list[float]) -> list[Utterance]:
@@ -202,26 +188,11 @@ def test_a_long_single_cue_of_spontaneous_speech_is_cut_at_its_pauses(aligner, c
     result = aligner.align("cold", audio, 16000, [Utterance(0, 0.0, len(audio) / 16000, caption)])
     (outcome,) = result.outcomes
     assert outcome.kept and "pauses" in outcome.rungs
-    assert outcome.aligned_words >= 0.6 * len(caption)
+    assert outcome.aligned_words >= 0.7 * len(caption)  # 48 of 64 (42 when searches read a rescored lattice)
     # the words placed agree with MFA's own alignment
     errors = [min(abs(start - a) for a, _, label in words if label == word) for _, word, start in word_starts(
         result.phones)]
     assert np.median(errors) <= 0.05 and np.mean(np.array(errors) <= 0.1) >= 0.8
-
-
-def test_a_fast_exchange_of_two_speakers_as_one_cue_is_found_by_the_prefix_search(aligner, two_speakers) -> None:
-    """13 words in 4.1 s: the words do not fit in one piece; the prefix search cuts them where they are.
-
-    The search's words are read from its Viterbi path (read from a lattice
-    rescored after the search, 1 word of 13 was kept and the cue was a mismatch).
-    """
-    audio, words = two_speakers
-    result = aligner.align("ipa", audio, 16000, [Utterance(0, 0.0, len(audio) / 16000, words)])
-    (outcome,) = result.outcomes
-    assert (outcome.status, outcome.aligned_words, outcome.caption_words) == ("aligned", 13, 13)
-    assert outcome.rungs == ("window", "rechunk") and outcome.score > -25.0
-    starts = [start for _, _, start in word_starts(result.phones)]
-    assert [word for _, word, _ in word_starts(result.phones)] == list(words) and starts == sorted(starts)
 
 
 # --- confidence ------------------------------------------------------------------
