@@ -18,7 +18,8 @@ in the cue's outcome:
    search finds (pauses between words), each piece aligned alone;
 5. ``skip``: a grammar in which every caption word is optional and fillers
    ("uh", "um") may occur between words finds the words the audio holds; those
-   are aligned and the rest recorded as skipped;
+   are aligned, with the fillers found between them, and the rest recorded as
+   skipped;
 6. give up on the segment (status ``failed``), keeping the other cues.
 
 Every aligned word carries pocketsphinx's acoustic score per frame. Senone
