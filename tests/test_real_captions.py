@@ -188,7 +188,7 @@ def test_a_long_single_cue_of_spontaneous_speech_is_cut_at_its_pauses(aligner, c
     result = aligner.align("cold", audio, 16000, [Utterance(0, 0.0, len(audio) / 16000, caption)])
     (outcome,) = result.outcomes
     assert outcome.kept and "pauses" in outcome.rungs
-    assert outcome.aligned_words >= 0.6 * len(caption)
+    assert outcome.aligned_words >= 0.7 * len(caption)  # 48 of 64 (42 when searches read a rescored lattice)
     # the words placed agree with MFA's own alignment
     errors = [min(abs(start - a) for a, _, label in words if label == word) for _, word, start in word_starts(
         result.phones)]

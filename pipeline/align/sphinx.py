@@ -18,7 +18,8 @@ in the cue's outcome:
    search finds (pauses between words), each piece aligned alone;
 5. ``skip``: a grammar in which every caption word is optional and fillers
    ("uh", "um") may occur between words finds the words the audio holds; those
-   are aligned and the rest recorded as skipped;
+   are aligned, with the fillers found between them, and the rest recorded as
+   skipped;
 6. give up on the segment (status ``failed``), keeping the other cues.
 
 Every aligned word carries pocketsphinx's acoustic score per frame. Senone
@@ -49,6 +50,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from importlib.metadata import version
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -73,12 +75,19 @@ from pipeline.align.cues import (
 from pipeline.align.g2p import Pronouncer, strip_stress
 from pipeline.align.pauses import cut_at_pauses, find_pauses, share_words, speech_in
 
+if TYPE_CHECKING:
+    from pocketsphinx import Decoder
+
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
 _VARIANT = re.compile(r"\(\d+\)$")
 _PAD_S = 0.3  # silence around every stretch aligned (see SphinxAligner._force)
-_FILLERS = ("uh", "um")  # hesitations the skip grammar allows between caption words
+# hesitations the skip grammar allows between caption words: named apart from the
+# caption words "uh" and "um", so a hesitation is never taken for a caption word
+# further on, and kept in the text aligned after the search, so its audio is not
+# given to the caption word beside it
+_FILLERS = {"[uh]": "AH", "[um]": "AH M"}
 
 Placed = list[tuple[int, AlignedPhone]]  # (word index, phone); -1 for silence and fillers
 
@@ -108,6 +117,12 @@ class SphinxConfig:
     window_s: float = 10.0  # audio searched per chunking step
     words_per_s: float = 6.0  # upper bound on speech rate, sizes the prefix grammar
     frame_rate: int = 100  # pocketsphinx frames per second (its -frate default)
+    # Gaussians scored per senone and frame in forced alignment (pocketsphinx's -topn; the word
+    # searches keep 4). 6 cut the mean boundary error on the hand labels from 20.8 to 19.5 ms
+    # (8: 19.6, 16: 19.1 at 1.3 and 1.75 times the CPU), MFA's test alignments unchanged, but
+    # it moved word scores at cue edges across min_word_score: with caption times 1 s late a
+    # cue lost 4 of its 8 words (tests/test_real_captions.py). Kept at pocketsphinx's 4.
+    topn: int = 4
     # added to every phone boundary: against hand-labelled references pocketsphinx
     # places boundaries 12 ms early on average; +10 ms is the shift that minimises
     # the mean error there (benchmarks/bench_align_accuracy.py, docs/ingest.md)
@@ -132,8 +147,16 @@ class SphinxAligner:
 
         self.config = config or SphinxConfig()
         self.version = version("pocketsphinx")
-        self._decoder = Decoder(lm=None, loglevel="FATAL", frate=self.config.frame_rate)
+        # Two decoders sharing one dictionary. Forced alignment takes its words from
+        # a lattice rescored after the search (bestpath, pocketsphinx's default).
+        # Searches for which words the audio holds (the prefix and skip grammars)
+        # take them from the Viterbi path: the lattice of the skip grammar (an
+        # optional arc per caption word) took 14 s to rescore for a 25 s cue of 64
+        # words, and its rescored path dropped more caption words.
+        self._decoder = Decoder(lm=None, loglevel="FATAL", frate=self.config.frame_rate, topn=self.config.topn)
+        self._search = Decoder(lm=None, loglevel="FATAL", frate=self.config.frame_rate, bestpath=False)
         self._pronouncer = pronouncer
+        self._add_words(list(_FILLERS.items()))
 
     # --- a clip ----------------------------------------------------------------
 
@@ -347,8 +370,8 @@ class SphinxAligner:
             return fallback(pcm, words)
 
     def _skipping(self, pcm: np.ndarray, words: tuple[str, ...]) -> Placed:
-        """The caption words the audio holds (each optional, fillers allowed), then aligned."""
-        decoder, cfg = self._decoder, self.config
+        """The caption words the audio holds (each optional, fillers allowed), then aligned with the fillers found."""
+        decoder, cfg = self._search, self.config
         final = len(words)
         transitions = []
         for k, word in enumerate(words):
@@ -356,18 +379,23 @@ class SphinxAligner:
             transitions += [(k, k, 0.02, filler) for filler in _FILLERS]
         decoder.add_fsg("skip", decoder.create_fsg("skip", 0, final, transitions))
         decoder.activate_search("skip")
-        self._decode(pcm.tobytes())
-        found = [_VARIANT.sub("", s.word) for s in decoder.seg() or ()]
-        indices, k = [], 0
-        for word in found:  # the grammar keeps order: match the found words to caption positions
-            if word in words[k:]:
+        self._decode(decoder, pcm.tobytes())
+        text: list[str] = []
+        caption_index: list[int] = []  # of each word of ``text``; -1 for fillers
+        k = 0
+        for segment in decoder.seg() or ():  # the grammar keeps order: match the found words to caption positions
+            word = _VARIANT.sub("", segment.word)
+            if word in _FILLERS:
+                text.append(word)
+                caption_index.append(-1)
+            elif word in words[k:]:
                 k = words.index(word, k)
-                indices.append(k)
+                text.append(word)
+                caption_index.append(k)
                 k += 1
-        if not indices:
+        if not any(i >= 0 for i in caption_index):
             raise RuntimeError("none of the caption's words were found in the audio")
-        kept = tuple(words[i] for i in indices)
-        return [(indices[i] if i >= 0 else -1, p) for i, p in self._force(pcm, kept)]
+        return [(caption_index[i] if i >= 0 else -1, p) for i, p in self._force(pcm, tuple(text))]
 
     # --- pocketsphinx --------------------------------------------------------------
 
@@ -382,9 +410,14 @@ class SphinxAligner:
                 added.append((word, " ".join(strip_stress(self._pronouncer.pronounce(word)))))
             except ValueError as exc:
                 log.warning("%s; the word is left out of the alignment", exc)
-        for i, (word, phones) in enumerate(added):
-            self._decoder.add_word(word, phones, update=i == len(added) - 1)
+        self._add_words(added)
         return tuple(w for w in words if self._decoder.lookup_word(w) is not None)
+
+    def _add_words(self, entries: Sequence[tuple[str, str]]) -> None:
+        """(word, phones) pairs into both decoders' dictionaries."""
+        for decoder in (self._decoder, self._search):
+            for i, (word, phones) in enumerate(entries):
+                decoder.add_word(word, phones, update=i == len(entries) - 1)
 
     def _force(self, pcm: np.ndarray, words: tuple[str, ...]) -> Placed:
         """Two-pass alignment of ``words`` to all of ``pcm``, with silence around it.
@@ -417,9 +450,9 @@ class SphinxAligner:
         decoder, data = self._decoder, pcm.tobytes()
         try:
             decoder.set_align_text(" ".join(words))
-            self._decode(data)  # pass 1: word alignment
+            self._decode(decoder, data)  # pass 1: word alignment
             decoder.set_alignment()
-            self._decode(data)  # pass 2: phone and state alignment
+            self._decode(decoder, data)  # pass 2: phone and state alignment
         except RuntimeError as exc:
             raise RuntimeError(f"the words do not fit the audio ({exc})") from exc
         alignment = decoder.get_alignment()
@@ -441,10 +474,11 @@ class SphinxAligner:
         del alignment  # never outlive this call (see module docstring)
         return out
 
-    def _decode(self, data: bytes) -> None:
-        self._decoder.start_utt()
-        self._decoder.process_raw(data, full_utt=True)
-        self._decoder.end_utt()
+    @staticmethod
+    def _decode(decoder: Decoder, data: bytes) -> None:
+        decoder.start_utt()
+        decoder.process_raw(data, full_utt=True)
+        decoder.end_utt()
 
     def _chunks(self, pcm: np.ndarray, words: tuple[str, ...], max_piece_s: float) -> list[_Chunk]:
         cfg = self.config
@@ -472,13 +506,13 @@ class SphinxAligner:
         The grammar ends only after ``min_words`` words or more; where the audio
         cannot hold that many, the words of the search's best partial path come back.
         """
-        decoder = self._decoder
+        decoder = self._search
         final = len(prefix) + 1
         transitions = [(k, k + 1, 0.5, w) for k, w in enumerate(prefix)]
         transitions += [(k, final, 0.5) for k in range(max(1, min_words), len(prefix) + 1)]  # stop after a word
         decoder.add_fsg("prefix", decoder.create_fsg("prefix", 0, final, transitions))
         decoder.activate_search("prefix")
-        self._decode(pcm.tobytes())
+        self._decode(decoder, pcm.tobytes())
         samples_per_frame = SAMPLE_RATE // self.config.frame_rate
         found = [(_VARIANT.sub("", s.word), (s.end_frame + 1) * samples_per_frame)
                  for s in decoder.seg() or () if _VARIANT.sub("", s.word) in prefix]
