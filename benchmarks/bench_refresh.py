@@ -55,6 +55,8 @@ SHARED_TALKING_HEAD = ROOT.parent / "shared" / "media" / "WDA_AlexandriaOcasioCo
 SINGLE_THREADED = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                           "NUMBA_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")}
 """Each worker runs one task at a time: numeric libraries get one thread, not one per core."""
+WORKER_ENV = {**SINGLE_THREADED, "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "false"}
+"""As the compose file's Dask workers: single-threaded numerics, no statistical profiler."""
 
 # --- clips ------------------------------------------------------------------------
 
@@ -142,7 +144,7 @@ def connect(scheduler: str | None, workers: int) -> Client:
         return Client(scheduler)
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     return Client(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, env=SINGLE_THREADED))
+                               dashboard_address=None, env=WORKER_ENV))
 
 
 def prepare(client: Client, aligner_name: str) -> None:
