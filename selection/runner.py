@@ -26,9 +26,15 @@ def select_and_record(params: SelectionParams, warehouse: str, input_path: Path 
     Returns:
         The JSON summary (what ``--json`` prints), with ``selection_id``.
     """
-    source = (sources.from_file(input_path) if input_path
-              else sources.from_warehouse(warehouse, None if table_version is None
-                                            else {"phoneme_histograms": table_version}))
+    store = None
+    if input_path:
+        source = sources.from_file(input_path)
+    else:
+        from warehouse.store import Warehouse  # deltalake: imported only for a warehouse run
+
+        store = Warehouse(warehouse)
+        source = sources.from_warehouse(store, None if table_version is None
+                                        else {"phoneme_histograms": table_version})
     histograms = source.histograms
     selection = select(histograms, params)
     bounds = None
@@ -45,10 +51,7 @@ def select_and_record(params: SelectionParams, warehouse: str, input_path: Path 
                            output=str(output) if output else None)
     if output:
         records.write_selection_file(output, clip_ids, info)
-    if not input_path:
-        from warehouse.store import Warehouse  # deltalake: imported only for a warehouse run
-
-        store = Warehouse(warehouse)
+    if store is not None:
         selections, members = records.warehouse_rows(sel_id, info, clip_ids, source.versions)
         # A re-run under the same id replaces the members as a whole; the selections
         # row comes last, so a selection row means its members exist.

@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from selection.histograms import HistogramInputError, HistogramSet, read_wide_parquet
 from selection.records import file_identity
+
+if TYPE_CHECKING:
+    from warehouse.store import Warehouse
 
 
 @dataclass(frozen=True)
@@ -28,11 +32,11 @@ def from_file(path: Path) -> SelectionInput:
     return SelectionInput(histograms, file_identity(path), {}, str(path))
 
 
-def from_warehouse(uri: str, versions: Mapping[str, int] | None = None) -> SelectionInput:
+def from_warehouse(store: Warehouse, versions: Mapping[str, int] | None = None) -> SelectionInput:
     """Histograms from the warehouse's ``phoneme_histograms`` table.
 
     Args:
-        uri: warehouse root.
+        store: the warehouse, opened once by the caller (which also records the selection in it).
         versions: table versions to read (as a selection records them); a table
             not named here is read at its latest version.
 
@@ -40,9 +44,6 @@ def from_warehouse(uri: str, versions: Mapping[str, int] | None = None) -> Selec
     When the faces stage has run (a ``clip_spans`` table exists), only clips with
     a valid span are candidates: the others cannot become training samples.
     """
-    from warehouse.store import Warehouse
-
-    store = Warehouse(uri)
     pinned = dict(versions or {})
     # A pinned version is read without the latest: a damaged later log entry does not matter.
     used = pinned["phoneme_histograms"] if "phoneme_histograms" in pinned else store.version("phoneme_histograms")
