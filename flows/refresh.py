@@ -51,7 +51,8 @@ def _batch_cache_key(context, parameters: dict) -> str | None:
         return None
     settings: RefreshSettings = parameters["settings"]
     aligner = settings.aligner if parameters["stage"] == "align" else None
-    return batch_key(parameters["stage"], parameters["work"], (settings.ingest, aligner))
+    # The warehouse too: the clips stage names media it shared under a remote warehouse.
+    return batch_key(parameters["stage"], parameters["work"], (settings.warehouse, settings.ingest, aligner))
 
 
 @task(cache_policy=NO_CACHE)

@@ -8,9 +8,9 @@ rerun of the same flow run resumes from that folder's latest checkpoint.
 
 ``runs_dir`` may be on object storage (``s3://bucket/runs``): the GPU machine
 then trains in a working copy under its cache (``$TALKFACE_CACHE`` or
-``~/.cache/talkface``), pulls the
-latest checkpoint from the run folder before training and pushes every new
-file (checkpoints, generator exports, TensorBoard logs, the sample video) after.
+``~/.cache/talkface``), pulls the latest checkpoint from the run folder before
+training and pushes every new file (checkpoints, generator exports,
+TensorBoard logs, the sample video) after.
 """
 
 from __future__ import annotations
@@ -129,6 +129,6 @@ def training(warehouse_uri: str, runs_dir: str = "talkface-out/runs", selection_
     push_task(run_dir, run.uri)
     result = TrainingResult(chosen, run.uri, step, history[-1]["rec"] if history else None, len(clips), video)
     create_markdown_artifact(f"Trained on selection `{chosen}` ({len(clips)} clips) to step {result.step}; "
-                             f"run folder `{run_dir}`" + (f"; sample video `{video}`" if video else ""),
+                             f"run folder `{result.run_dir}`" + (f"; sample video `{video}`" if video else ""),
                              key="training-run")
     return result

@@ -88,30 +88,18 @@ def load_corpus(spec: str | Path) -> list[ClipSpec]:
     if text.startswith(VOXCELEB_PREFIX):
         return voxceleb_segments(Path(text.removeprefix(VOXCELEB_PREFIX)))
     if is_remote_uri(text):
-        return scan_remote_folder(Location.of(text))
+        return scan_media_folder(Location.of(text))
     path = Path(text)
     if path.is_dir():
-        return scan_media_folder(path)
+        return scan_media_folder(Location.of(path))
     if path.suffix.lower() in (".csv", ".parquet") and path.is_file():
         return read_segment_list(path)
     raise CorpusError(f"{path}: not a media folder, a .csv/.parquet segment list or voxceleb:<folder>")
 
 
-def scan_media_folder(folder: Path) -> list[ClipSpec]:
-    """One clip per media file in ``folder`` (recursively), with its sidecar subtitles."""
-    clips: dict[str, ClipSpec] = {}
-    for media in sorted(p for p in folder.rglob("*") if p.suffix.lower() in MEDIA_SUFFIXES and p.is_file()):
-        clip_id = safe_id(media.stem)
-        if clip_id in clips:
-            raise CorpusError(f"{media} and {clips[clip_id].media} both give clip id {clip_id!r}")
-        clips[clip_id] = ClipSpec(clip_id, str(media), media=media, subtitles=find_sidecar(media))
-    if not clips:
-        raise CorpusError(f"{folder}: no media files ({', '.join(sorted(MEDIA_SUFFIXES))})")
-    return list(clips.values())
-
-
-def scan_remote_folder(folder: Location) -> list[ClipSpec]:
-    """One clip per media file under an object-store folder, with its sidecar subtitles, by URI.
+def scan_media_folder(folder: Location) -> list[ClipSpec]:
+    """One clip per media file under ``folder`` (recursively, local or on object storage), with its
+    sidecar subtitles; local files are named by path, remote ones by URI.
 
     Raises:
         CorpusError: the folder cannot be listed or holds no media file.
@@ -120,24 +108,28 @@ def scan_remote_folder(folder: Location) -> list[ClipSpec]:
         files = folder.list_files()
     except OSError as exc:
         raise CorpusError(f"{folder}: cannot list the corpus folder ({exc})") from exc
-    by_dir: dict[str, list[str]] = {}
+    names: dict[str, list[str]] = {}  # folder URI -> the file names in it
     for f in files:
         parent, _, name = f.uri.rpartition("/")
-        by_dir.setdefault(parent, []).append(name)
+        names.setdefault(parent, []).append(name)
     clips: dict[str, ClipSpec] = {}
-    for f in files:
-        stem, suffix = Path(f.name).stem, Path(f.name).suffix.lower()
-        if suffix not in MEDIA_SUFFIXES:
-            continue
+    for f in (f for f in files if Path(f.name).suffix.lower() in MEDIA_SUFFIXES):
+        stem, parent = Path(f.name).stem, f.uri.rpartition("/")[0]
         clip_id = safe_id(stem)
         if clip_id in clips:
             raise CorpusError(f"{f.uri} and {clips[clip_id].media} both give clip id {clip_id!r}")
-        parent = f.uri.rpartition("/")[0]
-        sidecar = pick_sidecar(stem, by_dir[parent])
-        clips[clip_id] = ClipSpec(clip_id, f.uri, media=f.uri, subtitles=sidecar and f"{parent}/{sidecar}")
+        sidecar = pick_sidecar(stem, names[parent])
+        subtitles = None if sidecar is None else Location(f"{parent}/{sidecar}")
+        clips[clip_id] = ClipSpec(clip_id, f.uri, media=_named(f),
+                                  subtitles=None if subtitles is None else _named(subtitles))
     if not clips:
         raise CorpusError(f"{folder}: no media files ({', '.join(sorted(MEDIA_SUFFIXES))})")
     return list(clips.values())
+
+
+def _named(location: Location) -> Path | str:
+    """How a clip names a file: a local path, or a URI."""
+    return location.path if location.is_local else location.uri
 
 
 def read_segment_list(path: Path) -> list[ClipSpec]:

@@ -149,8 +149,8 @@ def process_clip(clip: ClipInput, warehouse: str | os.PathLike[str] | Location,
         return _rejected(cid, exc.reason, str(exc))
     except MediaError as exc:
         return _rejected(cid, "no_audio" if "no audio" in str(exc) else "decode_error", str(exc))
-    except FileNotFoundError as exc:
-        return _rejected(cid, "missing_file", str(exc))
+    except FileNotFoundError as exc:  # a video on object storage that is gone (a local one: VideoError above)
+        return _rejected(cid, "decode_error", str(exc))
 
     try:
         measures = measure_frames(read_frames(info, config.fps, first, last),

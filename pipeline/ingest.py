@@ -225,8 +225,7 @@ def _source_key(source: str) -> str:
 
 def share_media(path: Path, target: Location) -> str:
     """Copy a downloaded media file to ``target`` (once: a copy of the same size is kept); returns its URI."""
-    sizes = Location.of(target.uri.rpartition("/")[0]).file_sizes()
-    if sizes.get(target.name) != path.stat().st_size:
+    if target.size() != path.stat().st_size:
         copy_file(Location.of(path), target)
     return target.uri
 

@@ -104,6 +104,14 @@ class Location:
         filesystem, path = self.filesystem()
         return filesystem.get_file_info(path).type != fs.FileType.NotFound
 
+    def size(self) -> int | None:
+        """The file's size in bytes; ``None`` when there is no file here."""
+        from pyarrow import fs
+
+        filesystem, path = self.filesystem()
+        info = filesystem.get_file_info(path)
+        return info.size if info.type == fs.FileType.File else None
+
     def read_bytes(self) -> bytes:
         """The whole file (``OSError`` naming it when it is missing or unreadable)."""
         if self.is_local:
@@ -163,18 +171,13 @@ class Location:
         """
         if self.is_local:
             return self.path
-        from pyarrow import fs
-
-        filesystem, path = self.filesystem()
-        info = filesystem.get_file_info(path)
-        if info.type != fs.FileType.File:
+        size = self.size()
+        if size is None:
             raise FileNotFoundError(f"{self.uri}: no such file")
-        size = info.size
         digest = hashlib.sha256(self.uri.encode()).hexdigest()[:16]
         target = Path(cache_dir).expanduser() / "remote" / f"{digest}-{self.name}"
         if not (target.is_file() and target.stat().st_size == size):
-            with filesystem.open_input_stream(path) as source:
-                Location.of(target).write(lambda out: shutil.copyfileobj(source, out), "cached copy")
+            copy_file(self, Location.of(target))
         return target
 
 
