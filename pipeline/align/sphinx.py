@@ -147,18 +147,15 @@ class SphinxAligner:
 
         self.config = config or SphinxConfig()
         self.version = version("pocketsphinx")
-        # Two decoders sharing one dictionary: forced alignment, and the searches for
-        # which words the audio holds (the prefix and skip grammars). Both take their
-        # words from the Viterbi path, not from a lattice rescored after the search
-        # (pocketsphinx's default, bestpath): rescoring the skip grammar's lattice (an
-        # optional arc per caption word) took 14 s for a 25 s cue of 64 words and
-        # dropped more caption words, and in forced alignment the rescored lattice
-        # sometimes has no path to the grammar's end where the search found one
-        # ("Failed to stop utterance processing": MFA's multilingual_ipa, whose 13
-        # words now align); on MFA's test alignments the mean boundary error went
-        # from 47.6 to 39.4 ms, the hand-labelled figures unchanged.
-        self._decoder = Decoder(lm=None, loglevel="FATAL", frate=self.config.frame_rate, topn=self.config.topn,
-                                bestpath=False)
+        # Two decoders sharing one dictionary. Forced alignment takes its words from
+        # a lattice rescored after the search (bestpath, pocketsphinx's default).
+        # Searches for which words the audio holds (the prefix and skip grammars)
+        # take them from the Viterbi path: the lattice of the skip grammar (an
+        # optional arc per caption word) took 14 s to rescore for a 25 s cue of 64
+        # words, and its rescored path dropped more caption words. Where the
+        # rescored lattice has no path to the grammar's end, forced alignment is
+        # retried on the search decoder's Viterbi path (see _force).
+        self._decoder = Decoder(lm=None, loglevel="FATAL", frate=self.config.frame_rate, topn=self.config.topn)
         self._search = Decoder(lm=None, loglevel="FATAL", frate=self.config.frame_rate, bestpath=False)
         self._pronouncer = pronouncer
         self._add_words(list(_FILLERS.items()))
@@ -434,14 +431,21 @@ class SphinxAligner:
         sides avoids both; times are shifted back and clipped to the audio. The
         phone pass also fails on some stretches for a given placement of the
         10 ms frames only, so a failure is retried once with the frames moved
-        by half a frame.
+        by half a frame. Where both fail, the words are taken from the search
+        decoder's Viterbi path instead of the rescored lattice: the lattice now
+        and then holds no path to the grammar's end where the search found one
+        ("Failed to stop utterance processing"; MFA's ``multilingual_ipa``,
+        whose 13 words then align). The lattice stays first: its alignments are
+        the ones the score thresholds were set on.
         """
         end = len(pcm) / SAMPLE_RATE
-        for lead_s in (_PAD_S, _PAD_S + 0.5 / self.config.frame_rate):
+        half_frame = 0.5 / self.config.frame_rate
+        for decoder, lead_s in ((self._decoder, _PAD_S), (self._decoder, _PAD_S + half_frame),
+                                (self._search, _PAD_S)):
             padded = np.concatenate([np.zeros(round(lead_s * SAMPLE_RATE), np.int16), pcm,
                                      np.zeros(round(_PAD_S * SAMPLE_RATE), np.int16)])
             try:
-                placed = self._force_once(padded, words)
+                placed = self._force_once(decoder, padded, words)
             except RuntimeError as exc:
                 failure = exc
                 continue
@@ -450,9 +454,9 @@ class SphinxAligner:
                     for i, p in placed if p.end_s > lead_s and p.start_s < lead_s + end]
         raise failure
 
-    def _force_once(self, pcm: np.ndarray, words: tuple[str, ...]) -> Placed:
-        """One two-pass alignment; records are copied out of pocketsphinx immediately."""
-        decoder, data = self._decoder, pcm.tobytes()
+    def _force_once(self, decoder: Decoder, pcm: np.ndarray, words: tuple[str, ...]) -> Placed:
+        """One two-pass alignment on ``decoder``; records are copied out of pocketsphinx immediately."""
+        data = pcm.tobytes()
         try:
             decoder.set_align_text(" ".join(words))
             self._decode(decoder, data)  # pass 1: word alignment
