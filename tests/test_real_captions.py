@@ -42,12 +42,10 @@ def passage() -> tuple[np.ndarray, list[float], list[tuple[str, ...]]]:
     return np.concatenate(clips), bounds, [transcripts()[u] for u in utts]
 
 
-@pytest.fixture(scope="module")
-def cold_corpus(request: pytest.FixtureRequest, mfa_sdist_files: Path,
-                tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, list[Interval]]:
-    """MFA 3.4.3's ``cold_corpus``: 25.7 s of spontaneous speech in a hoarse voice, and MFA's word tier.
+def from_mfa_sdist(request: pytest.FixtureRequest, folder: Path, names: tuple[str, ...]) -> Path:
+    """``tests/data/<name>`` files of MFA 3.4.3's source distribution, copied into ``folder``.
 
-    Read from the source distribution the ``mfa_sdist_files`` fixture fetched and checked (tests/conftest.py).
+    Read from the sdist the ``mfa_sdist_files`` fixture fetched and checked (tests/conftest.py).
     """
     import tarfile
 
@@ -56,13 +54,30 @@ def cold_corpus(request: pytest.FixtureRequest, mfa_sdist_files: Path,
     sdist = request.config.cache.mkdir("mfa-sdist") / MFA_SDIST if request.config.cache else None
     if sdist is None or not sdist.is_file():
         pytest.skip("MFA's source distribution is not in the pytest cache")
-    out = tmp_path_factory.mktemp("cold_corpus")
     with tarfile.open(sdist) as tar:
-        for name in ("wav/cold_corpus.wav", "textgrid/cold_corpus.TextGrid"):
+        for name in names:
             member = tar.extractfile(f"{MFA_SDIST.removesuffix('.tar.gz')}/tests/data/{name}")
-            (out / Path(name).name).write_bytes(member.read())
+            (folder / Path(name).name).write_bytes(member.read())
+    return folder
+
+
+@pytest.fixture(scope="module")
+def cold_corpus(request: pytest.FixtureRequest, mfa_sdist_files: Path,
+                tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, list[Interval]]:
+    """MFA 3.4.3's ``cold_corpus``: 25.7 s of spontaneous speech in a hoarse voice, and MFA's word tier."""
+    out = from_mfa_sdist(request, tmp_path_factory.mktemp("cold_corpus"),
+                         ("wav/cold_corpus.wav", "textgrid/cold_corpus.TextGrid"))
     words = [iv for iv in parse_textgrid(out / "cold_corpus.TextGrid")["words"] if iv[2]]
     return decode_audio(out / "cold_corpus.wav"), words
+
+
+@pytest.fixture(scope="module")
+def multilingual_ipa(request: pytest.FixtureRequest, mfa_sdist_files: Path,
+                     tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, tuple[str, ...]]:
+    """MFA 3.4.3's ``multilingual_ipa``: 4.1 s, "i can't think of an animal that's less chad like than a sloth"."""
+    out = from_mfa_sdist(request, tmp_path_factory.mktemp("multilingual_ipa"),
+                         ("wav/multilingual_ipa.flac", "lab/multilingual_ipa.txt"))
+    return decode_audio(out / "multilingual_ipa.flac"), tuple((out / "multilingual_ipa.txt").read_text().split())
 
 
 def cues_at(bounds: list[float], words: list[tuple[str, ...]], shift: list[float]) -> list[Utterance]:
@@ -193,6 +208,35 @@ def test_a_long_single_cue_of_spontaneous_speech_is_cut_at_its_pauses(aligner, c
     errors = [min(abs(start - a) for a, _, label in words if label == word) for _, word, start in word_starts(
         result.phones)]
     assert np.median(errors) <= 0.05 and np.mean(np.array(errors) <= 0.1) >= 0.8
+
+
+def test_a_cue_whose_rescored_lattice_has_no_end_aligns_on_the_viterbi_path(aligner, multilingual_ipa) -> None:
+    """The alignment pocketsphinx's rescored lattice gives this caption fails in the phone pass; the Viterbi path's does not."""
+    from pocketsphinx import Decoder
+
+    audio, words = multilingual_ipa
+    pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16)
+    padded = np.concatenate([np.zeros(4800, np.int16), pcm, np.zeros(4800, np.int16)]).tobytes()
+
+    def two_passes(decoder: Decoder) -> None:
+        decoder.set_align_text(" ".join(words))
+        for _ in range(2):
+            decoder.start_utt()
+            decoder.process_raw(padded, full_utt=True)
+            decoder.end_utt()
+            if decoder.get_alignment() is None:
+                decoder.set_alignment()
+
+    with pytest.raises(RuntimeError, match="stop utterance"):
+        two_passes(Decoder(lm=None, loglevel="FATAL"))
+    two_passes(Decoder(lm=None, loglevel="FATAL", bestpath=False))
+
+    result = aligner.align("ipa", audio, 16000, [Utterance(0, 0.0, len(audio) / 16000, words)])
+    (outcome,) = result.outcomes
+    assert (outcome.status, outcome.aligned_words) == ("aligned", 13) and outcome.score > -25
+    starts = word_starts(result.phones)
+    assert [w for _, w, _ in starts] == list(words)
+    assert 0.2 <= starts[0][2] and starts[-1][2] < len(audio) / 16000 - 0.2
 
 
 # --- confidence ------------------------------------------------------------------

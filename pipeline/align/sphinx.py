@@ -152,9 +152,9 @@ class SphinxAligner:
         # Searches for which words the audio holds (the prefix and skip grammars)
         # take them from the Viterbi path: the lattice of the skip grammar (an
         # optional arc per caption word) took 14 s to rescore for a 25 s cue of 64
-        # words, and its rescored path dropped more caption words. Where the
-        # rescored lattice has no path to the grammar's end, forced alignment is
-        # retried on the search decoder's Viterbi path (see _force).
+        # words, and its rescored path dropped more caption words. Where forced
+        # alignment fails from the lattice, it is retried from the search
+        # decoder's Viterbi path (see _force).
         self._decoder = Decoder(lm=None, loglevel="FATAL", frate=self.config.frame_rate, topn=self.config.topn)
         self._search = Decoder(lm=None, loglevel="FATAL", frate=self.config.frame_rate, bestpath=False)
         self._pronouncer = pronouncer
@@ -431,12 +431,14 @@ class SphinxAligner:
         sides avoids both; times are shifted back and clipped to the audio. The
         phone pass also fails on some stretches for a given placement of the
         10 ms frames only, so a failure is retried once with the frames moved
-        by half a frame. Where both fail, the words are taken from the search
-        decoder's Viterbi path instead of the rescored lattice: the lattice now
-        and then holds no path to the grammar's end where the search found one
-        ("Failed to stop utterance processing"; MFA's ``multilingual_ipa``,
-        whose 13 words then align). The lattice stays first: its alignments are
-        the ones the score thresholds were set on.
+        by half a frame. Where both fail, the word pass is read from the search
+        decoder's Viterbi path instead of the rescored lattice: now and then the
+        phone pass cannot finish from the lattice's word placement but can from
+        the Viterbi path's ("Failed to stop utterance processing"; MFA's
+        ``multilingual_ipa``, whose 13 words then align). The lattice stays
+        first: its alignments are the ones the score thresholds were set on
+        (read from the Viterbi path first, a caption from another recording
+        kept 8 of its 12 words at -37.9 per frame, just above ``min_score``).
         """
         end = len(pcm) / SAMPLE_RATE
         half_frame = 0.5 / self.config.frame_rate
