@@ -210,8 +210,8 @@ def test_a_long_single_cue_of_spontaneous_speech_is_cut_at_its_pauses(aligner, c
     assert np.median(errors) <= 0.05 and np.mean(np.array(errors) <= 0.1) >= 0.8
 
 
-def test_a_cue_whose_rescored_lattice_has_no_end_aligns_on_the_viterbi_path(aligner, multilingual_ipa) -> None:
-    """The alignment pocketsphinx's rescored lattice gives this caption fails in the phone pass; the Viterbi path's does not."""
+def test_a_cue_the_lattice_cannot_align_aligns_from_the_viterbi_path(aligner, multilingual_ipa) -> None:
+    """The word placement of pocketsphinx's rescored lattice fails the phone pass here; the Viterbi path's does not."""
     from pocketsphinx import Decoder
 
     audio, words = multilingual_ipa
