@@ -14,8 +14,10 @@ in the cue's outcome:
    middle of its pauses (:mod:`pipeline.align.pauses`), the words shared among
    the pieces by duration and checked by a prefix search in each piece, each
    piece aligned alone;
-4. ``rechunk``: the words cut into pieces at the word ends a prefix-grammar
-   search finds (pauses between words), each piece aligned alone;
+4. ``rechunk`` (windows longer than ``rechunk_s``; a shorter one would be one
+   piece, ``widen``'s attempt again): the words cut into pieces at the word
+   ends a prefix-grammar search finds (pauses between words), each piece
+   aligned alone;
 5. ``skip``: a grammar in which every caption word is optional and fillers
    ("uh", "um") may occur between words finds the words the audio holds; those
    are aligned, with the fillers found between them, and the rest recorded as
@@ -232,7 +234,9 @@ class SphinxAligner:
             ("skip", wide, lambda part: self._skipping(part, segment.words)),
         ]
         for rung, (start, end), attempt in attempts:
-            if (rung == "widen" and wide == window) or (rung == "pauses" and wide[1] - wide[0] <= cfg.pauses_above_s):
+            if ((rung == "widen" and wide == window)
+                    or (rung == "pauses" and wide[1] - wide[0] <= cfg.pauses_above_s)
+                    or (rung == "rechunk" and wide[1] - wide[0] <= cfg.rechunk_s)):  # one piece: widen's attempt again
                 continue
             rungs.append(rung)
             part = pcm[round(start * SAMPLE_RATE): round(end * SAMPLE_RATE)]
