@@ -226,7 +226,6 @@ def peer_score(cache: Path | None) -> SetScore:
     peer = next(r for r in load_references("mfa", cache) if r.utt_id == hand.utt_id)
     score = SetScore("MFA 3.4.3 on polyglotdb", utterances=1, ref_phones=len(hand.phones))
     score.matched, score.boundaries = compare(hand.phones, peer.phones)
-    score.first_phone.append((hand.phones[0].start_s, peer.phones[0].start_s))
     return score
 
 

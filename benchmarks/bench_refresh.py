@@ -55,11 +55,12 @@ SHARED_TALKING_HEAD = ROOT.parent / "shared" / "media" / "WDA_AlexandriaOcasioCo
 SINGLE_THREADED = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                           "NUMBA_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")}
 """Each worker runs one task at a time: numeric libraries get one thread, not one per core."""
-QUIET_DASK = {"distributed.admin.tick.interval": "1s"}
-"""As the compose file's Dask scheduler and workers: the event-loop watch every second, not every 20 ms."""
-WORKER_ENV = {**SINGLE_THREADED, "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "false",
-              "DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL": QUIET_DASK["distributed.admin.tick.interval"]}
-"""As the compose file's Dask workers: single-threaded numerics, no statistical profiler, a quiet tick."""
+QUIET_DASK = {"distributed.worker.profile.enabled": False, "distributed.admin.tick.interval": "1s"}
+"""As the compose file's Dask scheduler and workers: no statistical profiler, the event-loop watch every
+second (not every 20 ms). Set in this process, which runs the local scheduler: a local cluster's nanny
+hands its own configuration to the workers it starts, over any ``DASK_*`` variable in their environment."""
+WORKER_ENV = SINGLE_THREADED
+"""As the compose file's Dask workers: single-threaded numerics."""
 
 # --- clips ------------------------------------------------------------------------
 

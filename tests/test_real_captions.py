@@ -214,22 +214,26 @@ def test_a_cue_the_lattice_cannot_align_aligns_from_the_viterbi_path(aligner, mu
     """The word placement of pocketsphinx's rescored lattice fails the phone pass here; the Viterbi path's does not."""
     from pocketsphinx import Decoder
 
+    from pipeline.align.sphinx import _PAD_S
+
     audio, words = multilingual_ipa
     pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16)
-    padded = np.concatenate([np.zeros(4800, np.int16), pcm, np.zeros(4800, np.int16)]).tobytes()
+    pad = round(_PAD_S * 16000)
 
-    def two_passes(decoder: Decoder) -> None:
+    def two_passes(decoder: Decoder, lead: int) -> None:
+        data = np.concatenate([np.zeros(lead, np.int16), pcm, np.zeros(pad, np.int16)]).tobytes()
         decoder.set_align_text(" ".join(words))
         for _ in range(2):
             decoder.start_utt()
-            decoder.process_raw(padded, full_utt=True)
+            decoder.process_raw(data, full_utt=True)
             decoder.end_utt()
             if decoder.get_alignment() is None:
                 decoder.set_alignment()
 
-    with pytest.raises(RuntimeError, match="stop utterance"):
-        two_passes(Decoder(lm=None, loglevel="FATAL"))
-    two_passes(Decoder(lm=None, loglevel="FATAL", bestpath=False))
+    for lead in (pad, pad + 80):  # the aligner's lattice attempts: frames as they fall, then half a frame later
+        with pytest.raises(RuntimeError, match="stop utterance"):
+            two_passes(Decoder(lm=None, loglevel="FATAL"), lead)
+    two_passes(Decoder(lm=None, loglevel="FATAL", bestpath=False), pad)
 
     result = aligner.align("ipa", audio, 16000, [Utterance(0, 0.0, len(audio) / 16000, words)])
     (outcome,) = result.outcomes

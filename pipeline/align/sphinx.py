@@ -15,7 +15,7 @@ in the cue's outcome:
    the pieces by duration and checked by a prefix search in each piece, each
    piece aligned alone;
 4. ``rechunk`` (windows longer than ``rechunk_s``; a shorter one would be one
-   piece, ``widen``'s attempt again): the words cut into pieces at the word
+   piece, ``widen``'s or ``window``'s attempt again): the words cut into pieces at the word
    ends a prefix-grammar search finds (pauses between words), each piece
    aligned alone;
 5. ``skip``: a grammar in which every caption word is optional and fillers
@@ -120,10 +120,11 @@ class SphinxConfig:
     words_per_s: float = 6.0  # upper bound on speech rate, sizes the prefix grammar
     frame_rate: int = 100  # pocketsphinx frames per second (its -frate default)
     # Gaussians scored per senone and frame in forced alignment (pocketsphinx's -topn; the word
-    # searches keep 4). 6 cut the mean boundary error on the hand labels from 20.8 to 19.5 ms
-    # (8: 19.6, 16: 19.1 at 1.3 and 1.75 times the CPU), MFA's test alignments unchanged, but
-    # it moved word scores at cue edges across min_word_score: with caption times 1 s late a
-    # cue lost 4 of its 8 words (tests/test_real_captions.py). Kept at pocketsphinx's 4.
+    # searches, and forced alignment's Viterbi fallback on their decoder, keep 4). 6 cut the mean
+    # boundary error on the hand labels from 20.8 to 19.5 ms (8: 19.6, 16: 19.1 at 1.3 and 1.75
+    # times the CPU), MFA's test alignments unchanged, but it moved word scores at cue edges across
+    # min_word_score: with caption times 1 s late a cue lost 4 of its 8 words
+    # (tests/test_real_captions.py). Kept at pocketsphinx's 4.
     topn: int = 4
     # added to every phone boundary: against hand-labelled references pocketsphinx
     # places boundaries 12 ms early on average; +10 ms is the shift that minimises
@@ -149,8 +150,9 @@ class SphinxAligner:
 
         self.config = config or SphinxConfig()
         self.version = version("pocketsphinx")
-        # Two decoders sharing one dictionary. Forced alignment takes its words from
-        # a lattice rescored after the search (bestpath, pocketsphinx's default).
+        # Two decoders, their dictionaries kept the same (_add_words). Forced
+        # alignment takes its words from a lattice rescored after the search
+        # (bestpath, pocketsphinx's default).
         # Searches for which words the audio holds (the prefix and skip grammars)
         # take them from the Viterbi path: the lattice of the skip grammar (an
         # optional arc per caption word) took 14 s to rescore for a 25 s cue of 64
@@ -236,7 +238,8 @@ class SphinxAligner:
         for rung, (start, end), attempt in attempts:
             if ((rung == "widen" and wide == window)
                     or (rung == "pauses" and wide[1] - wide[0] <= cfg.pauses_above_s)
-                    or (rung == "rechunk" and wide[1] - wide[0] <= cfg.rechunk_s)):  # one piece: widen's attempt again
+                    or (rung == "rechunk" and wide[1] - wide[0] <= min(cfg.rechunk_s, cfg.max_direct_s))):
+                # rechunk of a window this short is one piece: widen's (or window's) attempt again
                 continue
             rungs.append(rung)
             part = pcm[round(start * SAMPLE_RATE): round(end * SAMPLE_RATE)]
