@@ -28,7 +28,7 @@ from pipeline.phonemes import histogram, to_cmu39
 from pipeline.stage import ClipResult, Reject
 from pipeline.subtitle_fetch import FetchConfig, FetchError, fetch_subtitles
 from pipeline.subtitles import CueConfig, SubtitleError, prepare_cues, read_cues, speakable_words
-from warehouse.location import Location, copy_file
+from warehouse.location import Location, copy_if_changed
 
 log = logging.getLogger(__name__)
 
@@ -225,8 +225,7 @@ def _source_key(source: str) -> str:
 
 def share_media(path: Path, target: Location) -> str:
     """Copy a downloaded media file to ``target`` (once: a copy of the same size is kept); returns its URI."""
-    if target.size() != path.stat().st_size:
-        copy_file(Location.of(path), target)
+    copy_if_changed(Location.of(path), target)
     return target.uri
 
 

@@ -171,14 +171,23 @@ class Location:
         """
         if self.is_local:
             return self.path
-        size = self.size()
-        if size is None:
-            raise FileNotFoundError(f"{self.uri}: no such file")
         digest = hashlib.sha256(self.uri.encode()).hexdigest()[:16]
         target = Path(cache_dir).expanduser() / "remote" / f"{digest}-{self.name}"
-        if not (target.is_file() and target.stat().st_size == size):
-            copy_file(self, Location.of(target))
+        copy_if_changed(self, Location.of(target))
         return target
+
+
+def copy_if_changed(source: Location, target: Location) -> None:
+    """Copy ``source`` to ``target`` unless ``target`` already holds a file of the same size.
+
+    Raises:
+        FileNotFoundError: naming ``source`` when there is no file there.
+    """
+    size = source.size()
+    if size is None:
+        raise FileNotFoundError(f"{source.uri}: no such file")
+    if target.size() != size:
+        copy_file(source, target)
 
 
 def copy_file(source: Location, target: Location) -> None:

@@ -380,20 +380,16 @@ class SphinxAligner:
 
     def _skipping(self, pcm: np.ndarray, words: tuple[str, ...]) -> Placed:
         """The caption words the audio holds (each optional, fillers allowed), then aligned with the fillers found."""
-        decoder, cfg = self._search, self.config
+        cfg = self.config
         final = len(words)
         transitions = []
         for k, word in enumerate(words):
             transitions += [(k, k + 1, 1.0 - cfg.skip_prob, word), (k, k + 1, cfg.skip_prob)]
             transitions += [(k, k, 0.02, filler) for filler in _FILLERS]
-        decoder.add_fsg("skip", decoder.create_fsg("skip", 0, final, transitions))
-        decoder.activate_search("skip")
-        self._decode(decoder, pcm.tobytes())
         text: list[str] = []
         caption_index: list[int] = []  # of each word of ``text``; -1 for fillers
-        k = 0
-        for segment in decoder.seg() or ():  # the grammar keeps order: match the found words to caption positions
-            word = _VARIANT.sub("", segment.word)
+        k = 0  # the grammar keeps order: the words found are matched to caption positions
+        for word, _ in self._grammar_search("skip", final, transitions, pcm):
             if word in _FILLERS:
                 text.append(word)
                 caption_index.append(-1)
@@ -524,22 +520,30 @@ class SphinxAligner:
         The grammar ends only after ``min_words`` words or more; where the audio
         cannot hold that many, the words of the search's best partial path come back.
         """
-        decoder = self._search
         final = len(prefix) + 1
         transitions = [(k, k + 1, 0.5, w) for k, w in enumerate(prefix)]
         transitions += [(k, final, 0.5) for k in range(max(1, min_words), len(prefix) + 1)]  # stop after a word
-        decoder.add_fsg("prefix", decoder.create_fsg("prefix", 0, final, transitions))
-        decoder.activate_search("prefix")
-        self._decode(decoder, pcm.tobytes())
-        samples_per_frame = SAMPLE_RATE // self.config.frame_rate
-        found = [(_VARIANT.sub("", s.word), (s.end_frame + 1) * samples_per_frame)
-                 for s in decoder.seg() or () if _VARIANT.sub("", s.word) in prefix]
+        found = [(w, end) for w, end in self._grammar_search("prefix", final, transitions, pcm) if w in prefix]
         ends = []
         for k, (word, end) in enumerate(found):
             if k >= len(prefix) or word != prefix[k]:
                 break
             ends.append(end)
         return ends
+
+
+    def _grammar_search(self, name: str, final: int, transitions: list[tuple], pcm: np.ndarray,
+                        ) -> list[tuple[str, int]]:
+        """(word, end sample) along the search decoder's Viterbi path through a finite-state grammar.
+
+        Word variants ("and(2)") come back as the word; silences and noises as pocketsphinx names them.
+        """
+        decoder = self._search
+        decoder.add_fsg(name, decoder.create_fsg(name, 0, final, transitions))
+        decoder.activate_search(name)
+        self._decode(decoder, pcm.tobytes())
+        samples_per_frame = SAMPLE_RATE // self.config.frame_rate
+        return [(_VARIANT.sub("", s.word), (s.end_frame + 1) * samples_per_frame) for s in decoder.seg() or ()]
 
 
 def _mean_score(result: SegmentResult) -> float:
