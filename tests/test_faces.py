@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from fractions import Fraction
 from pathlib import Path
 
@@ -141,7 +142,9 @@ def test_stage_keeps_a_real_speaker_and_writes_a_readable_shard(tmp_path):
     clip = ClipInput("aoc-0", shared(AOC), speaker_id="aoc", start_s=0.0, end_s=3.2)
     result = process_clip(clip, tmp_path, FacesConfig(span=SpanConfig(min_frames=70)))
     assert result.reject is None, result.reject
-    for table in ("poses", "clip_spans", "feature_shards"):  # rows in their table's schema
+    for table in ("poses", "clip_spans", "feature_shards"):  # rows with exactly their table's columns
+        names = set(table_spec(table).schema.names)
+        assert result.rows[table] and all(set(r) == names for r in result.rows[table]), table
         assert pa.Table.from_pylist(result.rows[table], schema=table_spec(table).schema).num_rows
     assert len(result.rows["poses"]) == 80
     [span], [row] = result.rows["clip_spans"], result.rows["feature_shards"]
@@ -176,6 +179,8 @@ def test_stage_rejects_two_faces_no_face_and_no_audio(tmp_path):
         "missing": "decode_error", "short": "too_short",
     }
     assert all(reject.stage == "faces" and reject.clip_id == cid for cid, reject in reasons.items())
+    rejects = table_spec("rejects").schema
+    assert all(set(reject.to_row(datetime.now(UTC))) == set(rejects.names) for reject in reasons.values())
     assert "sun.mp4" in reasons["sun"].detail and "missing.mp4" in reasons["missing"].detail
     assert len(results["two"].rows["poses"]) == 12  # measured frames are kept for the record
     assert all("feature_shards" not in r.rows for r in results.values())
