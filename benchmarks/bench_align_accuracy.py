@@ -215,15 +215,17 @@ def first_phone_rows(scores: Sequence[SetScore]) -> list[list[str]]:
     return rows
 
 
-def peer_score(cache: Path | None) -> SetScore:
+def peer_score(hand_refs: Sequence[Reference], peer_refs: Sequence[Reference]) -> SetScore | None:
     """MFA 3.4.3's own alignment of ``acoustic_corpus`` (shipped in its tests) scored against polyglotdb's hand labels.
 
     The same audio, the same hand labels and the same scoring as our
     ``polyglotdb`` row: a peer aligner's figure measured side by side, not
     quoted from a paper (MFA's 17 ms is on TIMIT's read speech).
     """
-    hand = next(load_references("polyglotdb", cache))
-    peer = next(r for r in load_references("mfa", cache) if r.utt_id == hand.utt_id)
+    hand = next(iter(hand_refs), None)
+    peer = next((r for r in peer_refs if hand is not None and r.utt_id == hand.utt_id), None)
+    if peer is None:
+        return None
     score = SetScore("MFA 3.4.3 on polyglotdb", utterances=1, ref_phones=len(hand.phones))
     score.matched, score.boundaries = compare(hand.phones, peer.phones)
     return score
@@ -268,6 +270,7 @@ def main() -> None:
     aligner = make_aligner(args.aligner)
     warm_up(aligner)
     scores: list[SetScore] = []
+    loaded: dict[str, list[Reference]] = {}
     for name in names:
         refs = timit_references(args.timit_dir) if name == "timit" else load_references(name, args.cache_dir)
         try:
@@ -275,11 +278,12 @@ def main() -> None:
         except ReferenceUnavailable as exc:
             print(f"skipped {name}: {exc}", file=sys.stderr)
             continue
+        loaded[name] = chosen
         scores.append(score_set(name, chosen, aligner))
     hand = [s for s in scores if s.name == "timit" or REFERENCE_SETS[s.name].labelled_by.startswith("hand")]
     if len(hand) > 1:
         scores.append(pooled("all hand", hand))
-    peers = [peer_score(args.cache_dir)] if {"polyglotdb", "mfa"} <= {s.name for s in scores} else []
+    peers = [p for p in [peer_score(loaded.get("polyglotdb", []), loaded.get("mfa", []))] if p is not None]
 
     print(f"{aligner.name} {aligner.version}: boundaries of same-label matched phones, ms; RTF per core\n")
     header = ["set", "utts", "fail", "agree", "bounds", "mean", "median", *[f"<={w}" for w in WITHIN_MS], "bias", "RTF"]

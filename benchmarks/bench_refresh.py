@@ -59,9 +59,6 @@ QUIET_DASK = {"distributed.worker.profile.enabled": False, "distributed.admin.ti
 """As the compose file's Dask scheduler and workers: no statistical profiler, the event-loop watch every
 second (not every 20 ms). Set in this process, which runs the local scheduler: a local cluster's nanny
 hands its own configuration to the workers it starts, over any ``DASK_*`` variable in their environment."""
-WORKER_ENV = SINGLE_THREADED
-"""As the compose file's Dask workers: single-threaded numerics."""
-
 # --- clips ------------------------------------------------------------------------
 
 def _recognised_vtt(video: Path) -> str:
@@ -150,7 +147,7 @@ def connect(scheduler: str | None, workers: int) -> Client:
     dask.config.set(QUIET_DASK)  # the local scheduler runs in this process
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     return Client(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, env=WORKER_ENV))
+                               dashboard_address=None, env=SINGLE_THREADED))
 
 
 def prepare(client: Client, aligner_name: str) -> None:
