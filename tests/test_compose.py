@@ -11,6 +11,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 from fixtures.system_packages import needs_system_package
@@ -45,15 +46,17 @@ COMPOSE_ONLY_ENV = {"prefect-server": {"PREFECT_UI_API_URL"}, "gpu-worker": {"NV
 """Set by compose alone: the UI's address (the test runs without the UI) and the GPU runtime."""
 
 
-def _services(project: Path) -> dict:
+@pytest.fixture(scope="module")
+def services(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The compose file's services as ``docker-compose config`` resolves them with ``.env.example``."""
+    project = tmp_path_factory.mktemp("compose")
     shutil.copy(REPO / ".env.example", project / ".env")
     done = _config(project)
     assert done.returncode == 0, done.stderr
     return yaml.safe_load(done.stdout)["services"]
 
 
-def test_compose_file_is_valid_with_the_example_env_and_holds_every_service(tmp_path: Path):
-    services = _services(tmp_path)
+def test_compose_file_is_valid_with_the_example_env_and_holds_every_service(services: dict):
     assert {"postgres", "prefect-server", "cpu-worker", "dask-scheduler", "dask-worker-1", "dask-worker-2", "minio",
             "minio-init", "gpu-worker", "deploy"} <= set(services)
     server = services["prefect-server"]["environment"]
@@ -69,8 +72,7 @@ def test_compose_file_is_valid_with_the_example_env_and_holds_every_service(tmp_
     assert "mc mb --ignore-existing" in " ".join(services["minio-init"]["command"])
 
 
-def test_compose_runs_the_commands_and_environment_of_the_topology_test(tmp_path: Path):
-    services = _services(tmp_path)
+def test_compose_runs_the_commands_and_environment_of_the_topology_test(services: dict):
     assert set(MIRRORED.values()) == set(COMMANDS) == set(ENVIRONMENT)  # every fixture service is in compose
     for name, mirrored in MIRRORED.items():
         compose = services[name]
@@ -90,10 +92,10 @@ def test_the_topology_test_sets_no_variable_compose_lacks_but_its_declared_test_
         assert set(service_env(service, values, tmp_path / service)) == set(names) | set(TEST_ONLY), service
 
 
-def test_compose_services_share_no_volume(tmp_path: Path):
+def test_compose_services_share_no_volume(services: dict):
     """As in the topology test: the object store (MinIO) is the only storage the services share."""
     users: dict[str, list[str]] = {}
-    for name, service in _services(tmp_path).items():
+    for name, service in services.items():
         for volume in service.get("volumes", []):
             users.setdefault(volume.split(":")[0] if isinstance(volume, str) else volume["source"], []).append(name)
     assert set(users) == {"minio", "postgres"}  # the servers' own data; reports and runs are on S3
