@@ -63,19 +63,15 @@ hands its own configuration to the workers it starts, over any ``DASK_*`` variab
 
 def _recognised_vtt(video: Path) -> str:
     """A one-cue WebVTT of the words pocketsphinx recognises in ``video`` (it has no transcript)."""
-    import numpy as np
     from pocketsphinx import Decoder
 
+    from benchmarks.bench_caption_yield import recognise
     from pipeline.audio import SAMPLE_RATE, decode_audio
     from pipeline.demo_corpus import vtt
 
     audio = decode_audio(video, SAMPLE_RATE)
-    decoder = Decoder(loglevel="FATAL")
-    decoder.start_utt()
-    decoder.process_raw((np.clip(audio, -1, 1) * 32767).astype(np.int16).tobytes(), full_utt=True)
-    decoder.end_utt()
-    words = [s.word.split("(")[0] for s in decoder.seg() or () if not s.word.startswith(("<", "["))]
-    return vtt(" ".join(words), len(audio) / SAMPLE_RATE - 0.05)
+    words = recognise(Decoder(loglevel="FATAL"), audio)
+    return vtt(" ".join(w.word for w in words), len(audio) / SAMPLE_RATE - 0.05)
 
 
 def source_clips(cache: Path) -> list[Path]:
