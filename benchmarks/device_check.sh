@@ -154,8 +154,9 @@ import pyarrow.parquet as pq
 
 from pipeline.audio import decode_audio
 from pipeline.mfcc import mfcc_per_frame
-from pipeline.shards import write_shard
 from pipeline.video import probe_video, read_frames
+from warehouse.features import write_shard
+from warehouse.location import Location
 
 media, work = Path(sys.argv[1]), Path(sys.argv[2])
 clip = media / "WDA_AlexandriaOcasioCortez_000.mp4"
@@ -164,8 +165,8 @@ if clip.is_file():
                        for _, f in read_frames(probe_video(clip))])
     mfcc = mfcc_per_frame(decode_audio(clip), len(frames))
     rows = [{"clip_id": f"wda{i}", "n_frames": 100,
-             "shard_uri": str(write_shard(work / "shards" / f"wda{i}.npz", frames[100 * i:100 * i + 100],
-                                          mfcc[100 * i:100 * i + 100]))} for i in range(2)]
+             "shard_uri": write_shard(Location.of(work), f"wda{i}", frames[100 * i:100 * i + 100],
+                                      mfcc[100 * i:100 * i + 100])} for i in range(2)]
     pq.write_table(pa.Table.from_pylist(rows), work / "manifest.parquet")
     cv2.imwrite(str(work / "face.png"), cv2.cvtColor(frames[0], cv2.COLOR_RGB2BGR))
     print(clip)
