@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from cli_contract import configure_output
+from warehouse.location import DEFAULT_CACHE_DIR
 from warehouse.options import warehouse_option
 
 
@@ -22,7 +23,7 @@ from warehouse.options import warehouse_option
               show_default=True,
               help="pocketsphinx runs offline here; mfa needs the `mfa` executable (its own container).")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("talkface-cache"), show_default=True,
+              default=DEFAULT_CACHE_DIR, show_default=True,
               help="Where fetched subtitles (and media, with --download-media) are kept per source, "
                    "and copies of media on object storage.")
 @click.option("--download-media/--no-download-media", default=False, show_default=True,

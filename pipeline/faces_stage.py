@@ -23,7 +23,7 @@ from pipeline.faces import FaceObservation, TrackerConfig
 from pipeline.spans import FrameFacts, SpanConfig, SpanDecision, choose_span, frame_status
 from pipeline.stage import ClipResult, Reject
 from warehouse.features import ShardRecord, write_shard
-from warehouse.location import Location
+from warehouse.location import DEFAULT_CACHE_DIR, Location
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def _frame_range(clip: ClipInput, fps: float, total: int) -> tuple[int, int]:
 
 
 def process_clip(clip: ClipInput, warehouse: str | os.PathLike[str] | Location,
-                 config: FacesConfig = FacesConfig(), cache_dir: str | os.PathLike[str] = "talkface-cache",
+                 config: FacesConfig = FacesConfig(), cache_dir: str | os.PathLike[str] = DEFAULT_CACHE_DIR,
                  ) -> ClipResult:
     """Run the faces stage on one clip.
 

@@ -28,7 +28,7 @@ from pipeline.phonemes import histogram, to_cmu39
 from pipeline.stage import ClipResult, Reject
 from pipeline.subtitle_fetch import FetchConfig, FetchError, fetch_subtitles
 from pipeline.subtitles import CueConfig, SubtitleError, prepare_cues, read_cues, speakable_words
-from warehouse.location import Location, copy_if_changed
+from warehouse.location import DEFAULT_CACHE_DIR, Location, copy_if_changed
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 class IngestConfig:
     """Settings of every ingest stage; built by the CLI."""
 
-    cache_dir: Path = Path("talkface-cache")  # fetched subtitles and media, copies of object-store files
+    cache_dir: Path = DEFAULT_CACHE_DIR
     fetch: FetchConfig = FetchConfig()
     cues: CueConfig = CueConfig()
     batch_size: int = 25  # clips per atomic write

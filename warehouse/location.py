@@ -21,6 +21,7 @@ from typing import IO
 
 WAREHOUSE_ENV = "TALKFACE_WAREHOUSE"
 DEFAULT_WAREHOUSE = "talkface-warehouse"
+DEFAULT_CACHE_DIR = Path("talkface-cache")  # a stage's fetched subtitles and media, copies of object-store files
 
 
 def default_warehouse_uri() -> str:
@@ -97,12 +98,6 @@ class Location:
         if self.is_local:
             return fs.LocalFileSystem(), self.uri
         return fs.FileSystem.from_uri(self.uri)
-
-    def exists(self) -> bool:
-        from pyarrow import fs
-
-        filesystem, path = self.filesystem()
-        return filesystem.get_file_info(path).type != fs.FileType.NotFound
 
     def size(self) -> int | None:
         """The file's size in bytes; ``None`` when there is no file here."""
