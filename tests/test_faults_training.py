@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -236,6 +237,47 @@ def test_failed_write_of_another_kind_propagates_and_leaves_nothing(tmp_path):
     with pytest.raises(RuntimeError, match="serialiser bug"):
         write_atomically(tmp_path / "x.pt", broken, "checkpoint")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_concurrent_writer_of_the_same_file_keeps_its_temporary_file(tmp_path):
+    """Two refreshes on one warehouse may write the same shard at once: each rename must find its file."""
+    path = tmp_path / "clip.npz"
+    first_half_written, go_on = threading.Event(), threading.Event()
+    errors: list[OSError] = []
+
+    def slow(handle) -> None:
+        handle.write(b"first")
+        first_half_written.set()
+        go_on.wait(30)
+
+    def first_writer() -> None:
+        try:
+            write_atomically(path, slow, "shard")
+        except OSError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=first_writer)
+    thread.start()
+    assert first_half_written.wait(30)
+    write_atomically(path, lambda handle: handle.write(b"second"), "shard")  # meets the first's file in progress
+    assert path.read_bytes() == b"second"
+    go_on.set()
+    thread.join(30)
+    assert errors == [] and path.read_bytes() == b"first"  # the last rename wins, whole
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_an_abandoned_empty_temporary_file_is_removed_once_old(tmp_path):
+    """A writer killed between creating and locking its file leaves it empty: young, it may be a live
+    writer's; old, it is removed."""
+    path = tmp_path / "clip.npz"
+    abandoned = tmp_path / ".clip.npz.abc123.tmp"
+    abandoned.touch()
+    write_atomically(path, lambda handle: handle.write(b"x"), "shard")
+    assert abandoned.exists()
+    os.utime(abandoned, (0, 0))
+    write_atomically(path, lambda handle: handle.write(b"y"), "shard")
+    assert list(tmp_path.iterdir()) == [path] and path.read_bytes() == b"y"
 
 
 @pytest.fixture(scope="module")

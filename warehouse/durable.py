@@ -13,9 +13,11 @@ here always check it.
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import os
 import tempfile
+import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -41,9 +43,12 @@ def write_atomically(path: Path, write: Callable[[BinaryIO], None], kind: str) -
     """Write ``path`` through ``write`` so that it is either whole or untouched.
 
     Temporary files of ``path`` left by a writer killed before its rename are
-    removed first, so one writer per path at a time is assumed. The fault points
-    ``<kind>.write`` (temporary file complete and synced, not yet renamed) and
-    ``<kind>.written`` (renamed and durable) let tests kill the process there.
+    removed first. A writer holds a lock on its temporary file until it is
+    renamed, so a concurrent writer of the same path (two refreshes writing the
+    same shard) keeps its file; the last rename wins, and both are whole. The
+    fault points ``<kind>.write`` (temporary file complete and synced, not yet
+    renamed) and ``<kind>.written`` (renamed and durable) let tests kill the
+    process there.
 
     Args:
         path: the final file; its folder must exist.
@@ -53,17 +58,17 @@ def write_atomically(path: Path, write: Callable[[BinaryIO], None], kind: str) -
     Raises:
         WriteFailed: an OS error on the way (a full disk included); no temporary file is left.
     """
-    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-        stale.unlink(missing_ok=True)
+    _remove_abandoned_temporaries(path)
     tmp: str | None = None
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the handle closes, or the process dies
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
-        fault_point(f"{kind}.write")
-        os.replace(tmp, path)
+            fault_point(f"{kind}.write")
+            os.replace(tmp, path)
         _fsync_folder(path.parent)
     except BaseException as exc:
         if tmp is not None:
@@ -73,6 +78,24 @@ def write_atomically(path: Path, write: Callable[[BinaryIO], None], kind: str) -
             raise
         raise WriteFailed(path, kind, cause) from exc
     fault_point(f"{kind}.written")
+
+
+def _remove_abandoned_temporaries(path: Path, young_s: float = 60.0) -> None:
+    """Remove the temporary files of ``path`` that no live writer holds.
+
+    A file whose lock can be taken was left by a writer that died before its
+    rename. An empty one younger than ``young_s`` may be a writer's between
+    creating and locking it, so it is left for a later writer to remove.
+    """
+    for candidate in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        try:
+            with open(candidate, "rb") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                facts = os.fstat(handle.fileno())
+                if facts.st_size or time.time() - facts.st_mtime > young_s:
+                    candidate.unlink(missing_ok=True)
+        except (BlockingIOError, FileNotFoundError):  # a live writer's, or renamed meanwhile
+            continue
 
 
 def _fsync_folder(folder: Path) -> None:
