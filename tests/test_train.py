@@ -151,6 +151,38 @@ def test_stream_is_the_same_for_any_worker_count_and_start(clips):
     assert not torch.equal(serial[0]["frames"], serial[1]["frames"])
 
 
+LOADER_IN_A_FLOW_RUN = """
+import gc, sys
+from pathlib import Path
+from prefect import flow
+from training.data import ShardStream, clips_from_manifest, make_loader, read_manifest
+
+@flow
+def load(manifest: str) -> int:
+    clips = clips_from_manifest(read_manifest(manifest), 4, Path(manifest).parent)
+    batches = iter(make_loader(ShardStream(clips, 2, 4, seed=0), 2))
+    taken = sum(1 for _, _ in zip(batches, range(3)))
+    del batches  # the workers are shut down here, inside the flow run
+    gc.collect()
+    return taken
+
+print("batches", load(sys.argv[1]))
+"""
+
+
+@pytest.mark.integration
+def test_loader_workers_forked_in_a_prefect_flow_run_end_cleanly(manifest, tmp_path):
+    """The training flow trains in its flow run's process: forked loader workers inherit the exit hooks of
+    Prefect's services and, running them, used to end with exit code 1 ("exited unexpectedly")."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PREFECT_HOME": str(tmp_path / "prefect"),
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    done = subprocess.run([sys.executable, "-c", LOADER_IN_A_FLOW_RUN, str(manifest)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "batches 3" in done.stdout
+    assert "exited unexpectedly" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr[-3000:]
+
+
 def test_mismatched_audio_never_keeps_a_sequence_own_audio():
     mfcc = torch.arange(4 * 5, dtype=torch.float32).view(4, 5, 1, 1, 1).expand(4, 5, 1, 12, 35)
     wrong = mismatch_audio(mfcc, torch.Generator().manual_seed(0))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -164,6 +165,20 @@ def next_batch(batches: Iterator[dict[str, torch.Tensor]]) -> dict[str, torch.Te
         raise ShardError(lines[-1].partition(": ")[2]) from exc
 
 
+def forget_parent_thread_exit_hooks(worker_id: int) -> None:
+    """A forked worker's first step: drop the thread-exit hooks it inherited from its parent.
+
+    Python runs ``threading``'s exit hooks when a worker ends. Prefect's background
+    services (in a flow run, or any process that ran one) register one that drains
+    their thread, which a forked worker does not have: it fails an assertion there,
+    and the worker ends with exit code 1, which DataLoader reports as a crash of the
+    worker ("exited unexpectedly with exit code 1"). A worker starts no such
+    services, so it has no hooks of its own to lose. (The list is CPython's
+    ``threading._threading_atexits``; where it is absent there is nothing to drop.)
+    """
+    getattr(threading, "_threading_atexits", []).clear()
+
+
 def make_loader(stream: ShardStream, num_workers: int, pin_memory: bool = False) -> DataLoader:
     """A DataLoader over ``stream`` whose batches are already collated in the workers.
 
@@ -171,4 +186,5 @@ def make_loader(stream: ShardStream, num_workers: int, pin_memory: bool = False)
     copies to the GPU run asynchronously (``non_blocking=True``).
     """
     return DataLoader(stream, batch_size=None, num_workers=num_workers, pin_memory=pin_memory,
-                      persistent_workers=False, prefetch_factor=2 if num_workers else None)
+                      persistent_workers=False, prefetch_factor=2 if num_workers else None,
+                      worker_init_fn=forget_parent_thread_exit_hooks if num_workers else None)
