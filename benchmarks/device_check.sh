@@ -26,7 +26,9 @@
 # their dependencies). Without a network, carry them as a wheelhouse, made on a machine that has one:
 #   pip download -d wheelhouse --only-binary=:all: --python-version 3.X click pyarrow tensorboard \
 #       safetensors pytest av scipy opencv-python-headless librosa
-# The source tree itself is used in place (PYTHONPATH), not installed.
+# The source tree itself is used in place (PYTHONPATH), not installed. An image that already holds
+# the rest (a 2026-11 H200 image did) needs only: av librosa audioread soundfile cffi pycparser soxr pooch
+# platformdirs decorator (37 MB of wheels; pip install --no-index --no-deps --target DIR, DIR on PYTHONPATH).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
