@@ -531,7 +531,6 @@ class SphinxAligner:
             ends.append(end)
         return ends
 
-
     def _grammar_search(self, name: str, final: int, transitions: list[tuple], pcm: np.ndarray,
                         ) -> list[tuple[str, int]]:
         """(word, end sample) along the search decoder's Viterbi path through a finite-state grammar.
