@@ -161,6 +161,21 @@ def test_stage_keeps_a_real_speaker_and_writes_a_readable_shard(tmp_path):
 
 
 @pytest.mark.integration
+def test_crops_from_frames_kept_in_memory_equal_crops_from_a_second_decode(tmp_path):
+    clip = ClipInput("aoc-0", shared(AOC), speaker_id="aoc", start_s=1.0, end_s=4.2)
+    span = SpanConfig(min_frames=70)
+    kept = process_clip(clip, tmp_path / "kept", FacesConfig(span=span))
+    decoded = process_clip(clip, tmp_path / "decoded", FacesConfig(span=span, keep_frames_mib=0))
+    assert kept.reject is None and decoded.reject is None
+    assert kept.rows == decoded.rows
+    [row] = kept.rows["feature_shards"]
+    kept_frames, _ = read_shard(row["shard_uri"], Location.of(tmp_path / "kept"))
+    decoded_frames, _ = read_shard(row["shard_uri"], Location.of(tmp_path / "decoded"))
+    assert kept_frames.shape[0] == row["n_frames"] >= 70
+    np.testing.assert_array_equal(kept_frames, decoded_frames)
+
+
+@pytest.mark.integration
 def test_stage_rejects_two_faces_no_face_and_no_audio(tmp_path):
     config = FacesConfig(span=SpanConfig(min_frames=10))
     faces = _aoc_frames(12)
