@@ -219,6 +219,45 @@ def test_a_cue_the_lattice_cannot_align_aligns_from_the_viterbi_path(aligner, mu
     assert 0.2 <= starts[0][2] and starts[-1][2] < len(audio) / 16000 - 0.2
 
 
+def test_an_alignment_does_not_depend_on_what_the_aligner_aligned_before(multilingual_ipa) -> None:
+    """pocketsphinx carries its noise estimate from one utterance to the next unless told to reset it.
+
+    Without the reset, 4 of these 40 phones came out different (2 of them moved)
+    after the aligner had heard loud noise: an ingest's results would depend on
+    which clips each worker thread happened to get before.
+    """
+    from pipeline.align.sphinx import SphinxAligner
+
+    audio, words = multilingual_ipa
+    cue = [Utterance(0, 0.0, len(audio) / 16000, words)]
+    noise = (0.3 * np.random.default_rng(0).standard_normal(3 * 16000)).astype(np.float32)
+    fresh = SphinxAligner().align("ipa", audio, 16000, cue)
+    aligner = SphinxAligner()
+    aligner.align("noise", noise, 16000, [Utterance(0, 0.0, 3.0, ("hello", "world"))])
+    after = aligner.align("ipa", audio, 16000, cue)
+    assert len(fresh.phones) == 40
+    assert after.phones == fresh.phones and after.outcomes == fresh.outcomes
+
+
+def test_a_decode_the_ladder_repeats_is_answered_from_memory_with_the_same_result(cold_corpus, monkeypatch) -> None:
+    """``cold_corpus`` as one cue climbs every rung; rungs repeat some of each other's decodes."""
+    from pipeline.align.sphinx import SphinxAligner
+
+    audio, intervals = cold_corpus
+    cue = [Utterance(0, 0.0, len(audio) / 16000, tuple(w for _, _, w in intervals))]
+    decodes = []
+    decode = SphinxAligner._decode
+    monkeypatch.setattr(SphinxAligner, "_decode", staticmethod(lambda d, data: (decodes.append(1), decode(d, data))))
+    remembered = SphinxAligner().align("cold", audio, 16000, cue)
+    n_remembered = len(decodes)
+    monkeypatch.setattr(SphinxAligner, "_remembered", lambda self, question, pcm, work: work())
+    decodes.clear()
+    decoded = SphinxAligner().align("cold", audio, 16000, cue)
+    assert remembered.phones == decoded.phones and remembered.outcomes == decoded.outcomes
+    assert remembered.outcomes[0].rungs == ("window", "pauses", "rechunk", "skip")
+    assert n_remembered < len(decodes)
+
+
 # --- confidence ------------------------------------------------------------------
 
 def test_a_caption_from_another_recording_is_a_mismatch_and_excluded(aligner, passage) -> None:

@@ -46,13 +46,15 @@ kept across calls crash the decoder.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
+import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from importlib.metadata import version
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -92,6 +94,7 @@ _PAD_S = 0.3  # silence around every stretch aligned (see SphinxAligner._force)
 _FILLERS = {"[uh]": "AH", "[um]": "AH M"}
 
 Placed = list[tuple[int, AlignedPhone]]  # (word index, phone); -1 for silence and fillers
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,8 @@ class SphinxAligner:
         self._search = Decoder(lm=None, loglevel="FATAL", frate=self.config.frame_rate, bestpath=False)
         self._pronouncer = pronouncer
         self._add_words(list(_FILLERS.items()))
+        # answers of this clip's decodes (see _remembered); None outside ``align``
+        self._answers: dict[tuple, tuple[object, RuntimeError | None]] | None = None
 
     # --- a clip ----------------------------------------------------------------
 
@@ -181,13 +186,17 @@ class SphinxAligner:
             raise fault
         speakable = [replace(u, words=self._pronounceable(u.words)) for u in utterances]
         segments = merge_overlapping(speakable)
-        result = self._align_segments(pcm, segments)
-        if len(segments) > 1 and result.coverage < self.config.whole_clip_below:
-            whole = self._align_whole(pcm, segments)
-            log.debug("clip %s: cues kept %.0f%% of words, the whole text %.0f%%", clip_id,
-                      100 * result.coverage, 100 * whole.coverage)
-            if whole.coverage > result.coverage:
-                result = whole
+        self._answers = {}
+        try:
+            result = self._align_segments(pcm, segments)
+            if len(segments) > 1 and result.coverage < self.config.whole_clip_below:
+                whole = self._align_whole(pcm, segments)
+                log.debug("clip %s: cues kept %.0f%% of words, the whole text %.0f%%", clip_id,
+                          100 * result.coverage, 100 * whole.coverage)
+                if whole.coverage > result.coverage:
+                    result = whole
+        finally:
+            self._answers = None
         missing = {u.cue for u in utterances} - {o.cue for o in result.outcomes}
         result.outcomes += [_unpronounceable(u) for u in utterances if u.cue in missing]
         result.outcomes.sort(key=lambda o: o.cue)
@@ -425,6 +434,10 @@ class SphinxAligner:
                 decoder.add_word(word, phones, update=i == len(entries) - 1)
 
     def _force(self, pcm: np.ndarray, words: tuple[str, ...]) -> Placed:
+        """:meth:`_force_padded`, answered from memory when this clip asked it before."""
+        return list(self._remembered(("force", words), pcm, lambda: self._force_padded(pcm, words)))
+
+    def _force_padded(self, pcm: np.ndarray, words: tuple[str, ...]) -> Placed:
         """Two-pass alignment of ``words`` to all of ``pcm``, with silence around it.
 
         Without room for silence at the edges, pocketsphinx stretches the first
@@ -490,6 +503,19 @@ class SphinxAligner:
 
     @staticmethod
     def _decode(decoder: Decoder, data: bytes) -> None:
+        """One utterance, decoded as if it were the decoder's first.
+
+        pocketsphinx's noise subtraction keeps its noise estimate from one
+        utterance to the next (``start_utt`` does not reset it), so without
+        ``start_stream`` a stretch would align differently depending on which
+        clips the decoder saw before it (up to 150 ms on one phone of
+        polyglotdb's clip after MFA's ``cold_corpus``): results would depend on
+        which worker thread got which clips. ``start_stream`` resets the
+        estimate; pocketsphinx 5 calls it deprecated, but nothing else resets it.
+        """
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            decoder.start_stream()
         decoder.start_utt()
         decoder.process_raw(data, full_utt=True)
         decoder.end_utt()
@@ -537,12 +563,38 @@ class SphinxAligner:
 
         Word variants ("and(2)") come back as the word; silences and noises as pocketsphinx names them.
         """
-        decoder = self._search
-        decoder.add_fsg(name, decoder.create_fsg(name, 0, final, transitions))
-        decoder.activate_search(name)
-        self._decode(decoder, pcm.tobytes())
-        samples_per_frame = SAMPLE_RATE // self.config.frame_rate
-        return [(_VARIANT.sub("", s.word), (s.end_frame + 1) * samples_per_frame) for s in decoder.seg() or ()]
+        def search() -> list[tuple[str, int]]:
+            decoder = self._search
+            decoder.add_fsg(name, decoder.create_fsg(name, 0, final, transitions))
+            decoder.activate_search(name)
+            self._decode(decoder, pcm.tobytes())
+            samples_per_frame = SAMPLE_RATE // self.config.frame_rate
+            return [(_VARIANT.sub("", s.word), (s.end_frame + 1) * samples_per_frame) for s in decoder.seg() or ()]
+
+        return list(self._remembered(("search", final, tuple(transitions)), pcm, search))
+
+    def _remembered(self, question: tuple, pcm: np.ndarray, decode: Callable[[], T]) -> T:
+        """``decode()``'s answer (or failure) to ``question`` on ``pcm``, decoded once per clip.
+
+        The rungs of the ladder often repeat another rung's decode: the same
+        prefix search opens ``window``'s and ``rechunk``'s chunking of a long
+        stretch, and ``skip`` aligns every caption word again when the audio
+        holds them all (7 % of the alignment CPU of the caption-yield
+        benchmark). Decoding is deterministic (:meth:`_decode`), so the
+        remembered answer is the one decoding again would give.
+        """
+        if self._answers is None:
+            return decode()
+        key = (*question, len(pcm), hashlib.blake2b(pcm.tobytes(), digest_size=16).digest())
+        if key not in self._answers:
+            try:
+                self._answers[key] = (decode(), None)
+            except RuntimeError as exc:
+                self._answers[key] = (None, exc)
+        answer, failure = self._answers[key]
+        if failure is not None:
+            raise failure
+        return answer
 
 
 def _mean_score(result: SegmentResult) -> float:
