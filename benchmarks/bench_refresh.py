@@ -49,16 +49,12 @@ if TYPE_CHECKING:
     from warehouse.store import Warehouse
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 SHARED_TALKING_HEAD = ROOT.parent / "shared" / "media" / "WDA_AlexandriaOcasioCortez_000.mp4"
 SINGLE_THREADED = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                           "NUMBA_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")}
 """Each worker runs one task at a time: numeric libraries get one thread, not one per core."""
-QUIET_DASK = {"distributed.worker.profile.enabled": False, "distributed.admin.tick.interval": "1s"}
-"""As the compose file's Dask scheduler and workers: no statistical profiler, the event-loop watch every
-second (not every 20 ms). Set in this process, which runs the local scheduler: a local cluster's nanny
-hands its own configuration to the workers it starts, over any ``DASK_*`` variable in their environment."""
 # --- clips ------------------------------------------------------------------------
 
 def _recognised_vtt(video: Path) -> str:
@@ -138,9 +134,14 @@ def connect(scheduler: str | None, workers: int) -> Client:
     import dask
     from distributed import Client, LocalCluster
 
+    from fixtures.topology import QUIET_DASK
+
     if scheduler:
         return Client(scheduler)
-    dask.config.set(QUIET_DASK)  # the local scheduler runs in this process
+    # As compose's Dask services: no statistical profiler, the event-loop watch every second (not every
+    # 20 ms). Set in this process, which runs the local scheduler: a local cluster's nanny hands its own
+    # configuration to the workers it starts, over any ``DASK_*`` variable in their environment.
+    dask.config.set(dask.config.collect_env(QUIET_DASK))
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     return Client(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                dashboard_address=None, env=SINGLE_THREADED))
