@@ -141,7 +141,7 @@ def connect(scheduler: str | None, workers: int) -> Client:
     # As compose's Dask services: no statistical profiler, the event-loop watch every second (not every
     # 20 ms). Set in this process, which runs the local scheduler: a local cluster's nanny hands its own
     # configuration to the workers it starts, over any ``DASK_*`` variable in their environment.
-    dask.config.set(dask.config.collect_env(QUIET_DASK))
+    dask.config.update(dask.config.config, dask.config.collect_env(QUIET_DASK))
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     return Client(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                dashboard_address=None, env=SINGLE_THREADED))
