@@ -204,14 +204,19 @@ def run_stage(client: Client, stage: Stage, warehouse: Warehouse, clips: list, s
     return Figure(stage.name, len(todo), time.perf_counter() - wall, workers_after - workers, local_after - local)
 
 
-def refresh(client: Client, corpus: Path, warehouse_uri: Path, aligner_name: str) -> tuple[list[Figure], list[str]]:
+def refresh(client: Client, corpus: Path, warehouse_uri: Path, aligner_name: str,
+            landmark_every: int = 1) -> tuple[list[Figure], list[str]]:
     """Every stage over the corpus into a new warehouse; returns each stage's figure and the clip ids."""
     from pipeline.corpus import load_corpus
+    from pipeline.faces_stage import FacesConfig
+    from pipeline.ingest import IngestConfig
+    from pipeline.measure import KeyframeConfig
     from pipeline.refresh_stages import STAGES, RefreshSettings
     from warehouse.store import Warehouse
 
     warehouse, clips = Warehouse(warehouse_uri), load_corpus(corpus)
-    settings = RefreshSettings(warehouse.uri, aligner_name)
+    settings = RefreshSettings(warehouse.uri, aligner_name, IngestConfig(),
+                               FacesConfig(keyframes=KeyframeConfig(every=landmark_every)))
     return [run_stage(client, stage, warehouse, clips, settings) for stage in STAGES], [c.clip_id for c in clips]
 
 
@@ -237,9 +242,12 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "talkface-bench-refresh",
                         help="where the source clips are built once and kept")
     parser.add_argument("--aligner", default="pocketsphinx", help="aligner name (pipeline.align.make_aligner)")
+    parser.add_argument("--landmark-every", type=int, default=1,
+                        help="the face mesh on every Nth frame, the frames between interpolated where the "
+                             "keyframes agree (pipeline.measure; 1 = every frame)")
     args = parser.parse_args()
-    if args.clips < 1 or args.workers < 1:
-        parser.error("--clips and --workers must be >= 1")
+    if args.clips < 1 or args.workers < 1 or args.landmark_every < 1:
+        parser.error("--clips, --workers and --landmark-every must be >= 1")
 
     sources = source_clips(args.cache)
     client = connect(args.scheduler, args.workers)
@@ -253,14 +261,15 @@ def main() -> None:
         start_cpu = sum(cluster_cpu(client)) - start_cpu
         idle = idle_rate(client)
         figures, clip_ids = refresh(client, corpus_folder(sources, args.clips, work / "corpus"),
-                                    work / "warehouse", args.aligner)
+                                    work / "warehouse", args.aligner, args.landmark_every)
         media_s = media_seconds(work / "warehouse", clip_ids)
     client.close()
 
     whole = Figure("whole", len(clip_ids), sum(f.wall_s for f in figures), sum(f.worker_s for f in figures),
                    sum(f.local_s for f in figures))
     print(f"{len(clip_ids)} clips from {len(sources)} sources, {media_s:.1f} s of media, "
-          f"{len(figures)} stages; start-up (imports, models) {start_cpu:.1f} core-s, not counted below; "
+          f"{len(figures)} stages, face mesh on every {args.landmark_every} frame(s); "
+          f"start-up (imports, models) {start_cpu:.1f} core-s, not counted below; "
           f"idle cluster {idle:.3f} core-s per wall second, counted below")
     print(table([["stage", "clips", "clips/min", "media s", "core-s", "of which here", "core-s per s"]]
                 + [f.cells(media_s) for f in [*figures, whole]]))

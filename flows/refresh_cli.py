@@ -34,12 +34,18 @@ from warehouse.options import warehouse_option
                    "(a failed or mismatched cue costs only that cue).")
 @click.option("--cue-pad", type=click.FloatRange(0.0, 5.0), default=0.5, show_default=True, metavar="SECONDS",
               help="How far the aligner searches beyond a cue's caption times (caption times are hints).")
+@click.option("--landmark-every", type=click.IntRange(1), default=1, show_default=True, metavar="N",
+              help="Run the face mesh on every Nth frame only; the frames between two of them are "
+                   "interpolated where the face barely moved (within 3 degrees and 5 percent of its size), "
+                   "measured otherwise. Faster on still talking heads, poses a little less exact "
+                   "(docs/faces.md); 1 measures every frame.")
 @click.option("--batch-size", type=click.IntRange(1), default=25, show_default=True,
               help="Clips per atomic warehouse write; an interrupted run loses at most one batch.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
 @click.option("-v", "--verbose", count=True, help="-v: info logging, -vv: debug.")
 def refresh(corpus: str, warehouse: str, aligner: str, cache_dir: Path, download_media: bool,
-            min_coverage: float, cue_pad: float, batch_size: int, progress: bool, verbose: int) -> None:
+            min_coverage: float, cue_pad: float, landmark_every: int, batch_size: int, progress: bool,
+            verbose: int) -> None:
     """Bring the warehouse up to date with a corpus: fetch and clean subtitles,
     probe media, force-align cues to phones (39 CMU classes), count phoneme
     histograms, then track the face, keep the longest valid span and write its
@@ -59,11 +65,14 @@ def refresh(corpus: str, warehouse: str, aligner: str, cache_dir: Path, download
         raise click.BadParameter(str(exc), param_hint="--corpus") from exc
     configure_output(verbose)
     from flows.refresh import refresh as refresh_flow
+    from pipeline.faces_stage import FacesConfig
     from pipeline.ingest import IngestConfig
+    from pipeline.measure import KeyframeConfig
 
     base = IngestConfig()
     config = replace(base, cache_dir=cache_dir, batch_size=batch_size, min_coverage=min_coverage, cue_pad_s=cue_pad,
                      fetch=replace(base.fetch, download_media=download_media))
-    summary = refresh_flow(corpus, warehouse, aligner, config, progress)
+    faces = FacesConfig(keyframes=KeyframeConfig(every=landmark_every))
+    summary = refresh_flow(corpus, warehouse, aligner, config, progress, faces)
     for line in summary.lines():
         click.echo(line)

@@ -122,8 +122,13 @@ class FaceTracker:
         if self._detector is not None:
             self._detector.close()
 
-    def observe(self, rgb: np.ndarray) -> FaceObservation:
-        """Landmarks of the tracked face in one (H, W, 3) uint8 RGB frame, and the faces counted in it."""
+    def observe(self, rgb: np.ndarray, step: int = 1) -> FaceObservation:
+        """Landmarks of the tracked face in one (H, W, 3) uint8 RGB frame, and the faces counted in it.
+
+        ``step``: frames since the last frame observed (more than 1 where only
+        keyframes are observed, :mod:`pipeline.measure`), so that other faces
+        are still counted every ``recount_every`` frames of video.
+        """
         height, width = rgb.shape[:2]
         faces = self._mesh.process(rgb).multi_face_landmarks
         if not faces:
@@ -132,7 +137,7 @@ class FaceTracker:
         points = landmark_array(faces[0]) * np.array([width, height, width], np.float32)
         box = _bbox(points)
         new_track, self._last = self._last is None, box
-        self._since_count += 1
+        self._since_count += step
         if self._detector is not None and (new_track or self._others or self._since_count >= self.config.recount_every):
             self._others, self._since_count = self._count_others(rgb, box), 0
         return FaceObservation(n_faces=min(1 + self._others, self.config.max_faces), landmarks=points, bbox=box)

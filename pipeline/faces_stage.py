@@ -1,7 +1,8 @@
 """The faces stage for one clip: poses, kept span, training shard, or a reject.
 
 Two passes over the video: the first tracks the face and measures the pose of
-every frame (cheap to keep: landmarks boxes and three angles per frame), the
+every frame, or of keyframes with the frames between interpolated
+(:mod:`pipeline.measure`; cheap to keep: boxes and three angles per frame), the
 second cuts the smoothed crops of the kept span. A clip whose decoded frames
 fit in ``FacesConfig.keep_frames_mib`` keeps them from the first pass; a longer
 one is decoded again for the second, so memory does not grow with clip length.
@@ -21,7 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipeline.crops import CropConfig, crop, smooth_boxes
-from pipeline.faces import FaceObservation, TrackerConfig
+from pipeline.faces import TrackerConfig
+from pipeline.measure import FrameMeasure, KeyframeConfig, measure_frames
 from pipeline.spans import FrameFacts, SpanConfig, SpanDecision, choose_span, frame_status
 from pipeline.stage import ClipResult, Reject
 from warehouse.features import ShardRecord, write_shard
@@ -37,6 +39,7 @@ class FacesConfig:
     """Everything the faces stage can be told."""
 
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    keyframes: KeyframeConfig = field(default_factory=KeyframeConfig)  # the mesh on every frame, or keyframes
     span: SpanConfig = field(default_factory=SpanConfig)
     crop: CropConfig = field(default_factory=CropConfig)
     fps: float = 25.0  # every clip is resampled to this rate
@@ -60,33 +63,6 @@ class ClipInput:
     def from_row(cls, row: dict[str, object]) -> ClipInput:
         """The input of a ``clips`` row."""
         return cls(str(row["clip_id"]), str(row["video_uri"]), row["speaker_id"], row["start_s"], row["end_s"])
-
-
-@dataclass(frozen=True)
-class FrameMeasure:
-    """Tracker output and head pose of one frame."""
-
-    observation: FaceObservation
-    yaw: float = math.nan
-    pitch: float = math.nan
-    roll: float = math.nan
-
-
-def measure_frames(frames, width: int, height: int, config: TrackerConfig) -> list[FrameMeasure]:
-    """Track the face through ``(k, rgb)`` frames and measure the head pose of each."""
-    from pipeline.faces import FaceTracker
-    from pipeline.pose import head_pose
-
-    measures: list[FrameMeasure] = []
-    with FaceTracker(config) as tracker:
-        for _, rgb in frames:
-            obs = tracker.observe(rgb)
-            if obs.landmarks is None:
-                measures.append(FrameMeasure(obs))
-                continue
-            pose = head_pose(obs.landmarks, width, height)
-            measures.append(FrameMeasure(obs, pose.yaw, pose.pitch, pose.roll))
-    return measures
 
 
 def frame_facts(measures: list[FrameMeasure], width: int, height: int) -> list[FrameFacts]:
@@ -160,7 +136,7 @@ def process_clip(clip: ClipInput, warehouse: str | os.PathLike[str] | Location,
     memory = FrameMemory(config.keep_frames_mib * 2**20)
     try:
         measures = measure_frames(memory.remember(read_frames(info, config.fps, first, last)),
-                                  info.width, info.height, config.tracker)
+                                  info.width, info.height, config.tracker, config.keyframes)
     except VideoError as exc:
         return _rejected(cid, exc.reason, str(exc))
     poses = pose_rows(cid, measures)

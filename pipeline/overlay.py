@@ -80,7 +80,8 @@ def render_overlay(video: Path, out: Path, faces_config, overlay: OverlayConfig 
         ValueError: ``out`` is neither .png nor .mp4.
         pipeline.video.VideoError: the video cannot be decoded.
     """
-    from pipeline.faces_stage import frame_facts, measure_frames
+    from pipeline.faces_stage import frame_facts
+    from pipeline.measure import measure_frames
     from pipeline.spans import choose_span, frame_status
     from pipeline.video import probe_video, read_frames
 
@@ -88,7 +89,8 @@ def render_overlay(video: Path, out: Path, faces_config, overlay: OverlayConfig 
     if suffix not in (".png", ".mp4"):
         raise ValueError(f"{out}: output must be a .png contact sheet or an .mp4 video")
     info = probe_video(video)
-    measures = measure_frames(read_frames(info, faces_config.fps), info.width, info.height, faces_config.tracker)
+    measures = measure_frames(read_frames(info, faces_config.fps), info.width, info.height, faces_config.tracker,
+                              faces_config.keyframes)
     statuses = [frame_status(f, faces_config.span) for f in frame_facts(measures, info.width, info.height)]
     span = choose_span(statuses, faces_config.span)
     frames = read_frames(info, faces_config.fps)
