@@ -111,7 +111,7 @@ def keyframes(video: Path, steps: list[int]) -> None:
     info = probe_video(video)
     frames = list(read_frames(info))
     seconds = len(frames) / 25.0
-    measure_frames(frames[:2], info.width, info.height, TrackerConfig())  # model load
+    measure_frames(frames, info.width, info.height, TrackerConfig())  # model load, warm caches: not timed
     print(f"{video.name}: face mesh on keyframes against every frame ({len(frames)} frames)")
     print("  every  core-s per s  interpolated  status changed  span        "
           "yaw error p50/p95/max  pitch p95  roll p95  box error p95/max (px)")
