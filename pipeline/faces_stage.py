@@ -139,6 +139,8 @@ def process_clip(clip: ClipInput, warehouse: str | os.PathLike[str] | Location,
                                   info.width, info.height, config.tracker, config.keyframes)
     except VideoError as exc:
         return _rejected(cid, exc.reason, str(exc))
+    if config.keyframes.every > 1:
+        log.info("%s: face mesh on %d of %d frames", cid, sum(not m.interpolated for m in measures), len(measures))
     poses = pose_rows(cid, measures)
     statuses = [frame_status(f, config.span) for f in frame_facts(measures, info.width, info.height)]
     decision: SpanDecision = choose_span(statuses, config.span)

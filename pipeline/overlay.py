@@ -44,7 +44,8 @@ def draw_frame(rgb: np.ndarray, k: int, measure, status: str, span: SpanDecision
             cv2.circle(out, (int(x), int(y)), max(1, round(scale)), colour, -1)
     kept = span.reason is None and span.start <= k < span.end
     cv2.rectangle(out, (0, height - max(4, round(8 * scale))), (width, height), GREEN if kept else RED, -1)
-    lines = [f"#{k} {status}{' KEPT' if kept else ''}", f"faces {measure.observation.n_faces}"]
+    lines = [f"#{k} {status}{' KEPT' if kept else ''}",
+             f"faces {measure.observation.n_faces}{' (interpolated)' if measure.interpolated else ''}"]
     if landmarks is not None:
         lines.append(f"yaw {measure.yaw:+.0f} pitch {measure.pitch:+.0f} roll {measure.roll:+.0f}")
     for i, text in enumerate(lines):

@@ -20,21 +20,25 @@ import click
 @click.option("--max-roll", type=float, default=25.0, show_default=True, help="Valid-frame roll limit, degrees.")
 @click.option("--min-frames", type=click.IntRange(min=1), default=70, show_default=True,
               help="Shortest valid run that keeps a clip (the training sequence length).")
+@click.option("--landmark-every", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+              help="The face mesh on keyframes, as `talkface refresh --landmark-every N` runs it; "
+                   "interpolated frames are labelled.")
 def overlay(video: Path, out: Path, every: int, columns: int, max_yaw: float, max_pitch: float,
-            max_roll: float, min_frames: int) -> None:
+            max_roll: float, min_frames: int, landmark_every: int) -> None:
     """Check the face filter by eye: write VIDEO with its landmarks (green on valid
     frames, red otherwise), yaw/pitch/roll, frame status and a green bar under the
     kept span. OUT ending in .png writes a contact sheet of every --every-th frame;
     .mp4 writes the whole clip at 25 fps. Nothing is written to the warehouse.
     """
     from pipeline.faces_stage import FacesConfig
+    from pipeline.measure import KeyframeConfig
     from pipeline.overlay import OverlayConfig, render_overlay
     from pipeline.spans import SpanConfig
     from pipeline.video import VideoError
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     config = FacesConfig(span=SpanConfig(max_yaw=max_yaw, max_pitch=max_pitch, max_roll=max_roll,
-                                         min_frames=min_frames))
+                                         min_frames=min_frames), keyframes=KeyframeConfig(every=landmark_every))
     try:
         span = render_overlay(video, out, config, OverlayConfig(every=every, columns=columns))
     except (ValueError, VideoError) as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import av
 import cv2
@@ -46,3 +47,21 @@ def test_cli_writes_sheet_and_video_with_the_kept_span(carphone, tmp_path):
 def test_cli_refuses_other_formats(carphone, tmp_path):
     result = CliRunner().invoke(cli, ["overlay", str(carphone), str(tmp_path / "x.gif")])
     assert result.exit_code != 0 and "x.gif" in result.output
+
+
+def test_interpolated_frames_are_labelled(carphone):
+    from pipeline.faces import TrackerConfig
+    from pipeline.measure import KeyframeConfig, measure_frames
+    from pipeline.overlay import draw_frame
+    from pipeline.spans import SpanDecision
+    from pipeline.video import probe_video, read_frames
+
+    info = probe_video(carphone)
+    frames = list(read_frames(info, stop=20))
+    measures = measure_frames(frames, info.width, info.height, TrackerConfig(), KeyframeConfig(every=5))
+    k = next(i for i, m in enumerate(measures) if m.interpolated)
+    span = SpanDecision(0, 0, "span_too_short", "")
+    labelled = draw_frame(frames[k][1], k, measures[k], "ok", span)
+    plain = draw_frame(frames[k][1], k, replace(measures[k], interpolated=False), "ok", span)
+    rows = np.flatnonzero((labelled != plain).any(axis=(1, 2)))
+    assert rows.size and rows.max() < 40  # only the text lines at the top differ
