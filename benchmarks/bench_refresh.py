@@ -191,21 +191,22 @@ class Figure:
 
 
 def run_stage(client: Client, stage: Stage, warehouse: Warehouse, clips: list, settings: RefreshSettings) -> Figure:
-    """Submit every batch the stage still needs, write the results in order; measure it."""
-    from pipeline.stage import in_batches, pending, read_work, write_results
+    """Submit every task the stage still needs, write the results batch after batch; measure it."""
+    from flows.batches import run_in_batches
+    from pipeline.stage import pending, read_work, write_results
 
     (workers, local), wall = cluster_cpu(client), time.perf_counter()
     todo = set(pending(warehouse, stage, [c.clip_id for c in clips]))
     work = read_work(warehouse, stage, [c for c in clips if c.clip_id in todo])
-    batches = in_batches(work, settings.ingest.batch_size)
-    for future in [client.submit(_compute, stage.name, batch, settings, pure=False) for batch in batches]:
-        write_results(warehouse, stage, future.result())
+    run_in_batches(stage.name, work, settings.ingest.batch_size,
+                   submit=lambda task: client.submit(_compute, stage.name, task, settings, pure=False),
+                   write=lambda results: write_results(warehouse, stage, results), task_size=settings.task_size(stage))
     workers_after, local_after = cluster_cpu(client)
     return Figure(stage.name, len(todo), time.perf_counter() - wall, workers_after - workers, local_after - local)
 
 
 def refresh(client: Client, corpus: Path, warehouse_uri: Path, aligner_name: str,
-            landmark_every: int = 1) -> tuple[list[Figure], list[str]]:
+            landmark_every: int = 1, task_size: int = 1) -> tuple[list[Figure], list[str]]:
     """Every stage over the corpus into a new warehouse; returns each stage's figure and the clip ids."""
     from pipeline.corpus import load_corpus
     from pipeline.faces_stage import FacesConfig
@@ -215,7 +216,7 @@ def refresh(client: Client, corpus: Path, warehouse_uri: Path, aligner_name: str
     from warehouse.store import Warehouse
 
     warehouse, clips = Warehouse(warehouse_uri), load_corpus(corpus)
-    settings = RefreshSettings(warehouse.uri, aligner_name, IngestConfig(),
+    settings = RefreshSettings(warehouse.uri, aligner_name, IngestConfig(task_size=task_size),
                                FacesConfig(keyframes=KeyframeConfig(every=landmark_every)))
     return [run_stage(client, stage, warehouse, clips, settings) for stage in STAGES], [c.clip_id for c in clips]
 
@@ -245,9 +246,11 @@ def main() -> None:
     parser.add_argument("--landmark-every", type=int, default=1,
                         help="the face mesh on every Nth frame, the frames between interpolated where the "
                              "keyframes agree (pipeline.measure; 1 = every frame)")
+    parser.add_argument("--task-size", type=int, default=1,
+                        help="clips per compute task, as `talkface refresh --task-size` (25: a task per batch)")
     args = parser.parse_args()
-    if args.clips < 1 or args.workers < 1 or args.landmark_every < 1:
-        parser.error("--clips, --workers and --landmark-every must be >= 1")
+    if min(args.clips, args.workers, args.landmark_every, args.task_size) < 1:
+        parser.error("--clips, --workers, --landmark-every and --task-size must be >= 1")
 
     sources = source_clips(args.cache)
     client = connect(args.scheduler, args.workers)
@@ -261,14 +264,15 @@ def main() -> None:
         start_cpu = sum(cluster_cpu(client)) - start_cpu
         idle = idle_rate(client)
         figures, clip_ids = refresh(client, corpus_folder(sources, args.clips, work / "corpus"),
-                                    work / "warehouse", args.aligner, args.landmark_every)
+                                    work / "warehouse", args.aligner, args.landmark_every, args.task_size)
         media_s = media_seconds(work / "warehouse", clip_ids)
     client.close()
 
     whole = Figure("whole", len(clip_ids), sum(f.wall_s for f in figures), sum(f.worker_s for f in figures),
                    sum(f.local_s for f in figures))
     print(f"{len(clip_ids)} clips from {len(sources)} sources, {media_s:.1f} s of media, "
-          f"{len(figures)} stages, face mesh on every {args.landmark_every} frame(s); "
+          f"{len(figures)} stages, {args.task_size} clip(s) per task, face mesh on every {args.landmark_every} "
+          f"frame(s); "
           f"start-up (imports, models) {start_cpu:.1f} core-s, not counted below; "
           f"idle cluster {idle:.3f} core-s per wall second, counted below")
     print(table([["stage", "clips", "clips/min", "media s", "core-s", "of which here", "core-s per s"]]

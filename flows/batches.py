@@ -2,7 +2,10 @@
 
 Computation (alignment, face tracking) is what takes time and what a Dask
 cluster should spread; the warehouse writes are quick and stay in the flow
-process, one batch after another, so two Delta commits never race.
+process, one batch after another, so two Delta commits never race. A write
+batch is computed as several tasks of ``task_size`` items: with one task per
+batch, a refresh of fewer clips than a batch ran on one worker while the
+others waited.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ Result = TypeVar("Result")
 
 
 def run_in_batches(label: str, items: Sequence[Item], batch_size: int,
-                   submit: Callable[[list[Item]], PrefectFuture[Result]],
-                   write: Callable[[Result], None], progress: bool = False) -> int:
-    """Submit every batch of ``items``, then write each result in submission order.
+                   submit: Callable[[list[Item]], PrefectFuture[list[Result]]],
+                   write: Callable[[list[Result]], None], progress: bool = False, task_size: int | None = None) -> int:
+    """Submit every task of ``items`` (``task_size`` each, default a whole batch), then write each
+    batch's results (its tasks' lists, joined) in submission order.
 
     A batch whose computation raised fails the flow when its result is read:
     per-clip problems never raise (they become rejects), so an exception here
@@ -36,9 +40,9 @@ def run_in_batches(label: str, items: Sequence[Item], batch_size: int,
     from tqdm import tqdm
 
     batches = in_batches(items, batch_size)
-    futures = [submit(batch) for batch in batches]
+    futures = [[submit(task) for task in in_batches(batch, task_size or batch_size)] for batch in batches]
     with tqdm(total=len(items), desc=f"{label:>10}", unit="clip", disable=not progress or not items) as bar:
-        for batch, future in zip(batches, futures, strict=True):
-            write(future.result())
+        for batch, tasks in zip(batches, futures, strict=True):
+            write([result for task in tasks for result in task.result()])
             bar.update(len(batch))
     return len(items)

@@ -13,10 +13,12 @@ the only work. Every stage runs the same way (:mod:`pipeline.stage`):
 - the results are written here, batch after batch in order, so two Delta
   commits never race.
 
-An ingest batch's result is cached by Prefect under a key of its inputs (clip
-segments, media and subtitle files, input rows) and of the pipeline code
-version (:mod:`pipeline.fingerprint`): a run killed between computing and
-writing a batch does not recompute it. The faces stage is not cached: it writes
+A batch of a costly stage (alignment, faces) is computed as tasks of
+``IngestConfig.task_size`` clips spread over the task runner's workers
+(:meth:`RefreshSettings.task_size`), and written once. An ingest task's result is cached
+by Prefect under a key of its inputs (clip segments, media and subtitle files,
+input rows) and of the pipeline code version (:mod:`pipeline.fingerprint`): a
+run killed between computing and writing a batch does not recompute it. The faces stage is not cached: it writes
 shards as it goes, and a cached result would not bring a deleted shard back.
 Warehouse reads and writes are retried on transient errors (object stores,
 commit conflicts); they are idempotent, so a retry never duplicates.
@@ -69,7 +71,7 @@ def pending_task(warehouse: Warehouse, stage: str, clips: list[ClipSpec]) -> lis
 
 
 @task(cache_key_fn=_batch_cache_key, cache_expiration=CACHE_FOR, persist_result=True,
-      task_run_name="{stage}-batch")
+      task_run_name="{stage}-compute")
 def compute_task(stage: str, work: list[ClipWork], settings: RefreshSettings) -> list[ClipResult | None]:
     return stage_named(stage).compute(work, settings)
 
@@ -87,7 +89,7 @@ def run_stage(stage: Stage, clips: list[ClipSpec], warehouse: Warehouse, setting
         stage.name, work, settings.ingest.batch_size,
         submit=lambda batch: compute_task.submit(stage.name, batch, settings),
         write=lambda results: write_task(warehouse, stage.name, results),
-        progress=progress,
+        progress=progress, task_size=settings.task_size(stage),
     )
 
 

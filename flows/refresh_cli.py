@@ -41,11 +41,15 @@ from warehouse.options import warehouse_option
                    "(docs/faces.md); 1 measures every frame.")
 @click.option("--batch-size", type=click.IntRange(1), default=25, show_default=True,
               help="Clips per atomic warehouse write; an interrupted run loses at most one batch.")
+@click.option("--task-size", type=click.IntRange(1), default=1, show_default=True, metavar="N",
+              help="Clips per compute task of the costly stages (alignment, faces): the tasks of a "
+                   "batch run in parallel (threads here, the Dask cluster in the scale-out "
+                   "deployment) and are written together.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
 @click.option("-v", "--verbose", count=True, help="-v: info logging, -vv: debug.")
 def refresh(corpus: str, warehouse: str, aligner: str, cache_dir: Path, download_media: bool,
-            min_coverage: float, cue_pad: float, landmark_every: int, batch_size: int, progress: bool,
-            verbose: int) -> None:
+            min_coverage: float, cue_pad: float, landmark_every: int, batch_size: int, task_size: int,
+            progress: bool, verbose: int) -> None:
     """Bring the warehouse up to date with a corpus: fetch and clean subtitles,
     probe media, force-align cues to phones (39 CMU classes), count phoneme
     histograms, then track the face, keep the longest valid span and write its
@@ -70,7 +74,8 @@ def refresh(corpus: str, warehouse: str, aligner: str, cache_dir: Path, download
     from pipeline.measure import KeyframeConfig
 
     base = IngestConfig()
-    config = replace(base, cache_dir=cache_dir, batch_size=batch_size, min_coverage=min_coverage, cue_pad_s=cue_pad,
+    config = replace(base, cache_dir=cache_dir, batch_size=batch_size, task_size=task_size,
+                     min_coverage=min_coverage, cue_pad_s=cue_pad,
                      fetch=replace(base.fetch, download_media=download_media))
     faces = FacesConfig(keyframes=KeyframeConfig(every=landmark_every))
     summary = refresh_flow(corpus, warehouse, aligner, config, progress, faces)

@@ -41,6 +41,7 @@ class IngestConfig:
     fetch: FetchConfig = FetchConfig()
     cues: CueConfig = CueConfig()
     batch_size: int = 25  # clips per atomic write
+    task_size: int = 1  # clips per compute task of a costly stage (alignment, faces), spread over the workers
     min_coverage: float = 0.5  # reject a clip whose kept cues hold less of its caption words
     cue_pad_s: float = 0.5  # the aligner searches this far beyond a cue's caption times
 

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from pipeline.align import Aligner, make_aligner
+from pipeline.align import BATCH_ALIGNERS, Aligner, make_aligner
 from pipeline.faces_stage import ClipInput, FacesConfig, process_clip
 from pipeline.ingest import IngestConfig, align_batch, clip_row, histogram_row, subtitle_rows
 from pipeline.stage import ClipResult, ClipWork, Reject, Stage
@@ -41,6 +41,17 @@ class RefreshSettings:
     aligner: str = "pocketsphinx"
     ingest: IngestConfig = field(default_factory=IngestConfig)
     faces: FacesConfig = field(default_factory=FacesConfig)
+
+    def task_size(self, stage: Stage) -> int | None:
+        """Clips per compute task of ``stage``; None: the whole batch in one task.
+
+        A costly stage (``Stage.spread``) is cut into tasks of a few clips so that
+        a batch spreads over the workers; a cheap one, and alignment by a backend
+        that aligns a batch in one call (MFA starts once per batch), take the batch.
+        """
+        if not stage.spread or (stage.name == "align" and self.aligner in BATCH_ALIGNERS):
+            return None
+        return self.ingest.task_size
 
 
 def worker_aligner(name: str, pad_s: float | None = None) -> Aligner:
@@ -88,10 +99,10 @@ def compute_faces(batch: Sequence[ClipWork], settings: RefreshSettings) -> list[
 STAGES: tuple[Stage, ...] = (
     Stage("subtitles", (), ("subtitles",), compute_subtitles),
     Stage("clips", (), ("clips",), compute_clips),
-    Stage("align", ("clips", "subtitles"), ("cue_outcomes", "phone_alignments"), compute_align),
+    Stage("align", ("clips", "subtitles"), ("cue_outcomes", "phone_alignments"), compute_align, spread=True),
     Stage("histograms", ("phone_alignments", "cue_outcomes"), ("phoneme_histograms",), compute_histograms),
     Stage("faces", ("clips", "phoneme_histograms"), ("poses", "feature_shards", "clip_spans"), compute_faces,
-          cacheable=False),
+          cacheable=False, spread=True),
 )
 """The refresh's stages in run order."""
 

@@ -110,3 +110,33 @@ def test_the_refresh_stages_and_their_settings_cross_process_boundaries():
     with pytest.raises(ValueError, match="unknown stage 'nope'; stages: subtitles, clips"):
         stage_named("nope")
     assert in_batches(list(range(5)), 2) == [[0, 1], [2, 3], [4]]
+
+
+def test_a_batch_is_computed_as_tasks_on_parallel_workers_and_written_once_in_order():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from flows.batches import run_in_batches
+
+    submitted, written = [], []
+    with ThreadPoolExecutor(2) as pool:
+        def submit(task: list[int]):
+            submitted.append(task)
+            return pool.submit(lambda: [10 * i for i in task])
+
+        done = run_in_batches("toy", list(range(7)), batch_size=3, task_size=2, submit=submit,
+                              write=lambda results: written.append((len(submitted), results)))
+    assert done == 7
+    assert submitted == [[0, 1], [2], [3, 4], [5], [6]]
+    # every task submitted before the first write; one write per batch, its tasks' results joined, in order
+    assert written == [(5, [0, 10, 20]), (5, [30, 40, 50]), (5, [60])]
+
+
+
+def test_costly_stages_are_spread_over_tasks_but_mfa_still_aligns_a_batch_in_one_call():
+    from pipeline.ingest import IngestConfig
+
+    sphinx = RefreshSettings("wh", "pocketsphinx", IngestConfig(task_size=2))
+    mfa = RefreshSettings("wh", "mfa", IngestConfig(task_size=2))
+    assert {s.name: sphinx.task_size(s) for s in STAGES} == {
+        "subtitles": None, "clips": None, "align": 2, "histograms": None, "faces": 2}
+    assert mfa.task_size(stage_named("align")) is None and mfa.task_size(stage_named("faces")) == 2

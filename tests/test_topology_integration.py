@@ -5,7 +5,7 @@ S3-compatible endpoint (moto's server; MinIO in compose) holding the
 warehouse, a Dask scheduler with two workers and a Prefect worker per pool,
 each in a folder of its own (``tests/fixtures/topology.py``). The compose
 file's ``deploy`` command creates the deployments; one triggered refresh runs
-its batches on the Dask workers and writes the warehouse on S3, the selection
+its compute tasks on the Dask workers and writes the warehouse on S3, the selection
 follows it, and the training follows the selection, reading the selected
 clips' feature shards from S3. The corpus, the selection report and the
 training run folder are on S3 too: the Dask workers copy the media they decode
@@ -32,8 +32,10 @@ from fixtures.topology import POSTGRES_BIN, deploy, s3_objects, topology, upload
 pytestmark = [pytest.mark.integration, needs_librivox,
               needs_system_package("postgresql", (POSTGRES_BIN / "initdb").is_file(), "Prefect's database")]
 
-STAGE_BATCHES = ("subtitles-batch", "clips-batch", "align-batch", "histograms-batch", "faces-batch")
-"""Task runs that the refresh submits to its task runner (the Dask cluster here): one batch per stage."""
+STAGE_TASKS = {"subtitles-compute": 1, "clips-compute": 1, "align-compute": 2, "histograms-compute": 1,
+               "faces-compute": 2}
+"""Task runs that the refresh submits to its task runner (the Dask cluster here): the costly stages one per
+clip, the others one per batch."""
 SEE_LOGS = "(the end of every service's log is in the captured stdout below)"
 
 
@@ -101,11 +103,11 @@ def test_the_deployed_chain_runs_end_to_end_on_postgres_dask_and_s3(tmp_path: Pa
         keys = s3_objects(top.s3_endpoint)
 
         assert summary == {"clips": 2, "phoneme_histograms": 2, "clip_spans": 2}, summary
-        ran = sorted(t.name for t in task_runs if t.flow_run_id == refreshed.id and t.name in STAGE_BATCHES)
-        assert ran == sorted(STAGE_BATCHES), ran
+        ran = Counter(t.name for t in task_runs if t.flow_run_id == refreshed.id and t.name in STAGE_TASKS)
+        assert ran == Counter(STAGE_TASKS), ran
         assert len(on_dask) == 2, on_dask
-        on_either = sum(on_dask.values(), Counter())  # the batches ran on the Dask workers, not in the flow's process
-        assert on_either == Counter({"compute_task": len(STAGE_BATCHES)}), on_dask
+        on_either = sum(on_dask.values(), Counter())  # the tasks ran on the Dask workers, not in the flow's process
+        assert on_either == Counter({"compute_task": sum(STAGE_TASKS.values())}), on_dask
 
         assert len(recorded) == 1, recorded
         selection_id = recorded[0]["selection_id"]

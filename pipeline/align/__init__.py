@@ -10,6 +10,8 @@ from __future__ import annotations
 from pipeline.align.base import AlignedPhone, Aligner, AlignmentError, ClipAlignment, CueOutcome, Utterance
 
 ALIGNERS: tuple[str, ...] = ("pocketsphinx", "mfa")
+BATCH_ALIGNERS: frozenset[str] = frozenset({"mfa"})
+"""Backends that align a batch of clips in one call (``align_many``): MFA starts and loads its models once."""
 
 
 def make_aligner(name: str, pad_s: float | None = None) -> Aligner:
@@ -33,5 +35,5 @@ def make_aligner(name: str, pad_s: float | None = None) -> Aligner:
     raise ValueError(f"unknown aligner {name!r}; choose one of {', '.join(ALIGNERS)}")
 
 
-__all__ = ["ALIGNERS", "AlignedPhone", "Aligner", "AlignmentError", "ClipAlignment", "CueOutcome", "Utterance",
-           "make_aligner"]
+__all__ = ["ALIGNERS", "BATCH_ALIGNERS", "AlignedPhone", "Aligner", "AlignmentError", "ClipAlignment", "CueOutcome",
+           "Utterance", "make_aligner"]
