@@ -9,9 +9,9 @@ box edge within ``max_shift`` of the box's size), the frames between take the
 linear interpolation of their landmarks, boxes and angles; where they do not (a
 turn, a face lost or found, another face counted), the frame halfway between is
 measured and each half judged the same way, down to neighbouring frames. What
-this can miss: a movement that leaves and comes back
-to the same pose within k frames, and a second face shown only between two
-keyframes. ``every = 1`` (the default) measures every frame, as before.
+this can miss: a movement that leaves and comes back to the same pose within k
+frames, and a second face shown only between two keyframes. ``every = 1`` (the
+default) measures every frame.
 """
 
 from __future__ import annotations
