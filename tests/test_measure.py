@@ -102,6 +102,38 @@ def test_the_faces_stage_with_keyframes_keeps_the_same_span_and_poses_close_to_e
     assert 0 < max(moved) < 6.0  # interpolated frames differ from their own measurement, by little
 
 
+@pytest.mark.integration
+def test_refresh_with_landmarks_on_keyframes_writes_the_keyframe_poses(tmp_path, aoc_measures):
+    """``talkface refresh --landmark-every 5`` reaches the faces stage: its poses are the keyframe run's."""
+    import shutil
+    from pathlib import Path
+
+    from click.testing import CliRunner
+    from prefect.testing.utilities import prefect_test_harness
+
+    from pipeline.video import read_frames
+    from talkface_cli import cli
+    from warehouse.store import Warehouse
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(shared(AOC), corpus / "aoc.mp4")
+    shutil.copy(Path(__file__).parent / "fixtures" / "captions" / f"{AOC.stem}.en.srt", corpus / "aoc.en.srt")
+    args = ["refresh", "--corpus", str(corpus), "--warehouse", str(tmp_path / "wh"),
+            "--cache-dir", str(tmp_path / "cache"), "--no-progress", "--landmark-every", "5"]
+    with prefect_test_harness():
+        run = CliRunner().invoke(cli, args)
+    assert run.exit_code == 0, run.output
+    warehouse = Warehouse(tmp_path / "wh")
+    yaw = [r["yaw"] for r in sorted(warehouse.read("poses").to_pylist(), key=lambda r: r["frame"])]
+    info, every_frame = aoc_measures
+    keyed = measure_frames(read_frames(info), info.width, info.height, TrackerConfig(), KeyframeConfig(every=5))
+    assert yaw == pytest.approx([m.yaw for m in keyed], abs=1e-3)
+    assert yaw[:50] != pytest.approx([m.yaw for m in every_frame], abs=1e-3)
+    (span,) = warehouse.read("clip_spans").to_pylist()
+    assert span["n_frames"] >= 70
+
+
 def test_refresh_refuses_a_landmark_step_below_one():
     from click.testing import CliRunner
 
