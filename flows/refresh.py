@@ -15,11 +15,12 @@ the only work. Every stage runs the same way (:mod:`pipeline.stage`):
 
 A batch of a costly stage (alignment, faces) is computed as tasks of
 ``IngestConfig.task_size`` clips spread over the task runner's workers
-(:meth:`RefreshSettings.task_size`), and written once. An ingest task's result is cached
-by Prefect under a key of its inputs (clip segments, media and subtitle files,
-input rows) and of the pipeline code version (:mod:`pipeline.fingerprint`): a
-run killed between computing and writing a batch does not recompute it. The faces stage is not cached: it writes
-shards as it goes, and a cached result would not bring a deleted shard back.
+(:meth:`RefreshSettings.task_size`), and written once. An ingest task's result
+is cached by Prefect under a key of its inputs (clip segments, media and
+subtitle files, input rows) and of the pipeline code version
+(:mod:`pipeline.fingerprint`): a run killed between computing and writing a
+batch does not recompute it. The faces stage is not cached: it writes shards as
+it goes, and a cached result would not bring a deleted shard back.
 Warehouse reads and writes are retried on transient errors (object stores,
 commit conflicts); they are idempotent, so a retry never duplicates.
 

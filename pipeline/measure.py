@@ -22,7 +22,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from pipeline.faces import FaceObservation, TrackerConfig
+from pipeline.faces import FaceObservation, FaceTracker, TrackerConfig
+from pipeline.pose import head_pose
 
 
 @dataclass(frozen=True)
@@ -79,9 +80,6 @@ def interpolate(a: FrameMeasure, b: FrameMeasure, n: int) -> list[FrameMeasure]:
 def measure_frames(frames: Iterable[tuple[int, np.ndarray]], width: int, height: int, config: TrackerConfig,
                    keyframes: KeyframeConfig = KeyframeConfig()) -> list[FrameMeasure]:
     """Track the face through ``(k, rgb)`` frames and measure the head pose of each (see the module docstring)."""
-    from pipeline.faces import FaceTracker
-    from pipeline.pose import head_pose
-
     last_seen = 0  # the frame the tracker saw last
 
     def measure(k: int, rgb: np.ndarray) -> FrameMeasure:
