@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from fixtures.faces_media import AOC, aoc_measures, shared  # noqa: F401  (session fixture)
+from fixtures.faces_media import AOC, aoc_corpus, aoc_measures, shared  # noqa: F401  (session fixture)
 from pipeline.faces import FaceObservation, TrackerConfig
 from pipeline.faces_stage import frame_facts
 from pipeline.measure import FrameMeasure, KeyframeConfig, agree, interpolate, measure_frames
@@ -105,9 +105,6 @@ def test_the_faces_stage_with_keyframes_keeps_the_same_span_and_poses_close_to_e
 @pytest.mark.integration
 def test_refresh_with_landmarks_on_keyframes_writes_the_keyframe_poses(tmp_path, aoc_measures):
     """``talkface refresh --landmark-every 5`` reaches the faces stage: its poses are the keyframe run's."""
-    import shutil
-    from pathlib import Path
-
     from click.testing import CliRunner
     from prefect.testing.utilities import prefect_test_harness
 
@@ -115,11 +112,7 @@ def test_refresh_with_landmarks_on_keyframes_writes_the_keyframe_poses(tmp_path,
     from talkface_cli import cli
     from warehouse.store import Warehouse
 
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    shutil.copy(shared(AOC), corpus / "aoc.mp4")
-    shutil.copy(Path(__file__).parent / "fixtures" / "captions" / f"{AOC.stem}.en.srt", corpus / "aoc.en.srt")
-    args = ["refresh", "--corpus", str(corpus), "--warehouse", str(tmp_path / "wh"),
+    args = ["refresh", "--corpus", str(aoc_corpus(tmp_path / "corpus")), "--warehouse", str(tmp_path / "wh"),
             "--cache-dir", str(tmp_path / "cache"), "--no-progress", "--landmark-every", "5"]
     with prefect_test_harness():
         run = CliRunner().invoke(cli, args)

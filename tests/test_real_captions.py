@@ -7,13 +7,12 @@ were tried, what was kept, and what was excluded and why.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from fixtures.faces_media import AOC, shared
+from fixtures.faces_media import AOC, aoc_corpus, shared
 from fixtures.librivox import needs_librivox, transcripts, wav
 from pipeline.align import Utterance
 from pipeline.align.cues import merge_overlapping, next_floor, search_window
@@ -23,7 +22,6 @@ from pipeline.audio import decode_audio
 from pipeline.phonemes import to_cmu39
 
 pytestmark = needs_librivox
-CAPTIONS = Path(__file__).parent / "fixtures" / "captions"
 
 
 @pytest.fixture(scope="module")
@@ -298,11 +296,7 @@ def test_shared_talking_head_with_recognised_captions_reaches_spans_and_shards(t
     from talkface_cli import cli
     from warehouse.store import Warehouse
 
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    shutil.copy(shared(AOC), corpus / "aoc.mp4")
-    shutil.copy(CAPTIONS / f"{AOC.stem}.en.srt", corpus / "aoc.en.srt")
-    args = ["refresh", "--corpus", str(corpus), "--warehouse", str(tmp_path / "wh"),
+    args = ["refresh", "--corpus", str(aoc_corpus(tmp_path / "corpus")), "--warehouse", str(tmp_path / "wh"),
             "--cache-dir", str(tmp_path / "cache"), "--no-progress"]
     with prefect_test_harness():
         run = CliRunner().invoke(cli, args)
