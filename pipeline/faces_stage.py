@@ -79,7 +79,8 @@ def pose_rows(clip_id: str, measures: list[FrameMeasure]) -> list[dict[str, obje
          "yaw": None if math.isnan(m.yaw) else m.yaw,
          "pitch": None if math.isnan(m.pitch) else m.pitch,
          "roll": None if math.isnan(m.roll) else m.roll,
-         "bbox": list(m.observation.bbox) if m.observation.bbox is not None else None}
+         "bbox": list(m.observation.bbox) if m.observation.bbox is not None else None,
+         "interpolated": m.interpolated}
         for k, m in enumerate(measures)
     ]
 

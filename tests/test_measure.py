@@ -100,6 +100,9 @@ def test_the_faces_stage_with_keyframes_keeps_the_same_span_and_poses_close_to_e
     assert len(poses) == 80 and all(a["n_faces"] == b["n_faces"] == 1 for a, b in poses)
     moved = [abs(a["yaw"] - b["yaw"]) for a, b in poses]
     assert 0 < max(moved) < 6.0  # interpolated frames differ from their own measurement, by little
+    assert not any(a["interpolated"] for a, _ in poses)
+    keyframes = [k for k, (_, b) in enumerate(poses) if not b["interpolated"]]
+    assert set(range(0, 80, 5)) | {79} <= set(keyframes) and len(keyframes) < 80  # every 5th, the last, bisections
 
 
 @pytest.mark.integration
@@ -118,10 +121,12 @@ def test_refresh_with_landmarks_on_keyframes_writes_the_keyframe_poses(tmp_path,
         run = CliRunner().invoke(cli, args)
     assert run.exit_code == 0, run.output
     warehouse = Warehouse(tmp_path / "wh")
-    yaw = [r["yaw"] for r in sorted(warehouse.read("poses").to_pylist(), key=lambda r: r["frame"])]
+    rows = sorted(warehouse.read("poses").to_pylist(), key=lambda r: r["frame"])
+    yaw = [r["yaw"] for r in rows]
     info, every_frame = aoc_measures
     keyed = measure_frames(read_frames(info), info.width, info.height, TrackerConfig(), KeyframeConfig(every=5))
     assert yaw == pytest.approx([m.yaw for m in keyed], abs=1e-3)
+    assert [r["interpolated"] for r in rows] == [m.interpolated for m in keyed]
     assert yaw[:50] != pytest.approx([m.yaw for m in every_frame], abs=1e-3)
     (span,) = warehouse.read("clip_spans").to_pylist()
     assert span["n_frames"] >= 70

@@ -126,6 +126,7 @@ POSES = _spec(
     _f("pitch", pa.float64()),
     _f("roll", pa.float64()),
     _f("bbox", pa.list_(pa.float32())),  # x0, y0, x1, y1 in pixels
+    _f("interpolated", pa.bool_()),  # between two keyframes (--landmark-every), not measured; null: written before
 )
 
 CLIP_SPANS = _spec(
