@@ -84,7 +84,9 @@ def measure_frames(frames: Iterable[tuple[int, np.ndarray]], width: int, height:
 
     def measure(k: int, rgb: np.ndarray) -> FrameMeasure:
         nonlocal last_seen
-        obs = tracker.observe(rgb, max(1, abs(k - last_seen)))
+        # Bisection measures frames before the keyframe just seen: the tracker's count of other faces
+        # is then from a later frame (a second face may have left since), so such a frame is counted again.
+        obs = tracker.observe(rgb, k - last_seen if k > last_seen else tracker.config.recount_every)
         last_seen = k
         if obs.landmarks is None:
             return FrameMeasure(obs)

@@ -66,6 +66,24 @@ def test_a_second_face_between_keyframes_is_found_by_measuring_halfway_down_to_t
     assert all(m.observation.bbox[2] <= 256 for m in measures)  # the track stays on the left face
 
 
+def test_a_second_face_that_leaves_between_keyframes_is_still_counted_on_the_frames_it_is_in():
+    """Real tracker: a second face on frames 0-2, gone from 3 on; the frames bisection measures after keyframe 5
+    must be counted again, not given keyframe 5's count (one face) of a later frame."""
+    import cv2
+
+    from pipeline.video import probe_video, read_frames
+
+    info = probe_video(shared(AOC))
+    face = cv2.resize(next(read_frames(info, stop=1))[1], (256, 256), interpolation=cv2.INTER_AREA)
+    blank, tracked = np.zeros_like(face), face[:, ::-1].copy()
+    pair, alone = np.hstack([face, blank, tracked]), np.hstack([blank, blank, tracked])
+    for present in (3, 8):
+        frames = list(enumerate([pair] * present + [alone] * (11 - present)))
+        measures = measure_frames(frames, 768, 256, TrackerConfig(recount_every=5), KeyframeConfig(every=5))
+        assert [m.observation.n_faces for m in measures] == [2] * present + [1] * (11 - present), present
+        assert all(m.observation.bbox[0] >= 512 for m in measures)  # the track stays on the right face
+
+
 @pytest.mark.integration
 def test_keyframes_on_a_real_speaker_keep_every_frame_status_and_stay_near_the_measured_pose(aoc_measures):
     from pipeline.video import read_frames
