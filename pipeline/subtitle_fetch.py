@@ -150,11 +150,12 @@ def fetch_subtitles(source: str, key: str, out_dir: Path, config: FetchConfig = 
     record = out_dir / f"{key}.subs.json"
     if record.is_file():
         saved = json.loads(record.read_text(encoding="utf-8"))
-        if Path(saved["path"]).is_file():
+        media = Path(saved["media_path"]) if saved.get("media_path") else None
+        media = media if media is not None and media.is_file() else None
+        # fetched before without its media, which is now wanted: fetch again, or the clip never gets it
+        if Path(saved["path"]).is_file() and (media is not None or not config.download_media):
             log.debug("%s: subtitles already fetched", source)
-            media = saved.get("media_path")
-            return FetchedSubtitles(saved["source"], Path(saved["path"]), saved["kind"], saved["lang"],
-                                    Path(media) if media else None)
+            return FetchedSubtitles(saved["source"], Path(saved["path"]), saved["kind"], saved["lang"], media)
     fetched = _with_retries(lambda: _fetch(source, key, out_dir, config), source, config)
     data = {**asdict(fetched), "path": str(fetched.path),
             "media_path": str(fetched.media_path) if fetched.media_path else None}

@@ -6,6 +6,7 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -73,6 +74,23 @@ def test_html5_track_is_fetched_then_skipped(server: tuple[str, Path], tmp_path:
     served = len(Handler.requests)
     again = fetch_subtitles(f"{base}/index.html", "talk", out, FAST)
     assert again == got and len(Handler.requests) == served  # already fetched: no request
+
+
+@pytest.mark.integration
+def test_media_asked_for_after_the_subtitles_were_fetched_without_it_is_downloaded(server: tuple[str, Path],
+                                                                                  tmp_path: Path) -> None:
+    """A corpus refreshed first without ``--download-media``, then with it: its clips must get their media."""
+    base, root = server
+    out = tmp_path / "subs"
+    assert fetch_subtitles(f"{base}/index.html", "talk", out, FAST).media_path is None
+    wanted = replace(FAST, download_media=True)
+    got = fetch_subtitles(f"{base}/index.html", "talk", out, wanted)
+    assert got.media_path is not None and got.media_path.read_bytes() == (root / "clip.mp4").read_bytes()
+    served = len(Handler.requests)
+    assert fetch_subtitles(f"{base}/index.html", "talk", out, wanted) == got and len(Handler.requests) == served
+    got.media_path.unlink()  # media removed by hand: fetched again when wanted, not reported as there
+    assert fetch_subtitles(f"{base}/index.html", "talk", out, FAST).media_path is None
+    assert fetch_subtitles(f"{base}/index.html", "talk", out, wanted).media_path.is_file()
 
 
 @pytest.mark.integration
