@@ -19,8 +19,9 @@ A batch of a costly stage (alignment, faces) is computed as tasks of
 is cached by Prefect under a key of its inputs (clip segments, media and
 subtitle files, input rows) and of the pipeline code version
 (:mod:`pipeline.fingerprint`): a run killed between computing and writing a
-batch does not recompute it. The faces stage is not cached: it writes shards as
-it goes, and a cached result would not bring a deleted shard back.
+batch does not recompute it. The stages that write files (clips: media shared
+under a remote warehouse; faces: shards) are not cached: a cached result would
+not bring a deleted file back.
 Warehouse reads and writes are retried on transient errors (object stores,
 commit conflicts); they are idempotent, so a retry never duplicates.
 

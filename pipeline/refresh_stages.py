@@ -98,7 +98,7 @@ def compute_faces(batch: Sequence[ClipWork], settings: RefreshSettings) -> list[
 
 STAGES: tuple[Stage, ...] = (
     Stage("subtitles", (), ("subtitles",), compute_subtitles),
-    Stage("clips", (), ("clips",), compute_clips),
+    Stage("clips", (), ("clips",), compute_clips, cacheable=False),  # copies media under a remote warehouse
     Stage("align", ("clips", "subtitles"), ("cue_outcomes", "phone_alignments"), compute_align, spread=True),
     Stage("histograms", ("phone_alignments", "cue_outcomes"), ("phoneme_histograms",), compute_histograms),
     Stage("faces", ("clips", "phoneme_histograms"), ("poses", "feature_shards", "clip_spans"), compute_faces,

@@ -92,3 +92,28 @@ def test_downloaded_media_go_to_an_object_store_warehouse_for_other_workers(site
     shutil.rmtree(tmp_path / "cache")  # the later stages read the shared copy, not this machine's download
     assert Location.of(uris[0]).local_copy(tmp_path / "elsewhere").stat().st_size > 10_000
     assert warehouse.read("phoneme_histograms")["clip_id"].to_pylist() == ["talk", "talk2"]
+
+
+def test_a_rebuilt_object_store_warehouse_gets_its_shared_media_again(site: str, tmp_path: Path, s3_env,
+                                                                       request) -> None:
+    """The warehouse wiped and refreshed again: the clips stage must copy the media back, not answer from
+    Prefect's cache with rows naming copies that are gone (its clips were then rejected as bad media)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    from flows.refresh import refresh
+
+    segments = tmp_path / "segments.csv"
+    segments.write_text(f"clip_id,source,start_s,end_s,speaker_id\ntalk,{site},0,,speaker1\n")
+    uri = f"s3://talkface/{request.node.name}"
+    fetch = FetchConfig(attempts=2, backoff_s=0.01, socket_timeout_s=5.0, download_media=True)
+    config = IngestConfig(cache_dir=tmp_path / "cache", fetch=fetch)
+    with prefect_test_harness():
+        refresh(str(segments), uri, config=config)
+        first = Warehouse(uri).read("phoneme_histograms")["n_phones"].to_pylist()
+        filesystem, path = Warehouse(uri).location.filesystem()
+        filesystem.delete_dir(path)  # the bucket's warehouse removed by hand, the machine's cache kept
+        refresh(str(segments), uri, config=config)
+    warehouse = Warehouse(uri)
+    assert warehouse.read("rejects").num_rows == 0
+    assert first and warehouse.read("phoneme_histograms")["n_phones"].to_pylist() == first
+    assert list(warehouse.location.join("media").file_sizes()) == ["index.html.mp4"]
