@@ -143,6 +143,8 @@ def write_results(warehouse: Warehouse, stage: Stage, results: Sequence[ClipResu
 
 def in_batches(items: Sequence, size: int) -> list[list]:
     """``items`` cut into consecutive lists of at most ``size``."""
+    if size < 1:  # a negative size would cut nothing and silently compute nothing
+        raise ValueError(f"batch or task size must be at least 1, got {size}")
     return [list(items[i:i + size]) for i in range(0, len(items), size)]
 
 

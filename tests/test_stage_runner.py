@@ -110,6 +110,9 @@ def test_the_refresh_stages_and_their_settings_cross_process_boundaries():
     with pytest.raises(ValueError, match="unknown stage 'nope'; stages: subtitles, clips"):
         stage_named("nope")
     assert in_batches(list(range(5)), 2) == [[0, 1], [2, 3], [4]]
+    for size in (0, -1):
+        with pytest.raises(ValueError, match=f"at least 1, got {size}"):
+            in_batches(list(range(5)), size)
 
 
 def test_a_batch_is_computed_as_tasks_on_parallel_workers_and_written_once_in_order():
