@@ -82,11 +82,12 @@ def measure_frames(frames: Iterable[tuple[int, np.ndarray]], width: int, height:
     """Track the face through ``(k, rgb)`` frames and measure the head pose of each (see the module docstring)."""
     last_seen = 0  # the frame the tracker saw last
 
-    def measure(k: int, rgb: np.ndarray) -> FrameMeasure:
+    def measure(k: int, rgb: np.ndarray, recount: bool = False) -> FrameMeasure:
         nonlocal last_seen
-        # Bisection measures frames before the keyframe just seen: the tracker's count of other faces
-        # is then from a later frame (a second face may have left since), so such a frame is counted again.
-        obs = tracker.observe(rgb, k - last_seen if k > last_seen else tracker.config.recount_every)
+        # Bisection measures frames before the keyframe just seen, whose count of other faces the tracker
+        # holds: where the count changes between the two frames bracketing k, k is counted again.
+        step = k - last_seen if k > last_seen else (tracker.config.recount_every if recount else last_seen - k)
+        obs = tracker.observe(rgb, max(1, step))
         last_seen = k
         if obs.landmarks is None:
             return FrameMeasure(obs)
@@ -110,7 +111,8 @@ def measure_frames(frames: Iterable[tuple[int, np.ndarray]], width: int, height:
 
 
 def _up_to_keyframe(done: list[FrameMeasure], pending: list[np.ndarray],
-                    measure: Callable[[int, np.ndarray], FrameMeasure], config: KeyframeConfig) -> list[FrameMeasure]:
+                    measure: Callable[[int, np.ndarray, bool], FrameMeasure],
+                    config: KeyframeConfig) -> list[FrameMeasure]:
     """The frames after the last keyframe (``done[-1]``) up to the next (the last of ``pending``).
 
     The next keyframe is measured; where the two disagree, the frame halfway
@@ -120,8 +122,8 @@ def _up_to_keyframe(done: list[FrameMeasure], pending: list[np.ndarray],
     first = len(done) - 1  # the last keyframe's frame number
     known = {0: done[-1]}  # by offset from it
 
-    def look(j: int) -> None:
-        known[j] = measure(first + j, pending[j - 1])
+    def look(j: int, recount: bool = False) -> None:
+        known[j] = measure(first + j, pending[j - 1], recount)
 
     def fill(lo: int, hi: int) -> None:
         if hi - lo < 2:
@@ -130,7 +132,7 @@ def _up_to_keyframe(done: list[FrameMeasure], pending: list[np.ndarray],
             known.update(zip(range(lo + 1, hi), interpolate(known[lo], known[hi], hi - lo - 1)))
             return
         mid = (lo + hi) // 2
-        look(mid)
+        look(mid, recount=known[lo].observation.n_faces != known[hi].observation.n_faces)
         fill(lo, mid)
         fill(mid, hi)
 
