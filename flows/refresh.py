@@ -17,7 +17,7 @@ A batch of a costly stage (alignment, faces) is computed as tasks of
 ``IngestConfig.task_size`` clips spread over the task runner's workers
 (:meth:`RefreshSettings.task_size`), and written once. An ingest task's result
 is cached by Prefect under a key of its inputs (clip segments, media and
-subtitle files, input rows) and of the pipeline code version
+subtitle files, input rows) and of the code version of ``pipeline`` and ``warehouse``
 (:mod:`pipeline.fingerprint`): a run killed between computing and writing a
 batch does not recompute it. The stages that write files (clips: media shared
 under a remote warehouse; faces: shards) are not cached: a cached result would

@@ -3,7 +3,9 @@
 A cached stage result may be reused only when neither its inputs nor the code
 changed: the fingerprint of a clip covers its media and subtitle files (path,
 size, modification time) and its segment; the code version is a hash of every
-source file of the ``pipeline`` package.
+source file of the ``pipeline`` package and of the ``warehouse`` package below
+it, whose phone set and table schemas shape a stage's rows as much as its own
+code does.
 """
 
 from __future__ import annotations
@@ -13,19 +15,22 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
+import warehouse
 from pipeline.corpus import ClipSpec
 from pipeline.stage import ClipWork
 
-PIPELINE_ROOT = Path(__file__).resolve().parent
+PACKAGES = (Path(__file__).resolve().parent, Path(warehouse.__file__).resolve().parent)
+"""The packages a stage's results depend on: ``pipeline`` and ``warehouse`` (phones, table schemas)."""
 
 
 @lru_cache(maxsize=1)
 def code_version() -> str:
-    """Hash of the ``pipeline`` package sources: changes whenever a stage's code does."""
+    """Hash of the ``pipeline`` and ``warehouse`` sources: changes whenever a stage's code does."""
     digest = hashlib.sha256()
-    for path in sorted(PIPELINE_ROOT.rglob("*.py")):
-        digest.update(path.relative_to(PIPELINE_ROOT).as_posix().encode())
-        digest.update(path.read_bytes())
+    for root in PACKAGES:
+        for path in sorted(root.rglob("*.py")):
+            digest.update(path.relative_to(root.parent).as_posix().encode())
+            digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 

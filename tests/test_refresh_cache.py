@@ -39,8 +39,17 @@ def test_the_key_follows_inputs_settings_stage_and_code(tmp_path, monkeypatch):
     assert batch_key("subtitles", [work], IngestConfig()) != edited
 
 
-def test_code_version_is_a_stable_hash_of_the_pipeline_sources():
+def test_code_version_is_a_stable_hash_of_the_pipeline_and_warehouse_sources(monkeypatch):
+    from pipeline.fingerprint import PACKAGES
+
     assert code_version() == code_version() and len(code_version()) == 16
+    assert [p.name for p in PACKAGES] == ["pipeline", "warehouse"]
+    code_version.cache_clear()
+    monkeypatch.setattr("pipeline.fingerprint.PACKAGES", PACKAGES[:1])  # the phone set and schemas left out
+    without_warehouse = code_version()
+    code_version.cache_clear()
+    monkeypatch.undo()
+    assert without_warehouse != code_version()
 
 
 @pytest.mark.integration
