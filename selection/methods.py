@@ -123,19 +123,22 @@ def select(histograms: HistogramSet, params: SelectionParams) -> Selection:
     )
 
 
+def _nan_last(values: np.ndarray) -> np.ndarray:
+    """Distances with NaN (a pool with no phones has none) as +inf, so ``argmin`` never picks one."""
+    return np.where(np.isnan(values), np.inf, values)
+
+
 def _paper(counts, order, params):
     rng = np.random.default_rng(params.seed)
     sizes = rng.integers(params.nmin, params.nmax, endpoint=True, size=params.k)
-    values = distance_function(params.distance)(to_distribution(prefix_counts(counts, order, sizes)))
-    values = np.where(np.isnan(values), np.inf, values)
+    values = _nan_last(distance_function(params.distance)(to_distribution(prefix_counts(counts, order, sizes))))
     best = int(np.argmin(values))  # first minimum: the earliest draw wins ties, as in the paper's loop
     return order[: sizes[best]], [(int(n), float(v)) for n, v in zip(sizes, values, strict=True)]
 
 
 def best_prefix_size(counts: np.ndarray, order: np.ndarray, params: SelectionParams) -> int:
     """The ``n`` in ``[nmin, nmax]`` whose top-n prefix of ``order`` is closest to uniform (smallest n on ties)."""
-    values = prefix_distances(counts, order, params.nmin, params.nmax, params.distance)
-    values = np.where(np.isnan(values), np.inf, values)
+    values = _nan_last(prefix_distances(counts, order, params.nmin, params.nmax, params.distance))
     return params.nmin + int(np.argmin(values))
 
 
@@ -192,7 +195,7 @@ def improve_by_swaps(counts: np.ndarray, start: np.ndarray, nmin: int, nmax: int
         if not moves:
             break
         candidates = np.concatenate([block_counts for block_counts, _ in moves])  # (M, K)
-        values = fn(to_distribution(candidates))
+        values = _nan_last(fn(to_distribution(candidates)))  # a pool with no phones: no distance, never best
         best = int(np.argmin(values))
         if values[best] < current - 1e-15:
             for block_counts, decode in moves:

@@ -202,7 +202,7 @@ def report_recorded_selection(warehouse_uri: str, selection_id: str | None = Non
 
     store = Warehouse(warehouse_uri)
     recorded = recorded_selection(store, selection_id)
-    source = sources.from_warehouse(store, recorded.info["input_versions"])
+    source = sources.from_warehouse(store, recorded.info["input_versions"], exact=True)
     figures = histogram_figures(source.histograms.totals, source.histograms.subset(recorded.clip_ids).totals)
     page = render_report(source.histograms, recorded.clip_ids, f"{recorded.info['method']} {recorded.selection_id}",
                          recorded.params, recorded.info.get("lower_bounds"), source.description, figures)

@@ -40,6 +40,8 @@ def report(warehouse: str, selection_id: str | None, input_path: Path | None,
     if input_path:
         source = sources.from_file(input_path)
         clip_ids, info = records.read_selection_file(selection_path)
+        if not clip_ids:
+            raise click.UsageError(f"{selection_path}: the selection holds no clips; nothing to report")
         if info is None:  # a selection file from elsewhere: compare the methods at its own size
             params, bounds = SelectionParams(nmin=len(clip_ids), nmax=len(clip_ids)), None
         else:

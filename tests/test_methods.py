@@ -111,6 +111,17 @@ def test_bad_parameters_raise_naming_the_flag(params, message):
         select(small_set(), params)
 
 
+def test_greedy_is_not_stopped_by_a_move_to_a_pool_without_phones():
+    """A clip with no phones makes some moves' pools empty (distance NaN): argmin must not take one of them."""
+    counts = np.zeros((3, 39), dtype=np.int64)
+    counts[0, 0] = 1  # "b": one phone, ranked first
+    counts[1, 1:31] = 2  # "a": 30 phones, far closer to uniform
+    ids = np.asarray(["b", "a", "z"], dtype=object)  # "z": no phones at all
+    for hs in (HistogramSet(ids, counts), HistogramSet(ids[:2], counts[:2])):
+        chosen = select(hs, SelectionParams(nmin=1, nmax=1, method="greedy"))
+        assert ids[chosen.members].tolist() == ["a"]
+
+
 def test_histograms_without_phones_cannot_be_selected():
     hs = HistogramSet(np.asarray(["a", "b"], dtype=object), np.zeros((2, 39), dtype=np.int64))
     with pytest.raises(SelectionError, match="no phones"):

@@ -60,6 +60,16 @@ def test_report_errors_are_one_line_naming_what_is_missing(warehouse_uri, capsys
         assert err.count("\n") == 1 and message in err, err
 
 
+def test_a_selection_file_without_clips_is_refused_saying_so(tmp_path, capsys):
+    import pyarrow as pa
+
+    hist, sel = tmp_path / "h.parquet", tmp_path / "empty.parquet"
+    pq.write_table(demo_histograms(20).to_wide(), hist)
+    pq.write_table(pa.table({"clip_id": pa.array([], pa.string())}), sel)
+    assert run_cli(report, "talkface report", ["--input", str(hist), "--selection", str(sel)]) == 2
+    assert "empty.parquet: the selection holds no clips" in capsys.readouterr().err
+
+
 def test_an_unknown_selection_id_is_named(warehouse_uri, capsys):
     Warehouse(warehouse_uri).upsert("phoneme_histograms", demo_histogram_table(demo_histograms(50)))
     assert run_cli(select_samples, "select-samples", ["--warehouse", warehouse_uri, "--nmin", "5", "--nmax", "20"]) == 0

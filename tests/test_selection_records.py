@@ -101,3 +101,37 @@ def test_only_clips_with_a_valid_face_span_are_candidates(warehouse_uri, capsys)
     assert info["n_candidates"] == 120 and info["nmax"] == 120
     assert set(members(store, info["selection_id"])) <= set(ids[:120])
     assert set(info["input_versions"]) == {"phoneme_histograms", "clip_spans"}
+
+
+def test_clips_the_faces_stage_rejected_are_not_candidates_even_when_it_kept_none(warehouse_uri, capsys):
+    """A faces stage that rejected every clip writes rejects but no clip_spans table."""
+    from pipeline.refresh_stages import stage_named
+    from pipeline.stage import ClipResult, Reject, write_results
+
+    store = Warehouse(warehouse_uri)
+    table = demo_histogram_table(demo_histograms(50))
+    store.upsert("phoneme_histograms", table)
+    write_results(store, stage_named("faces"), [ClipResult(c, {"poses": []}, Reject(c, "faces", "no_face", "x"))
+                                                for c in table["clip_id"].to_pylist()])
+    assert store.version("clip_spans") is None
+    code = run_cli(select_samples, "select-samples", ["--warehouse", warehouse_uri, "--nmin", "5", "--nmax", "20"])
+    assert code == 2 and "no clip has a valid face span" in capsys.readouterr().err
+
+
+def test_the_report_of_a_selection_made_before_the_faces_stage_reads_its_own_candidates(warehouse_uri, capsys):
+    """clip_spans written after the selection must not change the clips its report compares against."""
+    import pyarrow as pa
+
+    from selection.report import report_recorded_selection
+    from warehouse.tables import CLIP_SPANS
+
+    store = Warehouse(warehouse_uri)
+    table = demo_histogram_table(demo_histograms(200))
+    store.upsert("phoneme_histograms", table)
+    recorded = run_json(capsys, "--warehouse", warehouse_uri, "--nmin", "20", "--nmax", "100")
+    kept = table["clip_id"].to_pylist()[::2]
+    store.upsert("clip_spans", pa.Table.from_pylist([{"clip_id": c, "start_frame": 0, "end_frame": 50, "n_frames": 50}
+                                                     for c in kept], schema=CLIP_SPANS.schema))
+    _, _, source, again = report_recorded_selection(warehouse_uri, recorded["selection_id"])
+    assert len(source.histograms) == 200 and source.versions == recorded["input_versions"]
+    assert again.clip_ids == members(store, recorded["selection_id"])
