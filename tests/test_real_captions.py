@@ -82,6 +82,7 @@ def test_overlapping_cues_are_searched_together_and_windows_never_reach_back() -
     first, second = merge_overlapping(cues)
     assert (first.words, first.word_cues, first.start_s, first.end_s) == (("a", "b", "c"), (0, 0, 1), 0.0, 4.0)
     assert second.cues == (2,) and first.where() == "cues 0-1 (0.00-4.00 s)"
+    assert first.label(1) == "cue 1 (2.00-4.00 s)" and first.label(0) == "cue 0 (0.00-3.00 s)"  # their own times
     assert search_window(second, pad_s=0.5, floor_s=3.8, audio_s=6.2) == (3.8, 6.2)
     assert search_window(second, pad_s=0.5, floor_s=0.0, audio_s=10.0) == (3.5, 6.5)
     assert search_window(second, pad_s=0.4567, floor_s=0.0, audio_s=10.0) == (3.54, 6.46)  # the 10 ms grid

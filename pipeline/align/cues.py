@@ -25,10 +25,16 @@ class Segment:
     end_s: Seconds
     words: tuple[str, ...]
     word_cues: tuple[int, ...]  # the cue of each word
+    cue_times: tuple[tuple[int, Seconds, Seconds], ...] = ()  # each cue's own caption times, when merged
 
     @property
     def cues(self) -> tuple[int, ...]:
         return tuple(dict.fromkeys(self.word_cues))
+
+    def label(self, cue: int) -> str:
+        """``cue 2 (7.50-12.00 s)``: one cue of the segment with its own caption times."""
+        start, end = next(((s, e) for c, s, e in self.cue_times if c == cue), (self.start_s, self.end_s))
+        return cue_label(cue, start, end)
 
     def where(self) -> str:
         """``cue 2 (4.00-8.00 s)`` or ``cues 2-3 (...)``: how errors name the segment."""
@@ -50,9 +56,11 @@ def merge_overlapping(utterances: Sequence[Utterance], min_overlap_s: Seconds = 
         if segments and u.start_s < segments[-1].end_s - min_overlap_s:
             last = segments[-1]
             segments[-1] = Segment(last.start_s, max(last.end_s, u.end_s), last.words + u.words,
-                                   last.word_cues + (u.cue,) * len(u.words))
+                                   last.word_cues + (u.cue,) * len(u.words),
+                                   last.cue_times + ((u.cue, u.start_s, u.end_s),))
         else:
-            segments.append(Segment(u.start_s, u.end_s, u.words, (u.cue,) * len(u.words)))
+            segments.append(Segment(u.start_s, u.end_s, u.words, (u.cue,) * len(u.words),
+                                    ((u.cue, u.start_s, u.end_s),)))
     return segments
 
 
@@ -125,7 +133,7 @@ def cue_outcomes(segment: Segment, result: SegmentResult, min_score: float,
         placed = [i for i in indices if i in result.word_scores]
         frames = sum(result.word_scores[i][1] for i in placed)
         score = sum(result.word_scores[i][0] for i in placed) / frames if frames else None
-        where = cue_label(cue, segment.start_s, segment.end_s)
+        where = segment.label(cue)
         if not placed:
             status, reason = "failed", result.reason or "not_found"
             detail = result.detail or f"none of the caption's {len(indices)} words were found in the audio"

@@ -227,7 +227,7 @@ class SphinxAligner:
     def _align_whole(self, pcm: np.ndarray, segments: Sequence[Segment]) -> ClipAlignment:
         """The whole clip's text over the whole audio, chunked; words keep their cues."""
         whole = Segment(0.0, len(pcm) / SAMPLE_RATE, sum((s.words for s in segments), ()),
-                        sum((s.word_cues for s in segments), ()))
+                        sum((s.word_cues for s in segments), ()), sum((s.cue_times for s in segments), ()))
         try:
             found = self._result(pcm, (0.0, whole.end_s), ("whole_clip",),
                                  self._chunked(pcm, whole.words, self.config.max_direct_s))
