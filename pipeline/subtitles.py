@@ -434,24 +434,35 @@ def looks_rolling(cues: Sequence[Cue]) -> bool:
     pairs = [(a, b) for a, b in zip(cues, cues[1:]) if a.text_raw.strip() and b.text_raw.strip()]
     if len(pairs) < 2:
         return False
-    repeats = sum(_strip_markup(b.text_raw.strip().splitlines()[0])
-                  == _strip_markup(a.text_raw.strip().splitlines()[-1]) for a, b in pairs)
+    repeats = sum(_strip_markup(_lines(b)[0]) == _strip_markup(_lines(a)[-1]) for a, b in pairs)
     return repeats >= len(pairs) / 2
 
 
 def dedupe_rolling(cues: Iterable[Cue]) -> list[Cue]:
-    """Keep only the words each cue adds to the previous one (drops pure repeats)."""
+    """Cues of rolling captions cleaned, each keeping only the lines it adds (pure repeats dropped).
+
+    A cue's first line is dropped where it is the previous cue's last line,
+    markup aside (as :func:`looks_rolling` compares them), and the rest is
+    cleaned. Lines, not cleaned words, are compared: once a repeated sound tag
+    ("[Music]") cleans away, new words that echo the end of the previous cue
+    would look like its repeat.
+    """
     kept: list[Cue] = []
-    previous: list[str] = []
+    last_line: str | None = None
     for cue in cues:
-        words = cue.text.split()
-        overlap = next((k for k in range(min(len(words), len(previous)), 0, -1)
-                        if words[:k] == previous[-k:]), 0)
-        new = words[overlap:]
-        if new:
-            kept.append(replace(cue, text=" ".join(new)))
-            previous = words
+        lines = _lines(cue)
+        if lines and _strip_markup(lines[0]) == last_line:
+            lines = lines[1:]
+        if lines:  # a line that cleans away ("[Music]") is still what the next cue repeats
+            last_line = _strip_markup(lines[-1])
+        if text := clean_text("\n".join(lines)):
+            kept.append(replace(cue, text=text))
     return kept
+
+
+def _lines(cue: Cue) -> list[str]:
+    """A cue's raw lines, less the blank ones around them."""
+    return cue.text_raw.strip().splitlines()
 
 
 def clip_to_segment(cues: Iterable[Cue], start_s: Seconds, end_s: Seconds | None,
@@ -479,9 +490,7 @@ def prepare_cues(cues: Sequence[Cue], start_s: Seconds = 0.0, end_s: Seconds | N
     """
     dedupe = looks_rolling(cues) if config.dedupe is None else config.dedupe
     timed = sorted((c for c in cues if c.duration_s >= config.min_duration_s), key=lambda c: c.start_s)
-    cleaned = [replace(c, text=clean_text(c.text_raw)) for c in timed]
-    if dedupe:
-        cleaned = dedupe_rolling(cleaned)
+    cleaned = dedupe_rolling(timed) if dedupe else [replace(c, text=clean_text(c.text_raw)) for c in timed]
     speakable = [c for c in cleaned if speakable_words(c.text)]
     inside = clip_to_segment(speakable, start_s, end_s, config.max_cut_fraction)
     return [replace(c, index=i) for i, c in enumerate(inside)]

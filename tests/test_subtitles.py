@@ -96,6 +96,36 @@ def test_rolling_auto_captions_are_deduplicated(tmp_path: Path) -> None:
     assert joined == "so today we're talking about phonemes and faces"
 
 
+def rolling_vtt(lines: list[str]) -> str:
+    """Lines as yt-dlp saves YouTube automatic captions (AUTO_VTT), one every 2 s: each cue
+    repeats the previous line above its own, which has inline word timings; 10 ms cues bridge them."""
+    def stamp(s: float) -> str:
+        return f"00:00:{s:06.3f}"
+
+    cues = []
+    for k, line in enumerate(lines):
+        first, *rest = line.split()
+        timed = first + "".join(f"<{stamp(2 * k + 1)}><c> {word}</c>" for word in rest)
+        cues.append(f"{stamp(2 * k + 0.01)} --> {stamp(2 * k + 2)}\n{lines[k - 1] if k else ' '}\n{timed}\n")
+        cues.append(f"{stamp(2 * k + 2)} --> {stamp(2 * k + 2.01)}\n{line}\n \n")
+    return "WEBVTT\n\n" + "\n".join(cues)
+
+
+@pytest.mark.parametrize(("lines", "texts"), [
+    (["thank you so much thank you", "[Applause]", "thank you all for coming"],
+     ["thank you so much thank you", "thank you all for coming"]),
+    (["so today we'll talk about the weather", "[Music]", "the weather is nice", "the weather is nice"],
+     ["so today we'll talk about the weather", "the weather is nice", "the weather is nice"]),
+])  # fmt: skip
+def test_rolling_captions_keep_new_words_that_echo_the_cue_before(
+        tmp_path: Path, lines: list[str], texts: list[str]) -> None:
+    """Only a repeated line is dropped: after a repeated sound tag every word is new, even
+    words that also ended the cue before it, and a line said twice is kept twice."""
+    raw = read_cues(write(tmp_path, "auto.en.vtt", rolling_vtt(lines)))
+    assert looks_rolling(raw)
+    assert [c.text for c in prepare_cues(raw)] == texts
+
+
 def test_manual_subtitles_keep_repeated_lines(tmp_path: Path) -> None:
     srt = "1\n00:00:00,000 --> 00:00:01,000\nNo.\n\n2\n00:00:01,000 --> 00:00:02,000\nNo.\n\n" \
           "3\n00:00:02,000 --> 00:00:03,000\nYes.\n"
