@@ -110,6 +110,9 @@ RULES: tuple[Rule, ...] = (
     _rule("words", r"@", " at ", "'@' is said 'at'"),
     _rule("words", r"(?<=[\s\d])\+(?=[\s\d])", " plus ", "'2 + 2': said 'plus' (not in 'C++')"),
     _rule("words", r"(?<=[\s\d])=(?=[\s\d])", " equals ", "'2 + 2 = 4': said 'equals'"),
+    _rule("words", r"(?<=[^\W\d_])(?='?[$£€¥]?\d)", " ",
+          "'mp3', 'COVID19', 'US$5', 'the'90s': a number after letters is said apart from them, as the "
+          "rules below read it (spaced only where letters touch it: 'F- 16' would drop 'F' as cut off)"),
     _rule("words", r"(?<![\d-])(?:\d{3}-)?\d{3}-\d{4}(?![\d-])", lambda m: _digits(m[0]),
           "phone numbers ('555-0123') are said digit by digit, not as a range"),
     _rule("words", rf"(?<![\d.,])({_NUMBER})\s?[-–—]\s?(?=[$£€¥]?\d)", r"\1 to ",
@@ -124,6 +127,9 @@ RULES: tuple[Rule, ...] = (
           "'90s, 1980s, 1970's: decades, said 'nineties', 'nineteen eighties'"),
     _rule("words", r"\b(\d+(?:,\d{3})*)(?i:st|nd|rd|th)\b", lambda m: _ordinal(m),
           "'1st', '21st', '3rd' are ordinals"),
+    _rule("words", r"(?<=\d)(?=[^\W\d_])", " ",
+          "'5G', '4K', 'B2B': letters after a number are said apart from it, once the rules that read "
+          "them with it (decades, ordinals, 'a m') are done"),
     _rule("words", r"\s?%", " percent ", "'10%', '3.5 %' are said 'percent'"),
     _rule("words", r"(?<![\d.,])\b(1[1-9]\d\d|20\d\d)\b(?![.,]\d)", lambda m: _year(int(m[1])),
           "four-digit numbers from 1100 to 2099 are said as years, in pairs ('nineteen ninety eight')"),

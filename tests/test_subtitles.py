@@ -239,6 +239,12 @@ CAPTION_LINES = [
                  id="commas"),
     pytest.param("Add 1/2 a cup, it's open 24/7", "add one half a cup it's open twenty four seven", id="fractions"),
     pytest.param("Call 555-0123", "call five five five zero one two three", id="phone"),
+    pytest.param("5G phones, 4K video and 3D printers", "five g phones four k video and three d printers",
+                 id="numbers-before-letters"),
+    pytest.param("COVID19 hit B2B sales, not the F-16 deal", "covid nineteen hit b two b sales not the f sixteen deal",
+                 id="numbers-after-letters"),
+    pytest.param("An mp3 from the'90s cost US$5", "an mp three from the nineties cost us five dollars",
+                 id="numbers-after-letters-read-whole"),
     # contractions and apostrophes
     pytest.param("Don't worry, I'm fine, y'all go ahead", "don't worry i'm fine y'all go ahead", id="contractions"),
     pytest.param("'Cause we play rock 'n' roll", "'cause we play rock 'n roll", id="elisions"),
@@ -285,7 +291,7 @@ CAPTION_LINES = [
 ]
 
 # Words of CAPTION_LINES the CMU dictionary lacks; g2p_en pronounces them.
-OUT_OF_VOCABULARY = {"kubernetes"}
+OUT_OF_VOCABULARY = {"kubernetes", "covid", "mp"}
 
 
 @pytest.mark.parametrize(("raw", "words"), CAPTION_LINES)
