@@ -17,10 +17,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from fixtures.training_shards import write_shards
+from fixtures.training_shards import synthetic_clip, write_shards
 from talkface_cli import cli
 from training.config import Stage, load_config, paper_config, tiny_config
-from training.data import ShardStream, clips_from_manifest, make_loader, read_manifest, to_model_frames
+from training.data import ClipRef, ShardStream, clips_from_manifest, make_loader, read_manifest, to_model_frames
 from training.device import resolve_device
 from training.losses import GANLoss, mismatch_audio
 from training.schedule import learning_rate, stage_index
@@ -85,6 +85,25 @@ def test_resume_continues_identically(clips, tmp_path, stop, device):
     for net in ("G", "D"):
         for key, value in a["model"][net].items():
             assert torch.equal(value, b["model"][net][key]), key
+
+
+def test_resume_with_a_longer_saved_seq_len_skips_clips_too_short_for_it(clips, tmp_path, caplog):
+    """The caller filtered the clips for its own config; the checkpoint's config (seq_len 8) wins."""
+    from warehouse.features import write_shard
+    from warehouse.location import Location
+
+    short = ClipRef("short", 6, str(tmp_path / write_shard(Location.of(tmp_path), "short", *synthetic_clip(6, 9))))
+    seq8 = tiny_config()
+    seq8 = dataclasses.replace(seq8, train=dataclasses.replace(seq8.train, seq_len=8))
+    train(seq8, clips, tmp_path / "run", steps=1)
+    with caplog.at_level("WARNING", logger="training.data"):
+        assert train(tiny_config(), [short, *clips], tmp_path / "run", steps=3)[-1]["step"] == 3
+    assert "1 of 4 clips are shorter than 8 frames and are skipped" in caplog.text
+    with pytest.raises(ValueError, match="no clip has the 8 frames a training sequence needs"):
+        train(tiny_config(), [short], tmp_path / "run", steps=4)
+    assert load_checkpoint(tmp_path / "run")["step"] == 3
+    with pytest.raises(ShardError, match="short.npz: 6 frames .*a training sequence needs 8"):
+        ShardStream([dataclasses.replace(short, n_frames=12)], 1, 8, seed=0).batch(0)  # a manifest that lies
 
 
 def test_run_writes_tensorboard_losses_speed_and_samples(clips, tmp_path, device):
@@ -155,7 +174,7 @@ LOADER_IN_A_FLOW_RUN = """
 import gc, sys
 from pathlib import Path
 from prefect import flow
-from training.data import ShardStream, clips_from_manifest, make_loader, read_manifest
+from training.data import ClipRef, ShardStream, clips_from_manifest, make_loader, read_manifest
 
 @flow
 def load(manifest: str) -> int:

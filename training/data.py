@@ -75,7 +75,16 @@ def clips_from_manifest(manifest: pa.Table, seq_len: int, base: str | os.PathLik
             raise ShardError(f"{source}: clip {row['clip_id']} has no shard_uri")
         uri = Location.of(base).resolve(row["shard_uri"]).uri if base is not None else row["shard_uri"]
         clips.append(ClipRef(row["clip_id"], int(row["n_frames"]), uri))
-    usable = sorted((c for c in clips if c.n_frames >= seq_len), key=lambda c: c.clip_id)
+    return long_enough(sorted(clips, key=lambda c: c.clip_id), seq_len, source)
+
+
+def long_enough(clips: list[ClipRef], seq_len: int, source: str) -> list[ClipRef]:
+    """The clips with at least ``seq_len`` frames, in their order; warns how many are skipped.
+
+    Raises:
+        ShardError: no clip has ``seq_len`` frames.
+    """
+    usable = [c for c in clips if c.n_frames >= seq_len]
     if len(usable) < len(clips):
         log.warning("%s: %d of %d clips are shorter than %d frames and are skipped",
                     source, len(clips) - len(usable), len(clips), seq_len)
@@ -128,7 +137,8 @@ class ShardStream(IterableDataset):
                     cache.popitem(last=False)
             f, m = cache[clip.shard_uri]
             if len(f) < self.seq_len:
-                raise ShardError(f"shard {clip.shard_uri}: {len(f)} frames, manifest says {clip.n_frames}")
+                raise ShardError(f"shard {clip.shard_uri}: {len(f)} frames (manifest says {clip.n_frames}), "
+                                 f"a training sequence needs {self.seq_len} (seq_len)")
             start = int(rng.integers(len(f) - self.seq_len + 1))
             refs.append(f[int(rng.integers(len(f)))])  # identity frame: any frame of the clip
             frames.append(f[start:start + self.seq_len])

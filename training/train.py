@@ -31,7 +31,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from training.config import Config, Stage
-from training.data import ClipRef, ShardStream, make_loader, next_batch, to_model_frames
+from training.data import ClipRef, ShardStream, long_enough, make_loader, next_batch, to_model_frames
 from training.device import COMPILE_BACKEND, Runtime, configure_backend, resolve_device, runtime_settings
 from training.discriminator import define_D
 from training.export import export_name, save_export
@@ -384,6 +384,8 @@ def train(config: Config, clips: list[ClipRef], run_dir: Path, steps: int | None
     else:
         state = build_state(config, d)
     t = config.train
+    # The caller chose the clips for its own config's seq_len; a resumed run's may be longer.
+    clips = long_enough(clips, t.seq_len, f"run {run_dir}")
     configure_backend(d.device, t.deterministic)
     log.info("training on %s", state.runtime.describe())
     end = config.total_steps if steps is None else steps
