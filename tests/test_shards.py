@@ -43,12 +43,24 @@ def test_shard_round_trip_is_exact_and_atomic(tmp_path):
         (np.zeros((3, 64, 48, 3), np.uint8), np.zeros((3, 12, 35), np.float32), "S, S, 3"),
         (np.zeros((3, 112, 112, 3), np.uint8), np.zeros((2, 12, 35), np.float32), "mfcc"),
         (np.zeros((3, 112, 112, 3), np.uint8), np.zeros((3, 12, 35), np.float64), "float32"),
+        (np.zeros((3, 112, 112, 3), np.uint8), np.full((3, 12, 35), np.nan, np.float32), "1260 of 1260 are NaN"),
+        (np.zeros((3, 112, 112, 3), np.uint8), np.array([0, 0, np.inf] * 420, np.float32).reshape(3, 12, 35),
+         "420 of 1260 are NaN or inf"),
     ],
 )
 def test_bad_shard_content_is_refused(tmp_path, frames, mfcc, message):
     with pytest.raises(ShardError, match=message):
         write_shard(Location.of(tmp_path), "bad", frames, mfcc)
     assert not list(tmp_path.iterdir())
+
+
+def test_a_shard_with_a_nan_mfcc_value_is_refused_on_read(tmp_path):
+    """A shard written by other means than write_shard: training must not read its NaN."""
+    frames, mfcc = _features(4)
+    mfcc[2, 5, 7] = np.nan
+    np.savez(tmp_path / "nan.npz", frames=frames, mfcc=mfcc)
+    with pytest.raises(ShardError, match="nan.npz: mfcc values must be finite, 1 of 1680 are NaN"):
+        read_shard(str(tmp_path / "nan.npz"))
 
 
 def test_any_square_crop_size_is_a_shard(tmp_path):

@@ -69,12 +69,15 @@ def shard_name(clip_id: str) -> str:
 
 
 def check_shard(where: object, frames: np.ndarray, mfcc: np.ndarray) -> None:
-    """Raise :class:`ShardError` naming ``where`` unless the arrays are in the shard format."""
+    """Raise :class:`ShardError` naming ``where`` unless the arrays are in the shard format, MFCC values finite."""
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[3] != 3 or frames.shape[1] != frames.shape[2]:
         raise ShardError(f"shard {where}: frames must be uint8 (T, S, S, 3), got {frames.dtype} {frames.shape}")
     if mfcc.dtype != np.float32 or mfcc.shape != (len(frames), *MFCC_WINDOW):
         raise ShardError(f"shard {where}: mfcc must be float32 ({len(frames)}, {MFCC_WINDOW[0]}, "
                          f"{MFCC_WINDOW[1]}), one window per frame; got {mfcc.dtype} {mfcc.shape}")
+    bad = int(np.count_nonzero(~np.isfinite(mfcc)))
+    if bad:  # one NaN would make every loss and weight of a training run NaN
+        raise ShardError(f"shard {where}: mfcc values must be finite, {bad} of {mfcc.size} are NaN or inf")
 
 
 def write_shard(warehouse: Location, clip_id: str, frames: np.ndarray, mfcc: np.ndarray) -> str:
