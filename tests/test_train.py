@@ -20,7 +20,15 @@ from click.testing import CliRunner
 from fixtures.training_shards import synthetic_clip, write_shards
 from talkface_cli import cli
 from training.config import Stage, load_config, paper_config, tiny_config
-from training.data import ClipRef, ShardStream, clips_from_manifest, make_loader, read_manifest, to_model_frames
+from training.data import (
+    ClipRef,
+    ShardStream,
+    clips_from_manifest,
+    make_loader,
+    next_batch,
+    read_manifest,
+    to_model_frames,
+)
 from training.device import resolve_device
 from training.losses import GANLoss, mismatch_audio
 from training.schedule import learning_rate, stage_index
@@ -104,6 +112,34 @@ def test_resume_with_a_longer_saved_seq_len_skips_clips_too_short_for_it(clips, 
     assert load_checkpoint(tmp_path / "run")["step"] == 3
     with pytest.raises(ShardError, match="short.npz: 6 frames .*a training sequence needs 8"):
         ShardStream([dataclasses.replace(short, n_frames=12)], 1, 8, seed=0).batch(0)  # a manifest that lies
+
+
+@pytest.mark.parametrize("log_every, checkpoint_every, stopped, latest", [
+    (5, 2, 4, 2),  # caught before the checkpoint of step 4, between log points
+    (1, 4, 3, None),  # caught at the log point of step 3, the first checkpoint (step 4) never written
+])
+def test_a_nan_loss_stops_the_run_before_it_checkpoints(clips, tmp_path, monkeypatch, log_every, checkpoint_every,
+                                                        stopped, latest):
+    config = tiny_config()
+    config = dataclasses.replace(config, train=dataclasses.replace(
+        config.train, log_every=log_every, checkpoint_every=checkpoint_every))
+    taken = []
+
+    def nan_in_step_3(batches):
+        batch = next_batch(batches)
+        taken.append(batch)
+        if len(taken) == 3:
+            batch["mfcc"][0, 0, 0, 0, 0] = float("nan")
+        return batch
+
+    monkeypatch.setattr("training.train.next_batch", nan_in_step_3)
+    with pytest.raises(ValueError, match=f"step {stopped}: the generator's loss was NaN or inf.*no checkpoint written"):
+        train(config, clips, tmp_path, steps=10)
+    written = sorted(p.name for p in tmp_path.glob("ckpt_*.pt"))
+    assert written == ([f"ckpt_{latest:08d}.pt"] if latest else [])
+    if latest:
+        weights = load_checkpoint(tmp_path)["model"]["G"].values()
+        assert all(v.isfinite().all() for v in weights if v.is_floating_point())
 
 
 def test_run_writes_tensorboard_losses_speed_and_samples(clips, tmp_path, device):

@@ -347,6 +347,28 @@ def restore_state(ckpt: dict, d: Dist) -> TrainState:
     return state
 
 
+def check_loss(window: LossWindow, state: TrainState, since: int, run_dir: Path) -> None:
+    """Stop the run, before it checkpoints, when the generator's loss was NaN or inf on any process
+    in a step of ``window`` (the steps after ``since``): bad data or a diverged run would otherwise
+    go into the checkpoint, and the last good one would no longer be the latest.
+
+    Reads the loss, not the gradients: a float16 scaler skips steps with inf gradients by design.
+    One host sync; under DDP every process takes part, so all of them stop together.
+
+    Raises:
+        ValueError: one line naming the step.
+    """
+    total = window.sums.get("total_G")
+    if total is None:  # no step since the last log point, which checked its own
+        return
+    finite = torch.isfinite(total).to(torch.int32)
+    if state.dist.world_size > 1:
+        dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+    if not finite.item():
+        raise ValueError(f"step {state.step}: the generator's loss was NaN or inf in a step after step {since}; "
+                         f"stopped with no checkpoint written for it (those in {run_dir} are from before it)")
+
+
 def sample_image(real: torch.Tensor, fake: torch.Tensor, n: int = 8) -> torch.Tensor:
     """First sequence's frames, real above generated: (3, 2H, nW) in [0, 1] for TensorBoard."""
     top = torch.cat(list(real[0, :n]), dim=-1)  # (3, H, n*W)
@@ -370,7 +392,8 @@ def train(config: Config, clips: list[ClipRef], run_dir: Path, steps: int | None
         ``steps_per_s`` and ``frames_per_s``.
 
     Raises:
-        ValueError: a bad device or precision for this machine, or unusable data (one line each).
+        ValueError: a bad device or precision for this machine, unusable data, or a NaN or inf
+            generator loss (see :func:`check_loss`); one line each.
     """
     d = setup_distributed(device)
     log.info("rank %d of world size %d on %s", d.rank, d.world_size, d.device)
@@ -414,6 +437,7 @@ def train(config: Config, clips: list[ClipRef], run_dir: Path, steps: int | None
             data_s += time.perf_counter() - t0
             window.add(train_step(state, losses, batch))
             if state.step % t.log_every == 0 or state.step == end:
+                check_loss(window, state, mark.step, run_dir)
                 record = window.means()  # waits for the device: the window's time includes its work
                 now = Mark(state.step, time.perf_counter())
                 progress = measure(mark, now, end, t.batch_size * t.seq_len * d.world_size)
@@ -431,8 +455,10 @@ def train(config: Config, clips: list[ClipRef], run_dir: Path, steps: int | None
                 G.train()
                 writer.add_image("samples/real_top_generated_bottom",
                                  sample_image(to_model_frames(batch["frames"][:1]), fake.cpu()), state.step)
-            if d.is_main and (state.step % t.checkpoint_every == 0 or state.step == end):
-                save_checkpoint(state, run_dir)
+            if state.step % t.checkpoint_every == 0 or state.step == end:
+                check_loss(window, state, mark.step, run_dir)
+                if d.is_main:
+                    save_checkpoint(state, run_dir)
     finally:
         if writer is not None:
             writer.close()
