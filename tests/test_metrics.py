@@ -64,6 +64,9 @@ def test_psnr_and_ssim_values():
     exact = 10 * np.log10(255 ** 2 / np.mean((brighter.astype(float) - frames) ** 2, axis=(1, 2, 3)))
     assert metrics.psnr(brighter, frames) == pytest.approx(exact.mean())
     assert metrics.psnr(frames, frames) == float("inf")
+    one_identical = np.concatenate([frames[:1], brighter[1:]])  # inf for that frame alone
+    best = 10 * np.log10(255 ** 2 * frames[0].size)  # one value of the frame off by one
+    assert metrics.psnr(one_identical, frames) == pytest.approx(np.mean([best, *exact[1:]]))
     assert metrics.ssim(frames, frames) == pytest.approx(1.0)
     noisy = np.clip(frames + np.random.default_rng(0).normal(0, 25, frames.shape), 0, 255).astype(np.uint8)
     assert 0.0 < metrics.ssim(noisy, frames) < metrics.ssim(brighter, frames) < 1.0

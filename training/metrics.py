@@ -82,12 +82,17 @@ def _paired(generated: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, n
 
 
 def psnr(generated: np.ndarray, reference: np.ndarray) -> float:
-    """Mean per-frame PSNR in dB of uint8 frames (inf when every frame is identical)."""
+    """Mean per-frame PSNR in dB of uint8 frames (inf when every frame is identical).
+
+    An identical frame counts as differing by the smallest error uint8 frames can have (one
+    value off by one): its own PSNR, inf, would make the mean inf whatever the other frames.
+    """
     generated, reference = _paired(generated, reference)
     diff = generated.astype(np.float64) - reference.astype(np.float64)
     mse = (diff ** 2).reshape(len(diff), -1).mean(axis=1)  # (T,)
-    with np.errstate(divide="ignore"):
-        return float(np.mean(10 * np.log10(255.0 ** 2 / mse)))
+    if not mse.any():
+        return float("inf")
+    return float(np.mean(10 * np.log10(255.0 ** 2 / np.maximum(mse, 1.0 / diff[0].size))))
 
 
 def ssim(generated: np.ndarray, reference: np.ndarray) -> float:
