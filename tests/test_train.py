@@ -191,6 +191,15 @@ def test_config_file_overrides_a_builtin(tmp_path):
         load_config(tmp_path / "absent.toml")
 
 
+@pytest.mark.parametrize("key, value", [("batch_size", 0), ("batch_size", -2), ("log_every", 0),
+                                        ("sample_every", 0), ("checkpoint_every", 0)])
+def test_config_refuses_counts_below_one(tmp_path, key, value):
+    path = tmp_path / "zero.toml"
+    path.write_text(f'base = "tiny"\n[train]\n{key} = {value}\n')
+    with pytest.raises(ValueError, match=f"^train.{key} {value} must be at least 1$"):
+        load_config(path)
+
+
 def test_stream_is_the_same_for_any_worker_count_and_start(clips):
     stream = ShardStream(clips, 2, 4, seed=3)  # uint8 frames as stored: converted on the training device
     serial = [b for b, _ in zip(make_loader(stream, 0), range(4))]

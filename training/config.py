@@ -205,6 +205,9 @@ def validate(config: Config) -> None:
             raise ValueError(f"stage {stage.name!r}: negative steps")
     if config.model.image_size % 16:
         raise ValueError(f"model.image_size {config.model.image_size} must be a multiple of 16")
+    for name in ("batch_size", "log_every", "sample_every", "checkpoint_every"):  # counts and step divisors
+        if getattr(config.train, name) < 1:
+            raise ValueError(f"train.{name} {getattr(config.train, name)} must be at least 1")
     if config.train.seq_len < 2:
         raise ValueError("train.seq_len must be at least 2 (audio shifting needs two frames)")
     if config.train.precision not in PRECISIONS:
