@@ -11,8 +11,8 @@ every backend shares the same rules.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from pipeline.align.base import AlignedPhone, CueOutcome, Seconds, Utterance, cue_label
 
@@ -68,15 +68,23 @@ def search_window(segment: Segment, pad_s: Seconds, floor_s: Seconds, audio_s: S
     """The audio to search for ``segment``: its caption times widened by ``pad_s`` on both sides.
 
     The window never starts before ``floor_s`` (where the previous segment's
-    last aligned word ends: speech another cue has aligned is not taken again)
-    and never leaves the audio. Its edges lie on the 10 ms frame grid: the
+    last aligned word ends: speech another cue has aligned is not taken again;
+    a floor between frames is rounded up) and never leaves the audio. Its edges
+    lie on the 10 ms frame grid: the
     pocketsphinx phone pass fails on some windows cut between frames that align
     when cut on the grid.
     """
-    # rounded before floor/ceil: 9.79 * 100 is 978.99..., and the window must not reach a frame behind the floor
-    start = math.floor(round(max(floor_s, segment.start_s - pad_s, 0.0) * 100, 6)) / 100
-    end = min(math.ceil(round((segment.end_s + pad_s) * 100, 6)) / 100, audio_s)
+    start = max(_on_grid(math.floor, segment.start_s - pad_s), _on_grid(math.ceil, floor_s), 0.0)
+    end = min(_on_grid(math.ceil, segment.end_s + pad_s), audio_s)
     return start, max(end, min(start + 0.05, audio_s))
+
+
+def _on_grid(rounding: Callable[[float], int], seconds: Seconds) -> Seconds:
+    """``seconds`` rounded to the 10 ms frame grid by ``rounding`` (``math.floor`` or ``math.ceil``).
+
+    Rounded to 1e-6 first: 9.79 * 100 is 978.99..., whose floor would be a frame early.
+    """
+    return rounding(round(seconds * 100, 6)) / 100
 
 
 def next_floor(segment: Segment, last_word_end_s: Seconds, tolerance_s: Seconds) -> Seconds:
@@ -100,21 +108,6 @@ class SegmentResult:
     rungs: tuple[str, ...]
     reason: str = ""  # why nothing (or not everything) was kept
     detail: str = ""
-
-
-def drop_words_before(result: SegmentResult, taken_s: Seconds) -> SegmentResult:
-    """``result`` without the words that start before ``taken_s``, where an earlier segment's kept speech ends.
-
-    :func:`next_floor` lets a segment's search reach back over the previous
-    segment's last word; a word placed there would be the same audio counted
-    for two cues. Such words count as not found (an earlier cue keeps the audio
-    it was aligned to first).
-    """
-    early = {i for i, p in result.phones if i >= 0 and p.start_s < taken_s - 1e-6}
-    if not early:
-        return result
-    return replace(result, phones=[(-1 if i in early else i, p) for i, p in result.phones],
-                   word_scores={i: s for i, s in result.word_scores.items() if i not in early})
 
 
 def cue_outcomes(segment: Segment, result: SegmentResult, min_score: float,

@@ -70,7 +70,6 @@ from pipeline.align.cues import (
     Segment,
     SegmentResult,
     cue_outcomes,
-    drop_words_before,
     kept_phones,
     merge_overlapping,
     next_floor,
@@ -208,14 +207,6 @@ class SphinxAligner:
         floor = 0.0
         for segment in segments:
             found = self._ladder(pcm, segment, floor)
-            taken = max((p.end_s for p in out.phones), default=0.0)  # kept speech of the cues before
-            kept = drop_words_before(found, taken)
-            if kept is not found and taken > floor:
-                # its first words fell on speech the cue before kept (captions early): search after that too
-                after = drop_words_before(self._ladder(pcm, segment, taken), taken)
-                if len(after.word_scores) > len(kept.word_scores):
-                    kept = replace(after, rungs=(*found.rungs, "after_previous", *after.rungs))
-            found = kept
             outcomes = cue_outcomes(segment, found, self.config.min_score, self.config.min_cue_share)
             out.outcomes += outcomes
             out.phones += kept_phones(segment, found, outcomes)
