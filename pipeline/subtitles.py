@@ -32,6 +32,7 @@ from __future__ import annotations
 import functools
 import glob
 import html
+import logging
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
@@ -41,6 +42,8 @@ from typing import TYPE_CHECKING, Literal, NamedTuple
 
 if TYPE_CHECKING:
     import inflect
+
+log = logging.getLogger(__name__)
 
 Seconds = float
 
@@ -225,16 +228,22 @@ def read_cues(path: Path) -> list[Cue]:
     try:
         cues = _parse_vtt(content) if suffix == ".vtt" else _parse_srt(content)
     except Exception as exc:  # the parsers raise their own assorted types
-        raise SubtitleError(f"{path}: unparsable {suffix[1:].upper()} ({type(exc).__name__}: {exc})") from exc
+        unparsable = f"{path}: unparsable {suffix[1:].upper()} ({type(exc).__name__}: {exc})"
+        # real .srt files often hold a stray line (a blank line inside a cue): keep the blocks that parse
+        cues = _parse_srt(content, strict=False) if suffix == ".srt" else []
+        if not cues:
+            raise SubtitleError(unparsable) from exc
+        log.warning("%s; kept the %d cues that parse, skipped the malformed lines", unparsable, len(cues))
     if not cues:
         raise SubtitleError(f"{path}: no subtitle cues")
     return cues
 
 
-def _parse_srt(content: str) -> list[Cue]:
+def _parse_srt(content: str, strict: bool = True) -> list[Cue]:
     import pysrt
 
-    items = pysrt.from_string(content, error_handling=pysrt.SubRipFile.ERROR_RAISE)
+    handling = pysrt.SubRipFile.ERROR_RAISE if strict else pysrt.SubRipFile.ERROR_PASS
+    items = pysrt.from_string(content, error_handling=handling)
     return [Cue(i, item.start.ordinal / 1000, item.end.ordinal / 1000, item.text, _strip_markup(item.text))
             for i, item in enumerate(items)]
 

@@ -162,6 +162,17 @@ def test_cues_are_cut_to_the_segment(tmp_path: Path) -> None:
         (0, 0.0, 1.8, "word1 here"), (1, 1.8, 3.8, "word2 here")]
 
 
+def test_an_srt_with_a_stray_line_keeps_the_cues_that_parse(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A blank line inside a cue makes its next line a malformed block: one stray line must not lose the file."""
+    path = tmp_path / "stray.srt"
+    path.write_text("1\n00:00:01,000 --> 00:00:03,000\nfirst part\n\nstray continuation\n\n"
+                    "2\n00:00:03,000 --> 00:00:05,500\nsecond cue\n")
+    with caplog.at_level("WARNING"):
+        cues = read_cues(path)
+    assert [(c.start_s, c.end_s, c.text) for c in cues] == [(1.0, 3.0, "first part"), (3.0, 5.5, "second cue")]
+    assert "stray.srt: unparsable SRT" in caplog.text and "kept the 2 cues that parse" in caplog.text
+
+
 @pytest.mark.parametrize(("name", "content", "message"), [
     ("latin1.srt", "1\n00:00:00,000 --> 00:00:01,000\nCafé au lait\n".encode("latin-1"), "not UTF-8"),
     ("empty.vtt", b"", "unparsable VTT|no subtitle cues"),
