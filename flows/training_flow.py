@@ -9,8 +9,9 @@ rerun of the same flow run resumes from that folder's latest checkpoint.
 ``runs_dir`` may be on object storage (``s3://bucket/runs``): the GPU machine
 then trains in a working copy under its cache (``$TALKFACE_CACHE`` or
 ``~/.cache/talkface``), pulls the latest checkpoint from the run folder before
-training and pushes every new file (checkpoints, generator exports,
-TensorBoard logs, the sample video) after.
+training, pushes each checkpoint (with the files beside it) as soon as it is
+written, and every new file (checkpoints, generator exports, TensorBoard logs,
+the sample video) at the end.
 """
 
 from __future__ import annotations
@@ -71,11 +72,17 @@ def push_task(work_dir: Path, run: str) -> list[str]:
 
 
 @task(cache_policy=NO_CACHE)
-def train_task(config_name: str, clips: list, run_dir: Path, steps: int | None, device: str | None) -> list[dict]:
+def train_task(config_name: str, clips: list, run_dir: Path, steps: int | None, device: str | None,
+               run: str) -> list[dict]:
+    """Train in ``run_dir``; each checkpoint is copied to the run folder ``run`` as soon as it is written
+    (where that is object storage), so a GPU machine lost mid-run loses only the steps since."""
     from training.config import load_config
     from training.train import train
+    from warehouse.location import Location, upload_folder
 
-    return train(load_config(config_name), clips, run_dir, steps=steps, device=device)
+    location = Location.of(run)
+    push = None if location.is_local else (lambda _checkpoint: upload_folder(run_dir, location))
+    return train(load_config(config_name), clips, run_dir, steps=steps, device=device, on_checkpoint=push)
 
 
 @task(cache_policy=NO_CACHE)
@@ -120,7 +127,7 @@ def training(warehouse_uri: str, runs_dir: str = "talkface-out/runs", selection_
     run = Location.of(runs_dir).join(chosen or "all-shards")
     run_dir = pull_task(run.uri, Path(cache_dir or user_cache_dir()) / "runs" / run.name)
     clips = clips_task(warehouse_uri, chosen, load_config(config).train.seq_len)
-    history = train_task(config, clips, run_dir, steps, device)
+    history = train_task(config, clips, run_dir, steps, device, run.uri)
     step = checkpoint_step_task(run_dir)
     video = None
     if sample_image and sample_audio:

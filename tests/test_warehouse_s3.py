@@ -160,6 +160,11 @@ def test_refresh_selection_and_training_run_on_s3_with_no_local_folder(s3_env, r
         chosen = selection(root.join("wh").uri, root.join("reports").uri, nmin=1, nmax=2, k=5, method="paper")
         trained = training(root.join("wh").uri, root.join("runs").uri, chosen["selection_id"], config="tiny",
                            steps=2, device="cpu", cache_dir=str(cache))
+        # a run that fails after training (its sample image is missing) has pushed its checkpoints already
+        with pytest.raises(ValueError, match="missing.png"):
+            training(root.join("wh").uri, root.join("runs").uri, chosen["selection_id"], config="tiny", steps=4,
+                     device="cpu", cache_dir=str(cache), sample_image=str(tmp_path / "missing.png"),
+                     sample_audio=str(tmp_path / "missing.wav"))
     assert (summary.clips_in, summary.histograms, summary.spans) == (2, 2, 2), summary.lines()
     store = Warehouse(root.join("wh").uri)
     names = store.read("feature_shards")["shard_uri"].to_pylist()
@@ -170,5 +175,5 @@ def test_refresh_selection_and_training_run_on_s3_with_no_local_folder(s3_env, r
     assert b"Phoneme histogram report" in Location.of(chosen["report"]).read_bytes()
     run = Location.of(trained.run_dir)
     assert run.uri == root.join("runs", chosen["selection_id"]).uri and trained.step == 2
-    assert {"ckpt_00000002.pt", "generator_00000002.safetensors"} <= set(run.file_sizes())
+    assert {"ckpt_00000002.pt", "generator_00000002.safetensors", "ckpt_00000004.pt"} <= set(run.file_sizes())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]  # nothing local but the cache

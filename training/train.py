@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -377,12 +378,15 @@ def sample_image(real: torch.Tensor, fake: torch.Tensor, n: int = 8) -> torch.Te
 
 
 def train(config: Config, clips: list[ClipRef], run_dir: Path, steps: int | None = None,
-          device: str | None = None) -> list[dict[str, float]]:
+          device: str | None = None, on_checkpoint: Callable[[Path], None] | None = None) -> list[dict[str, float]]:
     """Train until global step ``steps`` (default: the end of the schedule), resuming from
     the latest checkpoint in ``run_dir`` if there is one (its config then wins).
 
     Args:
         device: ``auto`` (None), ``cpu``, ``cuda`` or ``cuda:N``; see :func:`setup_distributed`.
+        on_checkpoint: called with each checkpoint written (main process), e.g. to copy it to
+            the run folder on object storage, so that a machine lost mid-run loses only the
+            steps since.
 
     Returns:
         One record per log point (every ``log_every`` steps, and the last step):
@@ -458,7 +462,9 @@ def train(config: Config, clips: list[ClipRef], run_dir: Path, steps: int | None
             if state.step % t.checkpoint_every == 0 or state.step == end:
                 check_loss(window, state, mark.step, run_dir)
                 if d.is_main:
-                    save_checkpoint(state, run_dir)
+                    saved = save_checkpoint(state, run_dir)
+                    if on_checkpoint is not None:
+                        on_checkpoint(saved)
     finally:
         if writer is not None:
             writer.close()
