@@ -125,7 +125,8 @@ def training(warehouse_uri: str, runs_dir: str = "talkface-out/runs", selection_
 
     chosen = selection_id or latest_selection_id(Warehouse(warehouse_uri))
     run = Location.of(runs_dir).join(chosen or "all-shards")
-    run_dir = pull_task(run.uri, Path(cache_dir or user_cache_dir()) / "runs" / run.name)
+    # by the run folder's URI: two run folders of one selection never resume from each other's working copy
+    run_dir = pull_task(run.uri, Path(cache_dir or user_cache_dir()) / "runs" / run.cache_name)
     clips = clips_task(warehouse_uri, chosen, load_config(config).train.seq_len)
     history = train_task(config, clips, run_dir, steps, device, run.uri)
     step = checkpoint_step_task(run_dir)

@@ -165,6 +165,9 @@ def test_refresh_selection_and_training_run_on_s3_with_no_local_folder(s3_env, r
             training(root.join("wh").uri, root.join("runs").uri, chosen["selection_id"], config="tiny", steps=4,
                      device="cpu", cache_dir=str(cache), sample_image=str(tmp_path / "missing.png"),
                      sample_audio=str(tmp_path / "missing.wav"))
+        # the same selection in another run folder starts afresh: it does not resume from the first's working copy
+        other = training(root.join("wh").uri, root.join("runs2").uri, chosen["selection_id"], config="tiny",
+                         steps=2, device="cpu", cache_dir=str(cache))
     assert (summary.clips_in, summary.histograms, summary.spans) == (2, 2, 2), summary.lines()
     store = Warehouse(root.join("wh").uri)
     names = store.read("feature_shards")["shard_uri"].to_pylist()
@@ -176,4 +179,5 @@ def test_refresh_selection_and_training_run_on_s3_with_no_local_folder(s3_env, r
     run = Location.of(trained.run_dir)
     assert run.uri == root.join("runs", chosen["selection_id"]).uri and trained.step == 2
     assert {"ckpt_00000002.pt", "generator_00000002.safetensors", "ckpt_00000004.pt"} <= set(run.file_sizes())
+    assert other.step == 2 and "ckpt_00000004.pt" not in Location.of(other.run_dir).file_sizes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]  # nothing local but the cache

@@ -166,10 +166,14 @@ class Location:
         """
         if self.is_local:
             return self.path
-        digest = hashlib.sha256(self.uri.encode()).hexdigest()[:16]
-        target = Path(cache_dir).expanduser() / "remote" / f"{digest}-{self.name}"
+        target = Path(cache_dir).expanduser() / "remote" / self.cache_name
         copy_if_changed(self, Location.of(target))
         return target
+
+    @property
+    def cache_name(self) -> str:
+        """``<hash of the URI>-<name>``: a local cache entry of its own for each remote file or folder."""
+        return f"{hashlib.sha256(self.uri.encode()).hexdigest()[:16]}-{self.name}"
 
 
 def copy_if_changed(source: Location, target: Location) -> None:
