@@ -32,7 +32,7 @@ from training.data import (
 from training.device import resolve_device
 from training.losses import GANLoss, mismatch_audio
 from training.schedule import learning_rate, stage_index
-from training.train import Dist, Losses, build_state, load_checkpoint, train, train_step
+from training.train import Dist, Losses, build_state, clips_digest, load_checkpoint, train, train_step
 from warehouse.features import ShardError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -112,6 +112,17 @@ def test_resume_with_a_longer_saved_seq_len_skips_clips_too_short_for_it(clips, 
     assert load_checkpoint(tmp_path / "run")["step"] == 3
     with pytest.raises(ShardError, match="short.npz: 6 frames .*a training sequence needs 8"):
         ShardStream([dataclasses.replace(short, n_frames=12)], 1, 8, seed=0).batch(0)  # a manifest that lies
+
+
+def test_a_resume_on_other_clips_says_so(clips, tmp_path, caplog):
+    """The batches of a step follow from the clips: a resume on another set is not the same run."""
+    train(tiny_config(), clips, tmp_path / "run", steps=1)
+    with caplog.at_level("WARNING", logger="training.train"):
+        train(tiny_config(), clips, tmp_path / "run", steps=2)
+        assert "other clips" not in caplog.text
+        train(tiny_config(), clips[:2], tmp_path / "run", steps=3)
+    assert "on other clips than it was trained on (2 now): its batches from step 2 on" in caplog.text
+    assert load_checkpoint(tmp_path / "run")["clips"] == clips_digest(clips[:2])
 
 
 @pytest.mark.parametrize("log_every, checkpoint_every, stopped, latest", [

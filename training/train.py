@@ -18,6 +18,7 @@ would have taken.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
@@ -109,6 +110,7 @@ class TrainState:
     scaler_G: torch.amp.GradScaler  # enabled only for float16
     scaler_D: torch.amp.GradScaler
     step: int = 0  # optimisation steps done
+    clips: str = ""  # digest of the clips trained on (clips_digest); "" in checkpoints written before it
 
     def autocast(self):
         dtype = self.runtime.precision.dtype
@@ -268,7 +270,14 @@ def checkpoint_dict(state: TrainState) -> dict:
         "stage": state.stage,
         "variant": unwrap(state.G).variant,
         "step": state.step,
+        "clips": state.clips,
     }
+
+
+def clips_digest(clips: list[ClipRef]) -> str:
+    """What a run trains on, in 16 hex digits: the batches a step draws follow from it (and the seed)."""
+    listing = "\n".join(f"{c.clip_id}\t{c.n_frames}" for c in sorted(clips, key=lambda c: c.clip_id))
+    return hashlib.sha256(listing.encode()).hexdigest()[:16]
 
 
 def save_checkpoint(state: TrainState, run_dir: Path) -> Path:
@@ -344,7 +353,7 @@ def restore_state(ckpt: dict, d: Dist) -> TrainState:
     for scaler, saved in ((state.scaler_G, ckpt["scaler"]["G"]), (state.scaler_D, ckpt["scaler"]["D"])):
         if saved:  # a disabled scaler (bf16, fp32) saves {}, which an enabled one refuses
             scaler.load_state_dict(saved)
-    state.step = ckpt["step"]
+    state.step, state.clips = ckpt["step"], ckpt.get("clips", "")
     return state
 
 
@@ -413,6 +422,11 @@ def train(config: Config, clips: list[ClipRef], run_dir: Path, steps: int | None
     t = config.train
     # The caller chose the clips for its own config's seq_len; a resumed run's may be longer.
     clips = long_enough(clips, t.seq_len, f"run {run_dir}")
+    digest = clips_digest(clips)
+    if existing and state.clips and state.clips != digest:
+        log.warning("resuming %s on other clips than it was trained on (%d now): its batches from step %d on "
+                    "differ from those of an uninterrupted run", run_dir, len(clips), state.step)
+    state.clips = digest
     configure_backend(d.device, t.deterministic)
     log.info("training on %s", state.runtime.describe())
     end = config.total_steps if steps is None else steps
