@@ -206,7 +206,7 @@ def run_stage(client: Client, stage: Stage, warehouse: Warehouse, clips: list, s
 
 
 def refresh(client: Client, corpus: Path, warehouse_uri: Path, aligner_name: str,
-            landmark_every: int = 1, task_size: int = 1) -> tuple[list[Figure], list[str]]:
+            landmark_every: int = 1, task_size: int = 1, pin_core: bool = True) -> tuple[list[Figure], list[str]]:
     """Every stage over the corpus into a new warehouse; returns each stage's figure and the clip ids."""
     from pipeline.corpus import load_corpus
     from pipeline.faces_stage import FacesConfig
@@ -217,7 +217,7 @@ def refresh(client: Client, corpus: Path, warehouse_uri: Path, aligner_name: str
 
     warehouse, clips = Warehouse(warehouse_uri), load_corpus(corpus)
     settings = RefreshSettings(warehouse.uri, aligner_name, IngestConfig(task_size=task_size),
-                               FacesConfig(keyframes=KeyframeConfig(every=landmark_every)))
+                               FacesConfig(keyframes=KeyframeConfig(every=landmark_every), pin_core=pin_core))
     return [run_stage(client, stage, warehouse, clips, settings) for stage in STAGES], [c.clip_id for c in clips]
 
 
@@ -248,6 +248,8 @@ def main() -> None:
                              "keyframes agree (pipeline.measure; 1 = every frame)")
     parser.add_argument("--task-size", type=int, default=1,
                         help="clips per compute task, as `talkface refresh --task-size` (25: a task per batch)")
+    parser.add_argument("--no-pin-core", dest="pin_core", action="store_false",
+                        help="let the face mesh's threads run on any core (as `talkface refresh --no-pin-core`)")
     args = parser.parse_args()
     if min(args.clips, args.workers, args.landmark_every, args.task_size) < 1:
         parser.error("--clips, --workers, --landmark-every and --task-size must be >= 1")
@@ -264,7 +266,8 @@ def main() -> None:
         start_cpu = sum(cluster_cpu(client)) - start_cpu
         idle = idle_rate(client)
         figures, clip_ids = refresh(client, corpus_folder(sources, args.clips, work / "corpus"),
-                                    work / "warehouse", args.aligner, args.landmark_every, args.task_size)
+                                    work / "warehouse", args.aligner, args.landmark_every, args.task_size,
+                                    args.pin_core)
         media_s = media_seconds(work / "warehouse", clip_ids)
     client.close()
 
@@ -272,7 +275,7 @@ def main() -> None:
                    sum(f.local_s for f in figures))
     print(f"{len(clip_ids)} clips from {len(sources)} sources, {media_s:.1f} s of media, "
           f"{len(figures)} stages, {args.task_size} clip(s) per task, face mesh on every {args.landmark_every} "
-          f"frame(s); "
+          f"frame(s), {'pinned to a core' if args.pin_core else 'threads on any core'}; "
           f"start-up (imports, models) {start_cpu:.1f} core-s, not counted below; "
           f"idle cluster {idle:.3f} core-s per wall second, counted below")
     print(table([["stage", "clips", "clips/min", "media s", "core-s", "of which here", "core-s per s"]]

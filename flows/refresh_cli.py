@@ -39,6 +39,11 @@ from warehouse.options import warehouse_option
                    "interpolated where the face barely moved (within 3 degrees and 5 percent of its size), "
                    "measured otherwise. Faster on still talking heads, poses a little less exact "
                    "(docs/faces.md); 1 measures every frame.")
+@click.option("--pin-core/--no-pin-core", default=True, show_default=True,
+              help="Track each clip's face on one free CPU core, so that the face mesh's threads "
+                   "hand frames over on one core (less CPU and faster; docs/faces.md). Cores are "
+                   "claimed through lock files, so parallel tasks and workers of one machine never "
+                   "share one; --no-pin-core lets the threads run on any core.")
 @click.option("--batch-size", type=click.IntRange(1), default=25, show_default=True,
               help="Clips per atomic warehouse write; an interrupted run loses at most one batch.")
 @click.option("--task-size", type=click.IntRange(1), default=1, show_default=True, metavar="N",
@@ -48,7 +53,7 @@ from warehouse.options import warehouse_option
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
 @click.option("-v", "--verbose", count=True, help="-v: info logging, -vv: debug.")
 def refresh(corpus: str, warehouse: str, aligner: str, cache_dir: Path, download_media: bool,
-            min_coverage: float, cue_pad: float, landmark_every: int, batch_size: int, task_size: int,
+            min_coverage: float, cue_pad: float, landmark_every: int, pin_core: bool, batch_size: int, task_size: int,
             progress: bool, verbose: int) -> None:
     """Bring the warehouse up to date with a corpus: fetch and clean subtitles,
     probe media, force-align cues to phones (39 CMU classes), count phoneme
@@ -77,7 +82,7 @@ def refresh(corpus: str, warehouse: str, aligner: str, cache_dir: Path, download
     config = replace(base, cache_dir=cache_dir, batch_size=batch_size, task_size=task_size,
                      min_coverage=min_coverage, cue_pad_s=cue_pad,
                      fetch=replace(base.fetch, download_media=download_media))
-    faces = FacesConfig(keyframes=KeyframeConfig(every=landmark_every))
+    faces = FacesConfig(keyframes=KeyframeConfig(every=landmark_every), pin_core=pin_core)
     summary = refresh_flow(corpus, warehouse, aligner, config, progress, faces)
     for line in summary.lines():
         click.echo(line)

@@ -9,7 +9,8 @@
 - The computations, one job per module: ``corpus``, ``subtitles`` and
   ``subtitle_fetch``, ``audio``, ``align/`` (pocketsphinx and MFA backends),
   ``phonemes``, ``ingest`` (the ingest stages per clip), ``video``, ``faces``,
-  ``pose``, ``measure`` (face and pose per frame, or on keyframes), ``spans``, ``crops``, ``mfcc``, ``faces_stage``.
+  ``pose``, ``measure`` (face and pose per frame, or on keyframes), ``cores`` (one free
+  core per clip's face tracking), ``spans``, ``crops``, ``mfcc``, ``faces_stage``.
 
 Depends on ``warehouse`` only; no Prefect here (``flows/`` orchestrates).
 """

@@ -17,10 +17,12 @@ from __future__ import annotations
 import logging
 import math
 import os
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from pipeline.cores import one_core
 from pipeline.crops import CropConfig, crop, smooth_boxes
 from pipeline.faces import TrackerConfig
 from pipeline.measure import FrameMeasure, KeyframeConfig, measure_frames
@@ -47,6 +49,8 @@ class FacesConfig:
     # decoded frames kept from the first pass for the crops, per clip (0: always decode twice);
     # 256 MiB holds 13 s of 512x512 video at 25 fps, 3.7 s of 720p
     keep_frames_mib: int = 256
+    # track each clip's face on one free CPU core (pipeline/cores.py); False: mediapipe's threads float
+    pin_core: bool = True
 
 
 @dataclass(frozen=True)
@@ -136,8 +140,9 @@ def process_clip(clip: ClipInput, warehouse: str | os.PathLike[str] | Location,
 
     memory = FrameMemory(config.keep_frames_mib * 2**20)
     try:
-        measures = measure_frames(memory.remember(read_frames(info, config.fps, first, last)),
-                                  info.width, info.height, config.tracker, config.keyframes)
+        with one_core() if config.pin_core else nullcontext():
+            measures = measure_frames(memory.remember(read_frames(info, config.fps, first, last)),
+                                      info.width, info.height, config.tracker, config.keyframes)
     except VideoError as exc:
         return _rejected(cid, exc.reason, str(exc))
     if config.keyframes.every > 1:

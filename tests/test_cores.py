@@ -1,0 +1,80 @@
+"""One free core per clip's face tracking: pinning, restoring, and never two claims on one core."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from pipeline.cores import current_core, one_core
+
+CORES = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+needs_cores = pytest.mark.skipif(len(CORES) < 2, reason="pinning needs Linux and at least two usable cores")
+
+
+@needs_cores
+def test_the_body_runs_on_one_core_and_the_affinity_comes_back(tmp_path):
+    before = os.sched_getaffinity(0)
+    with one_core(tmp_path) as core:
+        assert core in CORES
+        assert os.sched_getaffinity(0) == {core}
+        assert current_core() == core
+    assert os.sched_getaffinity(0) == before
+
+
+@needs_cores
+def test_threads_of_one_process_never_share_a_core_and_the_extra_one_runs_unpinned(tmp_path):
+    holding = threading.Barrier(len(CORES) + 1)
+    got: list[int | None] = []
+
+    def claim() -> None:
+        with one_core(tmp_path) as core:
+            got.append(core)
+            holding.wait(timeout=30)  # every thread holds its claim at once
+
+    threads = [threading.Thread(target=claim) for _ in range(len(CORES) + 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(c for c in got if c is not None) == CORES
+    assert got.count(None) == 1
+
+
+@needs_cores
+def test_a_core_claimed_by_another_process_is_not_taken(tmp_path):
+    held, free = CORES[:-1], CORES[-1]
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl, os, sys\n"
+         f"fds = [os.open({str(tmp_path)!r} + f'/{{c}}.lock', os.O_RDWR | os.O_CREAT) for c in {held!r}]\n"
+         "[fcntl.flock(fd, fcntl.LOCK_EX) for fd in fds]\n"
+         "print('holding', flush=True)\n"
+         "sys.stdin.read()\n"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        with one_core(tmp_path) as core:
+            assert core == free
+    finally:
+        holder.communicate("")
+    mine = os.open(tmp_path / f"{free}.lock", os.O_RDWR)
+    fcntl.flock(mine, fcntl.LOCK_EX)
+    try:
+        with one_core(tmp_path) as core:  # the holder's locks died with it
+            assert core in held
+    finally:
+        os.close(mine)
+
+
+def test_a_lock_folder_that_cannot_be_made_means_unpinned(tmp_path):
+    (tmp_path / "file").write_text("")
+    before = os.sched_getaffinity(0) if CORES else None
+    with one_core(tmp_path / "file" / "locks") as core:
+        assert core is None
+        if CORES:
+            assert os.sched_getaffinity(0) == before
