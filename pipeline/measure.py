@@ -16,6 +16,7 @@ default) measures every frame.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -24,6 +25,8 @@ import numpy as np
 
 from pipeline.faces import FaceObservation, FaceTracker, TrackerConfig
 from pipeline.pose import head_pose
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,22 @@ def interpolate(a: FrameMeasure, b: FrameMeasure, n: int) -> list[FrameMeasure]:
     return out
 
 
+def posed(observation: FaceObservation, width: int, height: int) -> FrameMeasure:
+    """A frame's measure: its tracker output and, where a face was found and it has a solution, its head pose.
+
+    A face without a pose (no solution for its landmarks) keeps NaN angles:
+    the frame is invalid (an extreme pose) rather than the clip failing.
+    """
+    if observation.landmarks is None:
+        return FrameMeasure(observation)
+    try:
+        pose = head_pose(observation.landmarks, width, height)
+    except ValueError as exc:
+        log.warning("frame without a head pose: %s", exc)
+        return FrameMeasure(observation)
+    return FrameMeasure(observation, pose.yaw, pose.pitch, pose.roll)
+
+
 def measure_frames(frames: Iterable[tuple[int, np.ndarray]], width: int, height: int, config: TrackerConfig,
                    keyframes: KeyframeConfig = KeyframeConfig()) -> list[FrameMeasure]:
     """Track the face through ``(k, rgb)`` frames and measure the head pose of each (see the module docstring)."""
@@ -87,12 +106,8 @@ def measure_frames(frames: Iterable[tuple[int, np.ndarray]], width: int, height:
         # Bisection measures frames before the keyframe just seen, whose count of other faces the tracker
         # holds: where the count changes between the two frames bracketing k, k is counted again.
         step = k - last_seen if k > last_seen else (tracker.config.recount_every if recount else last_seen - k)
-        obs = tracker.observe(rgb, max(1, step))
         last_seen = k
-        if obs.landmarks is None:
-            return FrameMeasure(obs)
-        pose = head_pose(obs.landmarks, width, height)
-        return FrameMeasure(obs, pose.yaw, pose.pitch, pose.roll)
+        return posed(tracker.observe(rgb, max(1, step)), width, height)
 
     measures: list[FrameMeasure] = []
     pending: list[np.ndarray] = []  # frames after the last keyframe

@@ -98,7 +98,7 @@ def head_pose(landmarks: np.ndarray, width: int, height: int) -> HeadPose:
     """Head pose of one face from its (468, 2+) pixel landmarks.
 
     Raises:
-        ValueError: wrong landmark shape, or solvePnP found no solution.
+        ValueError: wrong landmark shape, non-finite landmarks, or solvePnP found no solution.
     """
     import cv2
 
@@ -106,6 +106,8 @@ def head_pose(landmarks: np.ndarray, width: int, height: int) -> HeadPose:
     if points.ndim != 2 or points.shape[0] <= max(LANDMARK_IDS) or points.shape[1] < 2:
         raise ValueError(f"head_pose: expected (468, 2+) landmarks, got shape {points.shape}")
     image_points = points[list(LANDMARK_IDS), :2]
+    if not np.isfinite(image_points).all():  # OpenCV would fail an internal assertion (cv2.error)
+        raise ValueError("head_pose: the pose landmarks are not all finite")
     ok, rvec, tvec = cv2.solvePnP(
         MODEL_POINTS, image_points, camera_matrix(width, height), np.zeros(4),
         flags=cv2.SOLVEPNP_ITERATIVE,

@@ -10,7 +10,7 @@ import pytest
 from fixtures.faces_media import AOC, aoc_corpus, aoc_measures, shared  # noqa: F401  (session fixture)
 from pipeline.faces import FaceObservation, TrackerConfig
 from pipeline.faces_stage import frame_facts
-from pipeline.measure import FrameMeasure, KeyframeConfig, agree, interpolate, measure_frames
+from pipeline.measure import FrameMeasure, KeyframeConfig, agree, interpolate, measure_frames, posed
 from pipeline.spans import SpanConfig, choose_span, frame_status
 
 
@@ -40,6 +40,16 @@ def test_frames_between_two_keyframes_are_interpolated_linearly():
 def test_keyframes_agree_only_when_the_face_barely_moved(b: FrameMeasure, agrees: bool):
     config = KeyframeConfig(every=5, max_turn_deg=3.0, max_shift=0.05)
     assert agree(_measure(0.0, yaw=0.0), b, config) is agrees
+
+
+def test_a_face_whose_landmarks_have_no_pose_is_an_invalid_frame_not_a_failed_clip():
+    bad = FaceObservation(1, np.full((468, 3), np.nan, np.float32), (0.0, 0.0, 100.0, 100.0))
+    measure = posed(bad, 256, 256)
+    assert measure.observation is bad and math.isnan(measure.yaw)
+    [facts] = frame_facts([measure], 256, 256)
+    assert frame_status(facts, SpanConfig(edge_margin=0)) == "extreme_pose"
+    good = posed(_measure(0.0, yaw=0.0).observation, 256, 256)  # flat landmarks still solve
+    assert not math.isnan(good.yaw)
 
 
 def test_a_keyframe_setting_that_cannot_work_is_refused():

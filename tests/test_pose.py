@@ -77,6 +77,8 @@ def test_off_axis_face_looking_at_the_lens_reads_frontal():
 def test_bad_landmarks_raise_value_error():
     with pytest.raises(ValueError, match="landmarks"):
         head_pose(np.zeros((10, 2)), 100, 100)
+    with pytest.raises(ValueError, match="not all finite"):  # OpenCV's own assertion (cv2.error) before
+        head_pose(np.full((468, 3), np.nan), 100, 100)
 
 
 @pytest.mark.integration
