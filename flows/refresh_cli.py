@@ -31,7 +31,8 @@ from warehouse.options import warehouse_option
                    "remote clips stop after their subtitles.")
 @click.option("--min-coverage", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
               help="Reject a clip when its aligned cues hold less than this share of its caption words "
-                   "(a failed or mismatched cue costs only that cue).")
+                   "(a failed or mismatched cue costs only that cue). Applies to the clips aligned "
+                   "in this run; clips aligned before keep their outcome.")
 @click.option("--cue-pad", type=click.FloatRange(0.0, 5.0), default=0.5, show_default=True, metavar="SECONDS",
               help="How far the aligner searches beyond a cue's caption times (caption times are hints).")
 @click.option("--landmark-every", type=click.IntRange(1), default=1, show_default=True, metavar="N",
