@@ -17,8 +17,10 @@ Three ways to name a corpus, all ending as a list of :class:`ClipSpec`:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,11 +73,18 @@ class ClipSpec:
 
 
 def safe_id(name: str) -> str:
-    """A clip id usable as a file name: runs of other characters become ``_``."""
+    """A clip id usable as a file name: runs of other characters become ``_``.
+
+    A name whose letters are all outside ``A-Za-z`` ("日本語のスピーチ") would
+    give nothing: it is named by a hash of its NFC form instead (macOS writes
+    file names decomposed), so one such file does not stop the whole corpus.
+    """
     cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._")
-    if not cleaned:
-        raise CorpusError(f"{name!r} gives an empty clip id")
-    return cleaned
+    if cleaned:
+        return cleaned
+    if any(c.isalnum() for c in name):
+        return f"clip_{hashlib.sha1(unicodedata.normalize('NFC', name).encode()).hexdigest()[:12]}"
+    raise CorpusError(f"{name!r} gives an empty clip id")
 
 
 def load_corpus(spec: str | Path) -> list[ClipSpec]:

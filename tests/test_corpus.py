@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -93,3 +95,16 @@ def test_safe_id_and_unknown_specs(tmp_path: Path) -> None:
         safe_id("///")
     with pytest.raises(CorpusError, match="not a media folder"):
         load_corpus(tmp_path / "nothing.txt")
+
+
+def test_a_file_named_only_in_other_scripts_gets_an_id_of_its_own(tmp_path: Path) -> None:
+    """'日本語のスピーチ.mp4' has no A-Za-z0-9 to keep: it is named by its hash, not an error for the whole
+    folder; the same name decomposed (as macOS writes it) gives the same id."""
+    for name in ("日本語のスピーチ.mp4", "日本語のスピーチ.en.vtt", "中文.mp4", "talk.mp4"):
+        (tmp_path / name).touch()
+    clips = {c.media.name: c for c in load_corpus(tmp_path)}
+    assert set(clips) == {"日本語のスピーチ.mp4", "中文.mp4", "talk.mp4"}
+    speech = clips["日本語のスピーチ.mp4"]
+    assert re.fullmatch(r"clip_[0-9a-f]{12}", speech.clip_id) and speech.subtitles.name == "日本語のスピーチ.en.vtt"
+    assert clips["中文.mp4"].clip_id != speech.clip_id and clips["talk.mp4"].clip_id == "talk"
+    assert safe_id(unicodedata.normalize("NFD", "日本語のスピーチ")) == speech.clip_id
