@@ -14,6 +14,7 @@ Stage ``histograms``-> one ``phoneme_histograms`` row
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import Counter
 from collections.abc import Sequence
@@ -26,7 +27,7 @@ from pipeline.audio import SAMPLE_RATE, MediaError, decode_audio, probe_media
 from pipeline.corpus import ClipSpec
 from pipeline.phonemes import histogram, to_cmu39
 from pipeline.stage import ClipResult, Reject
-from pipeline.subtitle_fetch import FetchConfig, FetchError, fetch_subtitles
+from pipeline.subtitle_fetch import FetchConfig, FetchError, fetch_subtitles, is_youtube_id
 from pipeline.subtitles import CueConfig, SubtitleError, prepare_cues, read_cues, speakable_words
 from warehouse.location import DEFAULT_CACHE_DIR, Location, copy_if_changed
 
@@ -219,9 +220,15 @@ def align_batch(clips: Sequence[dict[str, object]], cues: Sequence[Sequence[dict
 
 
 def _source_key(source: str) -> str:
+    """The file name a source's fetched subtitles and media are saved under: a YouTube id itself, else the
+    URL's or path's last part with a hash of the whole source (two talks' pages are often both
+    ``.../index.html`` or ``.../embed``, and must not share one cached fetch)."""
     from pipeline.corpus import safe_id
 
-    return safe_id(source.rstrip("/").rsplit("/", 1)[-1].removesuffix(".info.json"))[:120]
+    if is_youtube_id(source):
+        return source
+    tail = source.rstrip("/").rsplit("/", 1)[-1].removesuffix(".info.json")[:100]
+    return safe_id(f"{tail}-{hashlib.sha1(source.encode()).hexdigest()[:10]}")
 
 
 def share_media(path: Path, target: Location) -> str:

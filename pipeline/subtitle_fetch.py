@@ -64,9 +64,14 @@ class FetchedSubtitles:
     media_path: Path | None = None
 
 
+def is_youtube_id(source: str) -> bool:
+    """Whether a source is a bare YouTube video id (11 characters of ``A-Za-z0-9_-``)."""
+    return bool(_YOUTUBE_ID.match(source))
+
+
 def source_url(source: str) -> str:
     """A YouTube id becomes its watch URL; URLs and info JSON paths pass unchanged."""
-    return f"https://www.youtube.com/watch?v={source}" if _YOUTUBE_ID.match(source) else source
+    return f"https://www.youtube.com/watch?v={source}" if is_youtube_id(source) else source
 
 
 def choose_track(info: dict[str, Any], lang: str = "en") -> tuple[str, str, dict[str, Any]]:

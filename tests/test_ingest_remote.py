@@ -14,7 +14,7 @@ import pytest
 from fixtures.librivox import needs_librivox
 from fixtures.s3 import s3_endpoint, s3_env  # noqa: F401  (fixtures)
 from pipeline.corpus import load_corpus
-from pipeline.ingest import IngestConfig
+from pipeline.ingest import IngestConfig, _source_key
 from pipeline.refresh_stages import INGEST_STAGES, RefreshSettings
 from pipeline.stage import run_stages
 from pipeline.subtitle_fetch import FetchConfig
@@ -87,8 +87,8 @@ def test_downloaded_media_go_to_an_object_store_warehouse_for_other_workers(site
     fetch = FetchConfig(attempts=2, backoff_s=0.01, socket_timeout_s=5.0, download_media=True)
     ingest(segments, warehouse, IngestConfig(cache_dir=tmp_path / "cache", fetch=fetch))
     uris = warehouse.read("clips")["video_uri"].to_pylist()
-    assert uris == [f"{warehouse.uri}/media/index.html.mp4"] * 2  # named by its source
-    assert list(warehouse.location.join("media").file_sizes()) == ["index.html.mp4"]
+    assert uris == [f"{warehouse.uri}/media/{_source_key(site)}.mp4"] * 2  # named by its source
+    assert list(warehouse.location.join("media").file_sizes()) == [f"{_source_key(site)}.mp4"]
     shutil.rmtree(tmp_path / "cache")  # the later stages read the shared copy, not this machine's download
     assert Location.of(uris[0]).local_copy(tmp_path / "elsewhere").stat().st_size > 10_000
     assert warehouse.read("phoneme_histograms")["clip_id"].to_pylist() == ["talk", "talk2"]
@@ -116,4 +116,4 @@ def test_a_rebuilt_object_store_warehouse_gets_its_shared_media_again(site: str,
     warehouse = Warehouse(uri)
     assert warehouse.read("rejects").num_rows == 0
     assert first and warehouse.read("phoneme_histograms")["n_phones"].to_pylist() == first
-    assert list(warehouse.location.join("media").file_sizes()) == ["index.html.mp4"]
+    assert list(warehouse.location.join("media").file_sizes()) == [f"{_source_key(site)}.mp4"]
