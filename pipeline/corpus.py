@@ -169,8 +169,9 @@ def _segment(path: Path, row: dict[str, object]) -> ClipSpec:
     if not row["clip_id"] or not row["source"]:
         raise CorpusError(f"{path}: a row without clip_id or source: {row}")
     clip_id, source = safe_id(str(row["clip_id"])), str(row["source"])
-    start = float(row["start_s"]) if row["start_s"] is not None else 0.0
-    end = float(row["end_s"]) if row["end_s"] is not None else None
+    start = _seconds(path, clip_id, "start_s", row["start_s"])
+    end = _seconds(path, clip_id, "end_s", row["end_s"])
+    start = 0.0 if start is None else start
     if start < 0 or (end is not None and end <= start):
         raise CorpusError(f"{path}: clip {clip_id}: bad segment start_s={start} end_s={end}")
     media = None
@@ -180,6 +181,17 @@ def _segment(path: Path, row: dict[str, object]) -> ClipSpec:
             raise CorpusError(f"{path}: clip {clip_id}: media file {media} does not exist")
     return ClipSpec(clip_id, source, start, end, str(row["speaker_id"]) if row["speaker_id"] else None,
                     media=media, subtitles=find_sidecar(media) if media else None)
+
+
+def _seconds(path: Path, clip_id: str, column: str, value: object) -> float | None:
+    """A time cell as seconds (``None`` when empty); a cell like ``1:30`` makes the whole column text,
+    and must be reported with its file and clip, not as a bare ``ValueError``."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise CorpusError(f"{path}: clip {clip_id}: {column}={value!r} is not a number of seconds") from None
 
 
 def write_segment_list(clips: Iterable[ClipSpec], path: Path) -> Path:

@@ -65,6 +65,8 @@ def test_segment_list_round_trip(tmp_path: Path, suffix: str) -> None:
     ("clip_id,source,start_s,end_s,speaker_id\na,dQw4w9WgXcQ,5,4,s\n", "clip a: bad segment"),
     ("clip_id,source,start_s,end_s,speaker_id\na,missing.mp4,0,4,s\n", "clip a: media file .*missing.mp4"),
     ("clip_id,source,start_s,end_s,speaker_id\na,dQw4w9WgXcQ,0,4,s\na,dQw4w9WgXcQ,4,8,s\n", "appears twice"),
+    ("clip_id,source,start_s,end_s,speaker_id\na,dQw4w9WgXcQ,0,,s\nb,dQw4w9WgXcQ,1:30,2:00,s\n",
+     "clip b: start_s='1:30' is not a number of seconds"),
 ])  # fmt: skip
 def test_bad_segment_lists_name_the_file(tmp_path: Path, csv: str, message: str) -> None:
     path = tmp_path / "segments.csv"
