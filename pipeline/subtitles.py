@@ -172,6 +172,11 @@ CURRENCIES: dict[str, tuple[str, str, str, str]] = {
 # and trademark signs (NFKC would turn "™" into the letters "TM").
 _FOLD = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'", "´": "'", "′": "'", "“": '"', "”": '"',
                        "„": '"', "″": '"', "‐": "-", "‑": "-", "−": "-", "™": "", "℠": "", "©": "", "®": ""})
+# Latin letters that Unicode does not decompose into a base letter and an accent, so removing accents
+# leaves them, and the word would be cut at them ("Bjørn" -> "bj rn"): spelled as English writes them.
+_LATIN = str.maketrans({"ø": "o", "Ø": "O", "æ": "ae", "Æ": "Ae", "œ": "oe", "Œ": "Oe", "ł": "l", "Ł": "L",
+                        "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "Th", "ı": "i", "ħ": "h",
+                        "Ħ": "H", "ŧ": "t", "Ŧ": "T"})
 _MIN_OOV_WORD = 5  # a word cut off by a dash, unknown to the dictionary but this long, is a name, not a fragment
 
 
@@ -298,7 +303,7 @@ def speakable_words(text: str) -> tuple[str, ...]:
     """Lower-case words the aligner can pronounce, as they were said.
 
     Numbers, symbols and abbreviations are spelled out ("$3.50" -> "three dollars
-    fifty cents"), accents removed ("café" -> "cafe"), hesitations spelled as the
+    fifty cents"), accents removed ("café" -> "cafe", "Bjørn" -> "bjorn"), hesitations spelled as the
     CMU dictionary spells them, cut-off fragments and stutters dropped; see
     :data:`RULES` and the module docstring.
 
@@ -310,6 +315,7 @@ def speakable_words(text: str) -> tuple[str, ...]:
     """
     text = _apply("words", _normalise_unicode(text))
     text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    text = text.translate(_LATIN)
     words = [w for token in _NOT_WORD.split(text.casefold()) for w in _token_words(token)]
     return tuple(w for w in words if _WORD.fullmatch(w))
 

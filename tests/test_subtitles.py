@@ -299,6 +299,8 @@ CAPTION_LINES = [
                  "cafe au lait that's so naive", id="accents-and-quotes"),
     pytest.param("\uff28\uff45\uff4c\uff4c\uff4f\u3000some\u00adthing \ufb01ne\u200b here",
                  "hello something fine here", id="nfkc"),
+    pytest.param("Bjørn Borg, Lech Wałęsa, Þór and Jørgensen ordered hors d’œuvre",
+                 "bjorn borg lech walesa thor and jorgensen ordered hors d'oeuvre", id="letters-without-accents"),
 ]
 
 # Words of CAPTION_LINES the CMU dictionary lacks; g2p_en pronounces them.
