@@ -75,6 +75,9 @@ _ROLE_LABEL = (r"(?:Narrator|Speaker|Interviewer|Interviewee|Host|Guest|Announce
                r"|Moderator|Audience|Man|Woman)(?:\s(?:\d{1,2}|[A-Z]))?")  # Narrator, Speaker 2
 _NAME_LABEL = r"[A-Z][a-z'.-]*(?:\s[A-Z][a-z'.-]*)?"  # Anderson Cooper: only after ">>"
 _NUMBER = r"\d+(?:,\d{3})*(?:\.\d+)?"  # 3, 3.5, 1,250,000
+# Scales written onto an amount of money, as news captions do: "$5bn", "£10m", "$300k".
+SCALE_ABBREVIATIONS: dict[str, str] = {"bn": "billion", "b": "billion", "mn": "million", "m": "million",
+                                       "k": "thousand", "tn": "trillion"}
 
 # Applied in this order, each scope by its own step. The word rules run before
 # lower-casing (titles need the capital of the name after them) and spell out
@@ -120,8 +123,9 @@ RULES: tuple[Rule, ...] = (
           "phone numbers ('555-0123') are said digit by digit, not as a range"),
     _rule("words", rf"(?<![\d.,])({_NUMBER})\s?[-–—]\s?(?=[$£€¥]?\d)", r"\1 to ",
           "'5-10', '1998–2001', '$5-$10': a range, said 'to'"),
-    _rule("words", rf"([$£€¥])\s?({_NUMBER})(?:\s?(?i:(thousand|million|billion|trillion))\b)?",
-          lambda m: _money(m), "'$3.50', '£20', '$5 million': the unit is said after the amount"),
+    _rule("words", rf"([$£€¥])\s?({_NUMBER})(?:\s?(?i:(thousand|million|billion|trillion))\b"
+                   rf"|(?i:({'|'.join(SCALE_ABBREVIATIONS)}))\b)?",
+          lambda m: _money(m), "'$3.50', '£20', '$5 million', '$5bn', '£10m': the unit is said after the amount"),
     _rule("words", r"(?<![\d:])(\d{1,2}):(\d{2})(?![\d:])(?:\s+([AaPp] m)\b)?", lambda m: _clock(m),
           "'10:30' is 'ten thirty', '7:05' 'seven oh five', '9:00' 'nine o'clock'"),
     _rule("words", r"(?<![\d/⁄])(\d+)\s?[/⁄]\s?(\d+)(?![\d/⁄])", lambda m: _fraction(m),
@@ -405,7 +409,7 @@ def _year(year: int) -> str:
 
 def _money(m: re.Match[str]) -> str:
     unit, units, sub, subs = CURRENCIES[m[1]]
-    amount, scale = m[2].replace(",", ""), m[3]
+    amount, scale = m[2].replace(",", ""), m[3] or SCALE_ABBREVIATIONS.get((m[4] or "").lower())
     if scale:  # "$5 million" -> "five million dollars"
         return f"{_spell(amount)} {scale.lower()} {units}"
     whole, _, cents = amount.partition(".")

@@ -240,6 +240,8 @@ CAPTION_LINES = [
                  "tickets were twenty pounds or ten euros for students one dollar for kids", id="currencies"),
     pytest.param("The company raised $1.5 million", "the company raised one point five million dollars",
                  id="money-scale"),
+    pytest.param("A $5bn deal, up from £300m, and a $90k fee", "a five billion dollars deal up from three hundred "
+                 "million pounds and a ninety thousand dollars fee", id="money-scale-abbreviated"),
     pytest.param("Inflation is at 3.5% and rising", "inflation is at three point five percent and rising",
                  id="percent"),
     pytest.param("It's 2.5 times bigger", "it's two point five times bigger", id="decimal"),
