@@ -103,6 +103,17 @@ def _stream_origin(stream) -> float:
     return 0.0 if stream.start_time is None else float(stream.start_time * stream.time_base)
 
 
+def _shown(packet) -> bool:
+    """Whether a packet is a frame the viewer sees: timed, not empty, and not cut off by an edit list.
+
+    A cut made without re-encoding (``ffmpeg -ss -c copy``, ``yt-dlp --download-sections``,
+    a phone's trim) keeps the packets from the keyframe before the cut and marks
+    those before it as discarded; the decoder drops them, so counting them would
+    stretch the duration and pad the end with copies of the last frame.
+    """
+    return packet.pts is not None and packet.size > 0 and not packet.is_discard
+
+
 def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
     """Read packet times (no full decode) and the first frame's display matrix.
 
@@ -116,11 +127,7 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
     with _open(path) as container:
         stream = container.streams.video[0]
         try:
-            times = sorted(
-                float(p.pts * p.time_base)
-                for p in container.demux(stream)
-                if p.pts is not None and p.size
-            )
+            times = sorted(float(p.pts * p.time_base) for p in container.demux(stream) if _shown(p))
             container.seek(0)
             first = next(container.decode(stream), None)
         except av.FFmpegError as exc:

@@ -89,6 +89,29 @@ def test_frames_over_the_budget_are_all_dropped_and_still_passed_through(tmp_pat
     assert memory.recall(0, 1) is None
 
 
+def _cut_without_reencoding(source: Path, path: Path, cut_s: float) -> Path:
+    """``source`` from ``cut_s`` on as ``ffmpeg -ss CUT -c copy`` writes it: every packet from the keyframe
+    at 0 kept, times shifted so the cut is time 0; the mp4 edit list marks the packets before it discarded."""
+    with av.open(str(source)) as src, av.open(str(path), "w") as out:
+        stream = src.streams.video[0]
+        copy = out.add_stream_from_template(stream)
+        shift = round(cut_s / stream.time_base)
+        for packet in src.demux(stream):
+            if packet.dts is None:
+                continue
+            packet.pts, packet.dts, packet.stream = packet.pts - shift, packet.dts - shift, copy
+            out.mux(packet)
+    return path
+
+
+def test_packets_an_edit_list_cuts_off_count_neither_in_duration_nor_frames(tmp_path):
+    whole = _write(tmp_path / "whole.mp4", [j / 25 for j in range(24)])
+    info = probe_video(_cut_without_reencoding(whole, tmp_path / "cut.mp4", 0.2))  # 5 frames before the cut
+    assert (info.source_frames, info.n_frames()) == (19, 19)
+    assert info.duration_s == pytest.approx(0.76)
+    assert [_level(rgb) for _, rgb in read_frames(info)] == list(range(5, 24))  # no copies of the last frame
+
+
 @pytest.mark.parametrize("rotation", [90, -90, 180])
 def test_display_rotation_is_applied(tmp_path, rotation):
     plain = probe_video(_write(tmp_path / "plain.mp4", [0.0, 0.04, 0.08]))
