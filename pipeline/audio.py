@@ -29,6 +29,16 @@ Seconds = float
 SAMPLE_RATE = 16000
 """The rate every stage works at: alignment models and MFCC features expect 16 kHz."""
 
+_DOWNMIX = {"rematrix_maxval": "1.0"}
+"""libswresample options of the mono downmix: channels are averaged, not summed.
+
+Without a bound, ffmpeg mixes each front channel into mono at 0.707 (its
+float output is never normalised), so a stereo track with the same signal in
+both channels comes out 1.41 times louder and clips wherever it peaks above
+0.707 (a loudness-normalised download does); 1.0 scales the matrix to the
+channels' mean, which leaves a mono source unchanged.
+"""
+
 _SEEK_MARGIN_S: Seconds = 1.0
 """Seek this far before ``start_s``: the decoder needs a frame of history after a seek."""
 
@@ -165,7 +175,7 @@ def _decode(
     if begin - _SEEK_MARGIN_S > 0:
         target = (origin + begin - _SEEK_MARGIN_S) / stream.time_base
         container.seek(math.floor(target), stream=stream, backward=True)
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate, options=_DOWNMIX)
     chunks: list[np.ndarray] = []
     first: Seconds | None = None
     for frame in container.decode(stream):

@@ -56,6 +56,18 @@ def test_wav_round_trip_and_resampling(tmp_path: Path) -> None:
     assert len(decode_audio(path, sample_rate=8000)) == 8000
 
 
+@pytest.mark.parametrize(("suffix", "codec", "rate"), [(".wav", "pcm_s16le", 16000), (".webm", "libopus", 48000)])
+def test_stereo_is_the_mean_of_its_channels_not_a_clipped_sum(tmp_path: Path, suffix: str, codec: str,
+                                                             rate: int) -> None:
+    loud = tone_after(0.0, 1.0, rate) * 1.8  # peaks at 0.9, like a loudness-normalised download
+    mono = decode_audio(write_media(tmp_path / f"mono{suffix}", loud, rate, codec))
+    stereo = decode_audio(write_media(tmp_path / f"stereo{suffix}", loud, rate, codec, channels=2))
+    assert np.abs(stereo).max() == pytest.approx(0.9, abs=0.05)  # summed at 0.707 each: 1.27, clipped to 1.0
+    assert not np.any(np.abs(stereo) >= 1.0)
+    if codec == "pcm_s16le":
+        np.testing.assert_allclose(stereo, mono, atol=1e-6)
+
+
 def test_probe_media(tmp_path: Path) -> None:
     info = probe_media(write_media(tmp_path / "v.mp4", tone_after(0.1, 1.0, 16000), 16000, video_s=1.0))
     assert (info.has_audio, info.has_video, info.fps, info.width, info.height) == (True, True, 25.0, 64, 64)
