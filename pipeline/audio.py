@@ -175,7 +175,7 @@ def _decode(
     if begin - _SEEK_MARGIN_S > 0:
         target = (origin + begin - _SEEK_MARGIN_S) / stream.time_base
         container.seek(math.floor(target), stream=stream, backward=True)
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate, options=_DOWNMIX)
+    mono = _MonoResampler(sample_rate)
     chunks: list[np.ndarray] = []
     first: Seconds | None = None
     for frame in container.decode(stream):
@@ -183,9 +183,40 @@ def _decode(
             continue  # no timestamp to place it by; only seen on broken streams
         if first is None:
             first = float(frame.pts * frame.time_base) - origin
-        chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(frame))
+        chunks.extend(mono.resample(frame))
         if end_s is not None and float(frame.pts * frame.time_base) - origin > end_s:
             break
-    chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(None))
+    chunks.extend(mono.flush())
     samples = np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros(0, np.float32)
     return first, samples
+
+
+class _MonoResampler:
+    """Frames of any format, layout and rate to float32 mono at one rate, in order.
+
+    A stream may change these mid-way: HLS segments joined into one file (yt-dlp's
+    own HLS download), a live recording whose encoder was restarted. PyAV's
+    resampler is fixed to its first frame's input and raises a bare ValueError on
+    another, so each change flushes the resampler and starts a new one.
+    """
+
+    def __init__(self, sample_rate: int) -> None:
+        self.sample_rate = sample_rate
+        self._resampler: av.AudioResampler | None = None
+        self._input: tuple[str, str, int] | None = None
+
+    def resample(self, frame: av.AudioFrame) -> list[np.ndarray]:
+        """The samples ``frame`` completes (the resampler may hold some back until the next)."""
+        held = []
+        if (frame.format.name, frame.layout.name, frame.sample_rate) != self._input:
+            held = self.flush()
+            self._input = (frame.format.name, frame.layout.name, frame.sample_rate)
+            self._resampler = av.AudioResampler(format="flt", layout="mono", rate=self.sample_rate,
+                                                options=_DOWNMIX)
+        return held + [out.to_ndarray().reshape(-1) for out in self._resampler.resample(frame)]
+
+    def flush(self) -> list[np.ndarray]:
+        """The samples still held back."""
+        if self._resampler is None:
+            return []
+        return [out.to_ndarray().reshape(-1) for out in self._resampler.resample(None)]

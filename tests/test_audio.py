@@ -68,6 +68,17 @@ def test_stereo_is_the_mean_of_its_channels_not_a_clipped_sum(tmp_path: Path, su
         np.testing.assert_allclose(stereo, mono, atol=1e-6)
 
 
+def test_a_stream_whose_layout_and_rate_change_midway_decodes_whole(tmp_path: Path) -> None:
+    # HLS segments joined as yt-dlp's own HLS download joins them: mono 44.1 kHz, then stereo 48 kHz.
+    first = write_media(tmp_path / "a.ts", tone_after(0.0, 1.0, 44100), 44100, video_s=1.0)
+    second = write_media(tmp_path / "b.ts", tone_after(0.0, 1.0, 48000), 48000, video_s=1.0, channels=2)
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(first.read_bytes() + second.read_bytes())
+    samples = decode_audio(joined)
+    assert 2.0 <= len(samples) / 16000 < 2.15  # each segment's encoder pads its last frame
+    assert 0.45 < np.abs(samples[20000:]).max() <= 0.55  # the stereo half too, at the tone's own level
+
+
 def test_probe_media(tmp_path: Path) -> None:
     info = probe_media(write_media(tmp_path / "v.mp4", tone_after(0.1, 1.0, 16000), 16000, video_s=1.0))
     assert (info.has_audio, info.has_video, info.fps, info.width, info.height) == (True, True, 25.0, 64, 64)
