@@ -96,12 +96,25 @@ def clip_row(clip: ClipSpec, config: IngestConfig, shared: Location | None = Non
         info = probe_media(local_file(media, config))
     except (MediaError, FileNotFoundError) as exc:
         return Reject(clip.clip_id, "clips", "bad_media", str(exc))
+    if clip.start_s >= info.duration_s:
+        return _segment_past_end(clip, media, info.duration_s)
     if downloaded and shared is not None and not shared.is_local:
         media = share_media(Path(media), shared.join("media", f"{_source_key(clip.source)}{Path(media).suffix}"))
     return {"clip_id": clip.clip_id, "speaker_id": clip.speaker_id, "source": clip.source,
             "video_uri": str(media), "start_s": clip.start_s,
             "end_s": clip.end_s if clip.end_s is not None else info.duration_s,
             "fps": info.fps, "width": info.width, "height": info.height, "has_audio": info.has_audio}
+
+
+def _segment_past_end(clip: ClipSpec, media: str | Path, duration_s: float) -> Reject:
+    """A segment that starts where the media has ended (a shorter or truncated download).
+
+    Its row would end before it starts (``end_s`` defaults to the media's end),
+    which no later stage can decode.
+    """
+    return Reject(clip.clip_id, "clips", "bad_media",
+                  f"{media}: the segment starts at {clip.start_s:.2f} s, at or after the end of the media "
+                  f"({duration_s:.2f} s)")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import pytest
 from fixtures.librivox import needs_librivox, transcripts, wav
 from fixtures.media import tone_after, write_media
 from pipeline.corpus import ClipSpec, load_corpus
-from pipeline.ingest import IngestConfig, align_batch, subtitle_rows
+from pipeline.ingest import IngestConfig, align_batch, clip_row, subtitle_rows
 from pipeline.refresh_stages import INGEST_STAGES, RefreshSettings
 from pipeline.stage import Reject, run_stages
 from warehouse.phones import PHONE_INDEX
@@ -139,6 +139,16 @@ def test_stage_functions_directly(corpus: Path, aligner) -> None:
     [bad] = align_batch([clip], [rows], aligner, IngestConfig())
     assert bad.clip_id == "x" and bad.rows == {}
     assert bad.reject.reason == "bad_media" and "corrupt.mp4" in bad.reject.detail
+
+
+def test_a_segment_starting_after_the_media_ends_is_rejected_by_the_clips_stage(tmp_path: Path) -> None:
+    media = write_media(tmp_path / "short.mp4", tone_after(0.0, 2.0, 44100), 44100, video_s=2.0)
+    reject = clip_row(ClipSpec("late", str(media), 3.0, None, media=media), IngestConfig())
+    # Before: a row with start_s 3.0 and end_s 2.0, on which the align stage raised a bare ValueError.
+    assert isinstance(reject, Reject) and (reject.stage, reject.reason) == ("clips", "bad_media")
+    assert "short.mp4" in reject.detail and "starts at 3.00 s" in reject.detail
+    row = clip_row(ClipSpec("inside", str(media), 1.0, None, media=media), IngestConfig())
+    assert isinstance(row, dict) and row["start_s"] == 1.0 and row["end_s"] > 1.9
 
 
 @pytest.mark.integration
