@@ -85,20 +85,15 @@ def _origin(container: av.container.InputContainer) -> Seconds:
 
 
 def probe_media(path: str | os.PathLike[str]) -> MediaInfo:
-    """Read the container header of ``path`` (no decoding).
+    """Read the container header of ``path`` (no decoding; packets are read only where the header
+    holds no duration).
 
     Raises:
         MediaError: the file is missing or not a media file ffmpeg can open.
     """
     path = Path(path)
     with _open(path) as container:
-        origin = _origin(container)
-        ends = [
-            _stream_start(s) + float(s.duration * s.time_base) - origin
-            for s in container.streams
-            if s.duration is not None and s.type in ("audio", "video")
-        ]
-        duration = max(ends) if ends else (container.duration or 0) / av.time_base
+        duration = _duration(path, container)
         video = container.streams.video[0] if container.streams.video else None
         rate = video.average_rate or video.base_rate if video is not None else None
         return MediaInfo(
@@ -110,6 +105,32 @@ def probe_media(path: str | os.PathLike[str]) -> MediaInfo:
             width=video.codec_context.width if video is not None else None,
             height=video.codec_context.height if video is not None else None,
         )
+
+
+def _duration(path: Path, container: av.container.InputContainer) -> Seconds:
+    """Seconds from the video's time 0 to the end of the longest audio or video stream.
+
+    From the streams' headers, else the container's; a file written live (a
+    Matroska recording of a stream, one cut off before its header was finished)
+    holds neither, and its last packet says where it ends.
+    """
+    origin = _origin(container)
+    ends = [
+        _stream_start(s) + float(s.duration * s.time_base) - origin
+        for s in container.streams
+        if s.duration is not None and s.type in ("audio", "video")
+    ]
+    if ends:
+        return max(ends)
+    if container.duration is not None:
+        return container.duration / av.time_base
+    streams = [*container.streams.video, *container.streams.audio]
+    try:
+        last = max((float((p.pts + (p.duration or 0)) * p.time_base) for p in container.demux(*streams)
+                    if p.pts is not None), default=origin)
+    except av.FFmpegError as exc:
+        raise MediaError(f"{path}: no duration in the header and unreadable packets ({exc})") from exc
+    return last - origin
 
 
 def decode_audio(

@@ -85,6 +85,15 @@ def test_probe_media(tmp_path: Path) -> None:
     assert abs(info.duration_s - 1.0) < 0.1
 
 
+def test_probe_reads_the_duration_of_a_live_recording_from_its_packets(tmp_path: Path) -> None:
+    # Matroska written live (a stream recorded to a pipe, a recorder that never finished the file): no duration.
+    path = write_media(tmp_path / "live.mkv", tone_after(0.1, 2.0, 48000), 48000, "libopus", video_s=2.0,
+                       options={"live": "1"})
+    info = probe_media(path)
+    assert abs(info.duration_s - 2.0) < 0.05  # before: 0.0, and the clips row ended where it started
+    assert len(decode_audio(path, end_s=info.duration_s)) / 16000 == pytest.approx(info.duration_s, abs=0.01)
+
+
 def test_no_audio_stream_names_the_file(tmp_path: Path) -> None:
     path = write_media(tmp_path / "silent_video.mp4", None, video_s=1.0)
     assert probe_media(path).has_audio is False
