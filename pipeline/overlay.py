@@ -71,6 +71,23 @@ def contact_sheet(tiles: list[np.ndarray], columns: int, tile_width: int) -> np.
     return sheet
 
 
+def write_png(path: Path, rgb: np.ndarray) -> None:
+    """Write an RGB image as a PNG file, whole or not at all.
+
+    Not ``cv2.imwrite``: it reports a failed write only by returning False, and
+    the command would announce a sheet that is not there.
+
+    Raises:
+        warehouse.durable.WriteFailed: naming ``path``, when it cannot be written.
+    """
+    import cv2
+
+    from warehouse.durable import write_atomically
+
+    _, encoded = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    write_atomically(path, lambda handle: handle.write(encoded.tobytes()), "overlay")
+
+
 def render_overlay(video: Path, out: Path, faces_config, overlay: OverlayConfig = OverlayConfig()) -> SpanDecision:
     """Track ``video``, apply the span rule and write the annotated PNG sheet or MP4.
 
@@ -80,6 +97,7 @@ def render_overlay(video: Path, out: Path, faces_config, overlay: OverlayConfig 
     Raises:
         ValueError: ``out`` is neither .png nor .mp4.
         pipeline.video.VideoError: the video cannot be decoded.
+        warehouse.durable.WriteFailed: the contact sheet cannot be written.
     """
     from pipeline.faces_stage import frame_facts
     from pipeline.measure import measure_frames
@@ -97,12 +115,9 @@ def render_overlay(video: Path, out: Path, faces_config, overlay: OverlayConfig 
     frames = read_frames(info, faces_config.fps)
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".png":
-        import cv2
-
         tiles = [draw_frame(rgb, k, measures[k], statuses[k], span)
                  for k, rgb in frames if k % overlay.every == 0 and k < len(measures)]
-        cv2.imwrite(str(out), cv2.cvtColor(contact_sheet(tiles, overlay.columns, overlay.tile_width),
-                                           cv2.COLOR_RGB2BGR))
+        write_png(out, contact_sheet(tiles, overlay.columns, overlay.tile_width))
     else:
         write_video(out, (draw_frame(rgb, k, measures[k], statuses[k], span)
                            for k, rgb in frames if k < len(measures)), faces_config.fps)

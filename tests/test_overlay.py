@@ -65,3 +65,14 @@ def test_interpolated_frames_are_labelled(carphone):
     plain = draw_frame(frames[k][1], k, replace(measures[k], interpolated=False), "ok", span)
     rows = np.flatnonzero((labelled != plain).any(axis=(1, 2)))
     assert rows.size and rows.max() < 40  # only the text lines at the top differ
+
+
+def test_a_sheet_that_cannot_be_written_is_an_error_naming_it(carphone, tmp_path, capsys):
+    """cv2.imwrite only returns False: the command said 'wrote' and exited 0 with no file."""
+    from cli_contract import run_cli
+
+    png = tmp_path / ("x" * 300 + ".png")  # longer than any file name may be
+    assert run_cli(cli, "talkface", ["overlay", str(carphone), str(png), "--every", "50"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"talkface: error: {png}: could not write overlay: File name too long")
+    assert list(tmp_path.iterdir()) == []
