@@ -88,9 +88,9 @@ def train_task(config_name: str, clips: list, run_dir: Path, steps: int | None, 
 @task(cache_policy=NO_CACHE)
 def checkpoint_step_task(run_dir: Path) -> int:
     """The step of the run folder's latest checkpoint (also right when this run had nothing left to do)."""
-    from training.train import load_checkpoint
+    from training.train import checkpoint_step
 
-    return int(load_checkpoint(run_dir)["step"])
+    return checkpoint_step(run_dir)
 
 
 @task(cache_policy=NO_CACHE)

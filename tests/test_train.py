@@ -316,6 +316,21 @@ def test_train_command_on_a_manifest(manifest, tmp_path, device):
     assert result.exit_code == 1 and "none.parquet not found" in result.output
 
 
+def test_train_command_with_nothing_left_to_do_names_the_runs_step(manifest, tmp_path):
+    """It printed the --steps asked for ('already at step 1' of a run at step 2), or 'step None' without it."""
+    config = tmp_path / "two.toml"
+    config.write_text('base = "tiny"\n[[train.schedule]]\n'
+                      'name = "cae"\nsteps = 2\nvariant = "CAE"\nperceptual = false\nadversarial = false\n')
+    run_dir = tmp_path / "run"
+    args = ["train", "--manifest", str(manifest), "--config", str(config), "--out", str(run_dir)]
+    runner = CliRunner()
+    assert runner.invoke(cli, args).exit_code == 0
+    for extra in ([], ["--steps", "1"], ["--steps", "2"]):
+        result = runner.invoke(cli, [*args, *extra])
+        assert result.exit_code == 0, result.output
+        assert result.output.splitlines()[-1] == f"nothing to do: {run_dir} is already at step 2"
+
+
 @pytest.mark.integration
 def test_torchrun_ddp_on_two_cpu_processes(manifest, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}

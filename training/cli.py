@@ -65,6 +65,7 @@ def train(warehouse: str, manifest: Path | None, config_name: str, steps: int | 
     _logging()
     from training.config import load_config
     from training.device import resolve_device
+    from training.train import checkpoint_step
     from training.train import train as run_training
 
     try:
@@ -78,7 +79,7 @@ def train(warehouse: str, manifest: Path | None, config_name: str, steps: int | 
         last = history[-1]
         click.echo(f"trained to step {last['step']}: rec {last['rec']:.4f}, run folder {run_dir}")
     else:
-        click.echo(f"nothing to do: {run_dir} is already at step {steps}")
+        click.echo(f"nothing to do: {run_dir} is already at step {checkpoint_step(run_dir)}")
 
 
 @click.command()

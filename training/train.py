@@ -317,6 +317,17 @@ def latest_checkpoint(path: Path) -> Path:
     return found[-1]
 
 
+def checkpoint_step(path: Path) -> int:
+    """The step of the checkpoint at ``path`` (a file, or a run folder's latest): where a run stands,
+    also when it had nothing left to do.
+
+    Raises:
+        FileNotFoundError: no checkpoint at ``path``.
+        ValueError: the checkpoint is damaged (see :func:`load_checkpoint`).
+    """
+    return int(load_checkpoint(path)["step"])
+
+
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict:
     """The checkpoint dict at ``path`` (a file or run folder).
 
