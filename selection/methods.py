@@ -92,6 +92,8 @@ def check_params(params: SelectionParams, n_clips: int) -> SelectionParams:
         raise SelectionError(f"--k must be at least 1, got {params.k}")
     if params.nmin < 1:
         raise SelectionError(f"--nmin must be at least 1, got {params.nmin}")
+    if params.seed < 0:  # numpy's generators take none, and their error names no flag
+        raise SelectionError(f"--seed must be at least 0, got {params.seed}")
     if params.nmin > params.nmax:
         raise SelectionError(f"--nmin ({params.nmin}) is larger than --nmax ({params.nmax})")
     if params.nmin > n_clips:

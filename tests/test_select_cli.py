@@ -128,6 +128,8 @@ def test_bad_input_files_exit_2_with_one_line_naming_the_file(tmp_path, capsys, 
     (["--nmin", "300", "--nmax", "200"], "--nmin (300) is larger than --nmax (200)"),
     (["--nmin", "400", "--nmax", "500"], "--nmin (400) is larger than the number of clips (300)"),
     (["--k", "0"], "--k must be at least 1"),
+    (["--seed", "-1"], "--seed must be at least 0, got -1"),  # numpy's words named no flag
+    (["--seed", "-1", "--method", "scan"], "--seed must be at least 0, got -1"),  # was ignored
     (["--nmin", "ten"], "'ten' is not a valid integer"),
     (["--method", "best"], "'best' is not one of 'paper', 'scan', 'greedy'"),
 ])  # fmt: skip
