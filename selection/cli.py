@@ -15,7 +15,7 @@ import click
 from cli_contract import run_cli
 from selection.distances import DEFAULT_DISTANCE, DISTANCES
 from selection.methods import DEFAULT_METHOD, DEFAULT_SEED, METHODS, SelectionParams
-from warehouse.options import warehouse_option
+from warehouse.options import refuse_with_input, warehouse_option
 
 EPILOG = """\b
 Methods:
@@ -75,6 +75,7 @@ def select_samples(input_path: Path | None, warehouse: str, table_version: int |
     when reading the warehouse, records the run in its selections tables
     together with the table versions it read.
     """
+    refuse_with_input("--table-version", table_version, input_path)
     params = SelectionParams(nmin=nmin, nmax=nmax, k=k, seed=seed, method=method,
                              distance=distance)
     from selection.runner import select_and_record

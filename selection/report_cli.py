@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from warehouse.options import warehouse_option
+from warehouse.options import refuse_with_input, warehouse_option
 
 
 @click.command()
@@ -37,6 +37,7 @@ def report(warehouse: str, selection_id: str | None, input_path: Path | None,
 
     if (input_path is None) != (selection_path is None):
         raise click.UsageError("--input and --selection go together")
+    refuse_with_input("--selection-id", selection_id, input_path)
     if input_path:
         source = sources.from_file(input_path)
         clip_ids, info = records.read_selection_file(selection_path)

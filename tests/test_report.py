@@ -54,7 +54,9 @@ def test_report_from_files_uses_the_parameters_recorded_in_the_selection_file(tm
 
 def test_report_errors_are_one_line_naming_what_is_missing(warehouse_uri, capsys):
     for args, message in ((["--warehouse", warehouse_uri], "no selection recorded yet (run select-samples)"),
-                          (["--input", "x.parquet"], "--input and --selection go together")):
+                          (["--input", "x.parquet"], "--input and --selection go together"),
+                          (["--input", "x.parquet", "--selection", "s.parquet", "--selection-id", "abc"],
+                           "--selection-id reads the warehouse; it cannot be used with --input")):  # was ignored
         assert run_cli(report, "talkface report", args) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err, err

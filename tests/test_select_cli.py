@@ -130,6 +130,7 @@ def test_bad_input_files_exit_2_with_one_line_naming_the_file(tmp_path, capsys, 
     (["--k", "0"], "--k must be at least 1"),
     (["--seed", "-1"], "--seed must be at least 0, got -1"),  # numpy's words named no flag
     (["--seed", "-1", "--method", "scan"], "--seed must be at least 0, got -1"),  # was ignored
+    (["--table-version", "3"], "--table-version reads the warehouse; it cannot be used with --input"),  # was ignored
     (["--nmin", "ten"], "'ten' is not a valid integer"),
     (["--method", "best"], "'best' is not one of 'paper', 'scan', 'greedy'"),
 ])  # fmt: skip
