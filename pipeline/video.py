@@ -243,35 +243,54 @@ def write_video(path: Path, frames: Iterable[np.ndarray], fps: float = 25.0,
 
     Returns:
         The number of frames written.
-    """
-    from fractions import Fraction
 
+    Raises:
+        ValueError: naming ``path``, when there are no frames or its name is no format that takes H.264.
+        warehouse.durable.WriteFailed: naming ``path``, when it cannot be written.
+    """
     import av
+
+    from warehouse.durable import WriteFailed
 
     path.parent.mkdir(parents=True, exist_ok=True)
     frames = iter(frames)
     first = next(frames, None)
     if first is None:
         raise ValueError(f"{path}: no frames to write")
+    try:
+        with av.open(str(path), mode="w") as container:
+            return _mux(container, itertools.chain([first], frames), first.shape, fps, samples, sample_rate)
+    except OSError as exc:  # PyAV's errors name no file: "[Errno 2] No such file or directory"
+        raise WriteFailed(path, "video", exc) from exc
+    except ValueError as exc:  # "Could not determine output format", "'image2' format does not support 'libx264'"
+        raise ValueError(f"{path}: cannot write a video in this format ({exc})") from exc
+
+
+def _mux(container, frames: Iterable[np.ndarray], shape: tuple[int, ...], fps: float, samples: np.ndarray | None,
+         sample_rate: int) -> int:
+    """Encode ``frames`` (and ``samples``) into the open output ``container``; the number of frames."""
+    from fractions import Fraction
+
+    import av
+
+    # Every stream exists before the first packet is muxed (the header is written then).
+    video = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+    video.height, video.width = shape[0] // 2 * 2, shape[1] // 2 * 2
+    video.pix_fmt = "yuv420p"
+    audio = None if samples is None else container.add_stream("aac", rate=sample_rate, layout="mono")
     written = 0
-    with av.open(str(path), mode="w") as container:
-        # Every stream exists before the first packet is muxed (the header is written then).
-        video = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
-        video.height, video.width = first.shape[0] // 2 * 2, first.shape[1] // 2 * 2
-        video.pix_fmt = "yuv420p"
-        audio = None if samples is None else container.add_stream("aac", rate=sample_rate, layout="mono")
-        for rgb in itertools.chain([first], frames):
-            image = np.ascontiguousarray(rgb[: video.height, : video.width])
-            container.mux(video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
-            written += 1
-        container.mux(video.encode())
-        if audio is not None:
-            block = 1024
-            for start in range(0, len(samples), block):
-                piece = np.ascontiguousarray(samples[start:start + block], np.float32)[None]  # (1, n)
-                frame = av.AudioFrame.from_ndarray(piece, format="flt", layout="mono")
-                frame.sample_rate = sample_rate
-                frame.pts = start
-                container.mux(audio.encode(frame))
-            container.mux(audio.encode())
+    for rgb in frames:
+        image = np.ascontiguousarray(rgb[: video.height, : video.width])
+        container.mux(video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        written += 1
+    container.mux(video.encode())
+    if audio is not None:
+        block = 1024
+        for start in range(0, len(samples), block):
+            piece = np.ascontiguousarray(samples[start:start + block], np.float32)[None]  # (1, n)
+            frame = av.AudioFrame.from_ndarray(piece, format="flt", layout="mono")
+            frame.sample_rate = sample_rate
+            frame.pts = start
+            container.mux(audio.encode(frame))
+        container.mux(audio.encode())
     return written

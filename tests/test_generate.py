@@ -144,3 +144,18 @@ def test_bad_inputs_name_the_file(run_dir, face, tmp_path):
     assert "not_image.png: not a readable image" in run(not_image, speech, run_dir)
     assert "no_audio.mp4: no audio stream" in run(face, silent_video, run_dir)
     assert "no checkpoint at" in run(face, speech, tmp_path / "empty_run")
+
+
+def test_an_output_that_cannot_be_written_is_named(run_dir, face, tmp_path):
+    """PyAV's errors name no file: '[Errno 2] No such file or directory', 'Could not determine output format'."""
+    speech = tmp_path / "speech.wav"
+    _speech_like(speech, 0.2)
+    runner = CliRunner()
+    for out, message in ((tmp_path / "video.txt", "cannot write a video in this format (Could not determine output "
+                                                  "format)"),
+                         (tmp_path / ("x" * 300 + ".mp4"), "could not write video: File name too long")):
+        result = runner.invoke(cli, ["generate", "--image", str(face), "--audio", str(speech),
+                                     "--checkpoint", str(run_dir), "--out", str(out)])
+        assert result.exit_code == 1, result.output
+        assert f"Error: {out}: {message}\n" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["speech.wav"]
