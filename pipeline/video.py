@@ -21,10 +21,14 @@ import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pipeline.audio import MediaError
+
+if TYPE_CHECKING:
+    import av
 
 log = logging.getLogger(__name__)
 
@@ -257,40 +261,56 @@ def write_video(path: Path, frames: Iterable[np.ndarray], fps: float = 25.0,
     first = next(frames, None)
     if first is None:
         raise ValueError(f"{path}: no frames to write")
+    container, video, audio = _open_output(path, first.shape, fps, None if samples is None else sample_rate)
+    written = 0
     try:
-        with av.open(str(path), mode="w") as container:
-            return _mux(container, itertools.chain([first], frames), first.shape, fps, samples, sample_rate)
-    except OSError as exc:  # PyAV's errors name no file: "[Errno 2] No such file or directory"
+        with container:
+            for rgb in itertools.chain([first], frames):
+                image = np.ascontiguousarray(rgb[: video.height, : video.width])
+                container.mux(video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+                written += 1
+            container.mux(video.encode())
+            if audio is not None:
+                block = 1024
+                for start in range(0, len(samples), block):
+                    piece = np.ascontiguousarray(samples[start:start + block], np.float32)[None]  # (1, n)
+                    frame = av.AudioFrame.from_ndarray(piece, format="flt", layout="mono")
+                    frame.sample_rate = sample_rate
+                    frame.pts = start
+                    container.mux(audio.encode(frame))
+                container.mux(audio.encode())
+    except OSError as exc:  # a full disk; PyAV's errors name no file
         raise WriteFailed(path, "video", exc) from exc
-    except ValueError as exc:  # "Could not determine output format", "'image2' format does not support 'libx264'"
-        raise ValueError(f"{path}: cannot write a video in this format ({exc})") from exc
+    return written
 
 
-def _mux(container, frames: Iterable[np.ndarray], shape: tuple[int, ...], fps: float, samples: np.ndarray | None,
-         sample_rate: int) -> int:
-    """Encode ``frames`` (and ``samples``) into the open output ``container``; the number of frames."""
+def _open_output(path: Path, shape: tuple[int, ...], fps: float,
+                 sample_rate: int | None) -> tuple[av.container.OutputContainer, av.VideoStream, av.AudioStream | None]:
+    """``path`` opened for H.264 video of frames of ``shape`` (and AAC audio at ``sample_rate``, unless None).
+
+    Every stream exists before the first packet is muxed (the header is written
+    then). PyAV's errors here name no file ("[Errno 2] No such file or
+    directory", "Could not determine output format", "'image2' format does not
+    support 'libx264' codec"): they are raised again naming ``path``.
+    """
     from fractions import Fraction
 
     import av
 
-    # Every stream exists before the first packet is muxed (the header is written then).
-    video = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
-    video.height, video.width = shape[0] // 2 * 2, shape[1] // 2 * 2
-    video.pix_fmt = "yuv420p"
-    audio = None if samples is None else container.add_stream("aac", rate=sample_rate, layout="mono")
-    written = 0
-    for rgb in frames:
-        image = np.ascontiguousarray(rgb[: video.height, : video.width])
-        container.mux(video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
-        written += 1
-    container.mux(video.encode())
-    if audio is not None:
-        block = 1024
-        for start in range(0, len(samples), block):
-            piece = np.ascontiguousarray(samples[start:start + block], np.float32)[None]  # (1, n)
-            frame = av.AudioFrame.from_ndarray(piece, format="flt", layout="mono")
-            frame.sample_rate = sample_rate
-            frame.pts = start
-            container.mux(audio.encode(frame))
-        container.mux(audio.encode())
-    return written
+    from warehouse.durable import WriteFailed
+
+    try:
+        container = av.open(str(path), mode="w")
+    except OSError as exc:
+        raise WriteFailed(path, "video", exc) from exc
+    except ValueError as exc:
+        raise ValueError(f"{path}: cannot write a video in this format ({exc})") from exc
+    try:
+        video = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        video.height, video.width = shape[0] // 2 * 2, shape[1] // 2 * 2
+        video.pix_fmt = "yuv420p"
+        audio = None if sample_rate is None else container.add_stream("aac", rate=sample_rate, layout="mono")
+    except ValueError as exc:
+        container.close()
+        raise ValueError(f"{path}: cannot write a video in this format ({exc})") from exc
+    return container, video, audio
