@@ -74,6 +74,17 @@ def test_psnr_and_ssim_values():
         metrics.psnr(frames, frames[:, :50])
 
 
+def test_ssim_matches_scikit_image_over_windows_inside_the_frame():
+    # Reference: skimage.metrics.structural_similarity(g, r, channel_axis=-1, gaussian_weights=True,
+    # sigma=1.5, use_sample_covariance=False, data_range=255) per frame, averaged (scikit-image 0.26).
+    # Windows over the reflected border used to count too: 0.2270 here.
+    frames, _ = synthetic_clip(4, seed=0)
+    noisy = np.clip(frames + np.random.default_rng(0).normal(0, 25, frames.shape), 0, 255).astype(np.uint8)
+    assert metrics.ssim(noisy, frames) == pytest.approx(0.25371755299348603, abs=1e-9)
+    with pytest.raises(ValueError, match="at least 11x11"):
+        metrics.ssim(frames[:, :10, :10], frames[:, :10, :10])
+
+
 def test_evaluate_names_an_unreadable_video(tmp_path):
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"not a video")

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 # Farneback parameters: pyramid scale, levels, window, iterations, poly_n, poly_sigma, flags.
 FARNEBACK = (0.5, 3, 15, 3, 5, 1.2, 0)
 SSIM_K1, SSIM_K2, SSIM_SIGMA = 0.01, 0.03, 1.5
+SSIM_WINDOW = 11  # Gaussian window taps: sigma 1.5 truncated at 3.5 sigma, as Wang et al. and scikit-image
 LANDMARK_UPSCALE = 224  # the face mesh finds faces in 112 px crops more reliably at this size
 
 
@@ -96,14 +97,24 @@ def psnr(generated: np.ndarray, reference: np.ndarray) -> float:
 
 
 def ssim(generated: np.ndarray, reference: np.ndarray) -> float:
-    """Mean SSIM (Wang et al. 2004: Gaussian window sigma 1.5, K1 0.01, K2 0.03) over frames and channels."""
+    """Mean SSIM (Wang et al. 2004: Gaussian window sigma 1.5, K1 0.01, K2 0.03) over frames and channels.
+
+    Only windows wholly inside the frame count, as in Wang et al.'s reference code and
+    scikit-image: windows over the padded border would add made-up pixels to the score.
+
+    Raises:
+        ValueError: frames smaller than the 11x11 window.
+    """
     import cv2
 
     generated, reference = _paired(generated, reference)
+    if min(generated.shape[1:3]) < SSIM_WINDOW:
+        raise ValueError(f"SSIM needs frames of at least {SSIM_WINDOW}x{SSIM_WINDOW} px, got {generated.shape[1:3]}")
     c1, c2 = (SSIM_K1 * 255) ** 2, (SSIM_K2 * 255) ** 2
+    inner = slice(SSIM_WINDOW // 2, -(SSIM_WINDOW // 2))  # centres of windows inside the frame
 
     def blur(x: np.ndarray) -> np.ndarray:
-        return cv2.GaussianBlur(x, (11, 11), SSIM_SIGMA, borderType=cv2.BORDER_REFLECT)
+        return cv2.GaussianBlur(x, (SSIM_WINDOW, SSIM_WINDOW), SSIM_SIGMA, borderType=cv2.BORDER_REFLECT)
 
     scores = []
     for a, b in zip(generated.astype(np.float64), reference.astype(np.float64)):
@@ -112,7 +123,7 @@ def ssim(generated: np.ndarray, reference: np.ndarray) -> float:
         var_b = blur(b * b) - mu_b ** 2
         cov = blur(a * b) - mu_a * mu_b
         s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
-        scores.append(s.mean())
+        scores.append(s[inner, inner].mean())
     return float(np.mean(scores))
 
 
