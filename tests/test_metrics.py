@@ -92,6 +92,21 @@ def test_evaluate_names_an_unreadable_video(tmp_path):
     assert result.exit_code == 1 and "broken.mp4" in result.output
 
 
+def test_evaluate_names_an_output_it_cannot_write(tmp_path):
+    video = tmp_path / "static.mp4"
+    write_video(video, np.repeat(_textured()[None], 3, axis=0))
+    runner = CliRunner()
+    # an image format matplotlib lacks: the message used to name the video, not the map
+    result = runner.invoke(cli, ["evaluate", "--video", str(video), "--intensity-map", str(tmp_path / "map.txt")])
+    assert result.exit_code == 1 and "map.txt: cannot write" in result.output
+    assert "static.mp4" not in result.output
+    # a file where the JSON's folder should be: the message named only the file in the way
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("a file, not a folder")
+    result = runner.invoke(cli, ["evaluate", "--video", str(video), "--json", str(a_file / "scores.json")])
+    assert result.exit_code == 1 and "notes.txt/scores.json: cannot write" in result.output
+
+
 @pytest.mark.integration
 @pytest.mark.skipif(not MEDIA.is_dir(), reason="shared media absent")
 def test_mouth_landmark_distance_on_a_real_face(tmp_path):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -115,6 +117,16 @@ def _read_video(path: Path):
     return np.stack([frame for _, frame in read_frames(probe_video(path))])
 
 
+@contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """One line naming ``path`` when writing it fails: a file where its folder should be, a full
+    disk, or an image format matplotlib lacks (these are the user's paths, not the video's)."""
+    try:
+        yield
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"{path}: cannot write ({exc})") from exc
+
+
 @click.command()
 @click.option("--video", required=True, type=click.Path(path_type=Path, dir_okay=False, exists=True),
               help="Generated video to score.")
@@ -149,7 +161,8 @@ def evaluate(video: Path, reference: Path | None, intensity_map: Path | None, la
         scores: dict[str, float | int] = {"frames": len(frames)}
         scores["movement_intensity"], intensity = metrics.movement_intensity(frames)
         if intensity_map is not None:
-            metrics.save_intensity_map(intensity, intensity_map, title=video.name)
+            with _writing(intensity_map):
+                metrics.save_intensity_map(intensity, intensity_map, title=video.name)
         if truth is not None:
             scores["psnr"] = metrics.psnr(frames, truth)
             scores["ssim"] = metrics.ssim(frames, truth)
@@ -161,7 +174,8 @@ def evaluate(video: Path, reference: Path | None, intensity_map: Path | None, la
     for key, value in scores.items():
         click.echo(f"{key}: {value:.6g}" if isinstance(value, float) else f"{key}: {value}")
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        # JSON has no infinity: identical frames give PSNR inf, written as null.
-        json_out.write_text(json.dumps({k: None if isinstance(v, float) and math.isinf(v) else v
-                                        for k, v in scores.items()}, indent=2))
+        with _writing(json_out):
+            json_out.parent.mkdir(parents=True, exist_ok=True)
+            # JSON has no infinity: identical frames give PSNR inf, written as null.
+            json_out.write_text(json.dumps({k: None if isinstance(v, float) and math.isinf(v) else v
+                                            for k, v in scores.items()}, indent=2))
