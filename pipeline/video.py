@@ -261,7 +261,7 @@ def write_video(path: Path, frames: Iterable[np.ndarray], fps: float = 25.0,
     first = next(frames, None)
     if first is None:
         raise ValueError(f"{path}: no frames to write")
-    container, video, audio = _open_output(path, first.shape, fps, None if samples is None else sample_rate)
+    container, video, audio = open_output(path, first.shape, fps, None if samples is None else sample_rate)
     written = 0
     try:
         with container:
@@ -284,7 +284,7 @@ def write_video(path: Path, frames: Iterable[np.ndarray], fps: float = 25.0,
     return written
 
 
-def _open_output(path: Path, shape: tuple[int, ...], fps: float,
+def open_output(path: Path, shape: tuple[int, ...], fps: float,
                  sample_rate: int | None) -> tuple[av.container.OutputContainer, av.VideoStream, av.AudioStream | None]:
     """``path`` opened for H.264 video of frames of ``shape`` (and AAC audio at ``sample_rate``, unless None).
 

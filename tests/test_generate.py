@@ -159,3 +159,17 @@ def test_an_output_that_cannot_be_written_is_named(run_dir, face, tmp_path):
         assert result.exit_code == 1, result.output
         assert f"Error: {out}: {message}\n" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["speech.wav"]
+
+
+@pytest.mark.parametrize("name", ["talking", "talking.webm"])
+def test_an_output_that_cannot_hold_the_video_is_named(run_dir, face, tmp_path, name):
+    # PyAV said only "Could not determine output format" (no extension) or "'webm' format does not
+    # support 'libx264' codec", naming no file, and only after every frame was generated.
+    speech = tmp_path / "speech.wav"
+    _speech_like(speech, 0.5)
+    out = tmp_path / "videos" / name
+    result = CliRunner().invoke(cli, ["generate", "--image", str(face), "--audio", str(speech),
+                                      "--checkpoint", str(run_dir), "--out", str(out)])
+    assert result.exit_code == 1
+    assert f"{out}: cannot write a video in this format" in result.output
+    assert not out.exists()

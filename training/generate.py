@@ -97,6 +97,22 @@ def frame_count(n_samples: int, sample_rate: int = SAMPLE_RATE, fps: int = FPS) 
     return (n_samples * fps) // sample_rate
 
 
+def check_output(path: Path) -> None:
+    """Fail before any frame is generated when ``path`` cannot hold the video, naming it.
+
+    PyAV picks the container by the file's extension only when the video is
+    written, after every frame; opening it and adding the streams writes nothing
+    (the header goes out with the first packet).
+
+    Raises:
+        ValueError: naming the file, for an extension without a container or one without H.264 or AAC.
+    """
+    from pipeline.video import open_output
+
+    container, _, _ = open_output(path, (2, 2, 3), FPS, SAMPLE_RATE)
+    container.close()
+
+
 @torch.no_grad()
 def generate_frames(G: Generator, face: np.ndarray, mfcc: np.ndarray, chunk: int = 100) -> np.ndarray:
     """Frames (T, H, W, 3) uint8 for ``mfcc`` (T, 12, 35), ``chunk`` frames at a time.
@@ -133,6 +149,7 @@ def generate(image: Path, audio: Path, checkpoint: Path, out: Path,
     from pipeline.mfcc import mfcc_per_frame
     from pipeline.video import write_video
 
+    check_output(out)
     G, config = load_generator(checkpoint, resolve_device(device))
     face = load_face(image, config.model.image_size)
     samples = decode_audio(audio, sample_rate=SAMPLE_RATE)
