@@ -324,6 +324,27 @@ def test_corrupt_generator_export_is_refused_naming_it(trained, tmp_path, capsys
     assert line.startswith(f"talkface: error: {export}: not a readable generator export ("), line
 
 
+@pytest.mark.parametrize("where, offset", [
+    (b'"variant"', 1),  # the entry's name (variant -> wariant): was a KeyError traceback
+    (b'\\"z_audio\\": 32', 13),  # a layer size (32 -> 22): a RuntimeError traceback from load_state_dict
+    (b'{\\"name\\": \\"cae\\"', 3),  # a schedule stage's field (name -> oame): a TypeError traceback
+    (b'\\"lr\\"', 2),  # a config field (lr -> mr): a ValueError naming no file
+])
+def test_damaged_generator_export_header_is_refused_naming_it(trained, tmp_path, capsys, where, offset):
+    """The CRC-32 covers the weights, not the config and variant in the header: one flipped bit there."""
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    export = run / export_name(2)
+    data = bytearray(export.read_bytes())
+    data[data.index(where) + offset] ^= 0x01
+    export.write_bytes(bytes(data))
+    args = ["generate", "--image", tmp_path / "face.png", "--audio", tmp_path / "speech.wav",
+            "--checkpoint", export, "--out", tmp_path / "out.mp4"]
+    assert run_cli(cli, "talkface", list(map(str, args))) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith(f"talkface: error: {export}: not a "), line
+
+
 @pytest.mark.parametrize("how", ["truncated", "flipped"])
 def test_corrupt_shard_is_refused_naming_it(tmp_path, how):
     path = tmp_path / write_shard(Location.of(tmp_path), "clip", *synthetic_clip(12, seed=0))

@@ -76,4 +76,19 @@ def read_export(path: Path) -> tuple[dict[str, torch.Tensor], Config, str, int]:
         raise ValueError(f"{path}: not a talkface generator export (format {metadata.get('format')!r})")
     if _crc32(tensors) != metadata.get("crc32"):
         raise ValueError(f"{path}: not a readable generator export (CRC-32 mismatch: the file is damaged)")
-    return tensors, Config.from_dict(json.loads(metadata["config"])), metadata["variant"], int(metadata["step"])
+    return (tensors, *_header(path, metadata))
+
+
+def _header(path: Path, metadata: dict[str, str]) -> tuple[Config, str, int]:
+    """The config, variant and step in the export's header.
+
+    The CRC-32 covers the tensors, not the header: a damaged header shows here, as
+    text that is not JSON, a key that is not a config field, or a missing entry.
+
+    Raises:
+        ValueError: one line naming the file.
+    """
+    try:
+        return Config.from_dict(json.loads(metadata["config"])), metadata["variant"], int(metadata["step"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: not a readable generator export (damaged header: {exc!r})") from exc

@@ -67,10 +67,28 @@ def load_generator(path: Path, device: str | torch.device = "cpu") -> tuple[Gene
         ckpt = load_checkpoint(path)
         weights, config = ckpt["model"]["G"], Config.from_dict(ckpt["config"])
         variant, step = ckpt["variant"], ckpt["step"]
-    G = define_G(config.model, variant)
-    G.load_state_dict(weights)
+    G = _generator(path, config, variant, weights)
     log.info("generator %s from step %d of %s", G.variant, step, path)
     return G.to(device).eval(), config
+
+
+def _generator(path: Path, config: Config, variant: str, weights: dict[str, torch.Tensor]) -> Generator:
+    """The generator that ``config`` and ``variant`` describe, holding ``weights``.
+
+    The export's CRC-32 covers its weights, not the config and variant in its header,
+    so a damaged header can describe networks the weights do not fit.
+
+    Raises:
+        ValueError: one line naming the file, when they do not fit.
+    """
+    try:
+        G = define_G(config.model, variant)
+        G.load_state_dict(weights)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        reason = " ".join(str(exc).split("\n")[:2])  # load_state_dict lists every misfit tensor: the first
+        raise ValueError(f"{path}: not a usable generator (its weights do not fit the {variant!r} "
+                         f"generator of its config: {' '.join(reason.split())})") from exc
+    return G
 
 
 def load_face(path: Path, size: int) -> np.ndarray:
