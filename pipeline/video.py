@@ -167,35 +167,59 @@ def read_frames(
     stop = info.n_frames(fps) if stop is None else min(stop, info.n_frames(fps))
     if start >= stop:
         return
-    with _open(info.path) as container:
-        stream = container.streams.video[0]
-        # One decoding thread: clips run in parallel (one per worker), so frame threads would
-        # only put more threads on each core (measured: the same CPU per frame either way).
-        stream.codec_context.thread_count = 1
-        origin = _stream_origin(stream)
-        if start > 0:
-            target = origin + max(0.0, start / fps - 1.0)
-            container.seek(math.floor(target / stream.time_base), stream=stream, backward=True)
-        k = start
-        prev: tuple[float, av.VideoFrame] | None = None
-        try:
-            for frame in container.decode(stream):
-                if frame.pts is None:
-                    continue
-                t = float(frame.pts * frame.time_base) - origin
-                if prev is not None:
-                    boundary = (prev[0] + t) / 2.0  # nearest source frame in time
-                    while k < stop and k / fps < boundary:
-                        yield k, _upright(prev[1].to_ndarray(format="rgb24"), info.rotation)
-                        k += 1
-                    if k >= stop:
-                        return
-                prev = (t, frame)
-        except av.FFmpegError as exc:
-            raise VideoError(f"{info.path}: corrupt video at frame {k} ({exc})", "decode_error") from exc
-        while prev is not None and k < stop:
-            yield k, _upright(prev[1].to_ndarray(format="rgb24"), info.rotation)
-            k += 1
+    k = start
+    prev: tuple[float, av.VideoFrame] | None = None
+    try:
+        for t, frame in _timed_frames(info.path, start / fps):
+            if prev is not None:
+                boundary = (prev[0] + t) / 2.0  # nearest source frame in time
+                while k < stop and k / fps < boundary:
+                    yield k, _upright(prev[1].to_ndarray(format="rgb24"), info.rotation)
+                    k += 1
+                if k >= stop:
+                    return
+            prev = (t, frame)
+    except av.FFmpegError as exc:
+        raise VideoError(f"{info.path}: corrupt video at frame {k} ({exc})", "decode_error") from exc
+    while prev is not None and k < stop:
+        yield k, _upright(prev[1].to_ndarray(format="rgb24"), info.rotation)
+        k += 1
+
+
+def _timed_frames(path: Path, start_s: float) -> Iterator[tuple[float, av.VideoFrame]]:
+    """Decoded frames with their times from the first frame, from one at or before ``start_s`` on.
+
+    A seek lands on a keyframe before its target in most containers; in MPEG-TS
+    (HLS downloads, and yt-dlp's output without ffmpeg to remux it) the demuxer
+    can land after it, and the decoder then starts at the next keyframe: frames
+    later than ``start_s`` would stand in for the ones asked for (or none come
+    at all). There the video is decoded again from its start.
+    """
+    if start_s > 0:
+        with _open(path) as container:
+            frames = _decoded(container, seek_s=max(0.0, start_s - 1.0))
+            first = next(frames, None)
+            if first is not None and first[0] <= start_s:
+                yield first
+                yield from frames
+                return
+        log.debug("%s: a seek to %.2f s landed after it; decoding from the start", path, start_s)
+    with _open(path) as container:
+        yield from _decoded(container, seek_s=None)
+
+
+def _decoded(container: av.container.InputContainer, seek_s: float | None) -> Iterator[tuple[float, av.VideoFrame]]:
+    """The first video stream's frames with their times from its first frame, after a seek to ``seek_s``."""
+    stream = container.streams.video[0]
+    # One decoding thread: clips run in parallel (one per worker), so frame threads would
+    # only put more threads on each core (measured: the same CPU per frame either way).
+    stream.codec_context.thread_count = 1
+    origin = _stream_origin(stream)
+    if seek_s is not None:
+        container.seek(math.floor((origin + seek_s) / stream.time_base), stream=stream, backward=True)
+    for frame in container.decode(stream):
+        if frame.pts is not None:
+            yield float(frame.pts * frame.time_base) - origin, frame
 
 
 class FrameMemory:

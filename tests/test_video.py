@@ -15,10 +15,11 @@ from pipeline.video import FrameMemory, VideoError, probe_video, read_frames
 
 
 def _write(path: Path, times: list[float], rotation: float | None = None, hflip: bool = False,
-           size: tuple[int, int] = (48, 64)) -> Path:
+           size: tuple[int, int] = (48, 64), keyframe_every: int = 12, codec: str = "mpeg4") -> Path:
     """Video whose frame j is gray level 10*j (asymmetric marker top-left) shown at ``times[j]``."""
     container = av.open(str(path), "w")
-    stream = container.add_stream("mpeg4", rate=3000)
+    stream = container.add_stream(codec, rate=3000)
+    stream.codec_context.gop_size = keyframe_every
     stream.height, stream.width = size
     stream.pix_fmt, stream.time_base = "yuv420p", Fraction(1, 3000)
     if rotation is not None:
@@ -67,6 +68,18 @@ def test_a_range_of_frames_matches_the_full_decode(tmp_path):
     part = list(read_frames(info, start=7, stop=12))
     assert [k for k, _ in part] == [7, 8, 9, 10, 11]
     assert [_level(rgb) for _, rgb in part] == full[7:12]
+
+
+@pytest.mark.parametrize(("start", "stop"), [(3, 7), (14, 18), (23, 25)])
+def test_a_range_of_an_mpeg_ts_with_sparse_keyframes_matches_the_full_decode(tmp_path, start, stop):
+    # A seek in MPEG-TS can land after its target: the frames of the next keyframe stood in for the
+    # ones asked for (levels 10, 10, 10, 10 for frames 3-6), or none came at all.
+    info = probe_video(_write(tmp_path / "v.ts", [j / 25 for j in range(25)], keyframe_every=10, codec="libx264"))
+    full = [_level(rgb) for _, rgb in read_frames(info)]
+    assert full == list(range(25))
+    part = list(read_frames(info, start=start, stop=stop))
+    assert [k for k, _ in part] == list(range(start, stop))
+    assert [_level(rgb) for _, rgb in part] == full[start:stop]
 
 
 def test_frames_kept_within_the_budget_are_recalled_as_a_second_decode_reads_them(tmp_path):
