@@ -39,6 +39,11 @@ both channels comes out 1.41 times louder and clips wherever it peaks above
 channels' mean, which leaves a mono source unchanged.
 """
 
+_GAP_S: Seconds = 0.05
+"""A frame this much later than the samples before it end follows lost packets (a live recording, a
+damaged download): silence fills the gap, so that later samples stay at their times. Smaller
+differences are the resampler's own delay and timestamp rounding."""
+
 _SEEK_MARGIN_S: Seconds = 1.0
 """Seek this far before ``start_s``: the decoder needs a frame of history after a seek."""
 
@@ -198,14 +203,23 @@ def _decode(
         container.seek(math.floor(target), stream=stream, backward=True)
     mono = _MonoResampler(sample_rate)
     chunks: list[np.ndarray] = []
+    placed = 0  # samples in chunks
     first: Seconds | None = None
     for frame in container.decode(stream):
         if frame.pts is None:
             continue  # no timestamp to place it by; only seen on broken streams
+        t = float(frame.pts * frame.time_base) - origin
         if first is None:
-            first = float(frame.pts * frame.time_base) - origin
-        chunks.extend(mono.resample(frame))
-        if end_s is not None and float(frame.pts * frame.time_base) - origin > end_s:
+            first = t
+        elif t - (first + placed / sample_rate) > _GAP_S:  # packets lost before this frame
+            chunks.extend(mono.flush())
+            placed = sum(len(c) for c in chunks)
+            chunks.append(np.zeros(round((t - first) * sample_rate) - placed, np.float32))
+            placed += len(chunks[-1])
+        new = mono.resample(frame)
+        chunks.extend(new)
+        placed += sum(len(c) for c in new)
+        if end_s is not None and t > end_s:
             break
     chunks.extend(mono.flush())
     samples = np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros(0, np.float32)
@@ -237,7 +251,9 @@ class _MonoResampler:
         return held + [out.to_ndarray().reshape(-1) for out in self._resampler.resample(frame)]
 
     def flush(self) -> list[np.ndarray]:
-        """The samples still held back."""
+        """The samples still held back; the next frame starts a new resampler."""
         if self._resampler is None:
             return []
-        return [out.to_ndarray().reshape(-1) for out in self._resampler.resample(None)]
+        held = [out.to_ndarray().reshape(-1) for out in self._resampler.resample(None)]
+        self._resampler = self._input = None
+        return held

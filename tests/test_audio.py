@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +78,32 @@ def test_a_stream_whose_layout_and_rate_change_midway_decodes_whole(tmp_path: Pa
     samples = decode_audio(joined)
     assert 2.0 <= len(samples) / 16000 < 2.15  # each segment's encoder pads its last frame
     assert 0.45 < np.abs(samples[20000:]).max() <= 0.55  # the stereo half too, at the tone's own level
+
+
+def test_samples_after_lost_packets_stay_at_their_times(tmp_path: Path) -> None:
+    """A click written at 1.0 s, after 0.5 s of lost packets, used to decode at 0.5 s (samples were counted
+    from the first frame, not placed by their timestamps)."""
+    import av
+
+    rate, step = 48000, 960
+    signal = np.zeros(2 * rate, np.float32)
+    signal[rate:rate + step] = 0.9
+    path = tmp_path / "gap.mkv"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libopus", rate=rate, layout="mono")
+        for i in range(0, len(signal), step):
+            if 0.3 * rate <= i < 0.8 * rate:
+                continue  # lost
+            frame = av.AudioFrame.from_ndarray(signal[None, i:i + step].copy(), format="flt", layout="mono")
+            frame.sample_rate, frame.pts, frame.time_base = rate, i, Fraction(1, rate)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    samples = decode_audio(path)
+    assert len(samples) / 16000 == pytest.approx(2.0, abs=0.01)
+    assert np.argmax(np.abs(samples) > 0.5) / 16000 == pytest.approx(1.0, abs=0.005)
+    assert np.abs(samples[int(0.35 * 16000):int(0.75 * 16000)]).max() < 0.01  # the gap is silence
+    late = decode_audio(path, start_s=0.9, end_s=1.2)
+    assert np.argmax(np.abs(late) > 0.5) / 16000 == pytest.approx(0.1, abs=0.005)
 
 
 def test_probe_media(tmp_path: Path) -> None:
