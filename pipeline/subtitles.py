@@ -529,13 +529,18 @@ def find_sidecar(media: Path, lang: str = "en") -> Path | None:
 
 
 def pick_sidecar(stem: str, names: Iterable[str], lang: str = "en") -> str | None:
-    """Of the file ``names`` in a media file's folder, its subtitles (as :func:`find_sidecar` orders them)."""
-    present = set(names)
+    """Of the file ``names`` in a media file's folder, its subtitles (as :func:`find_sidecar` orders them).
+
+    Names are compared without case: media found as ``talk.MP4`` has its
+    subtitles in ``talk.SRT`` or ``talk.EN.vtt`` as often as in ``talk.srt``.
+    """
+    present = {n.casefold(): n for n in sorted(names, reverse=True)}  # of names equal but for case, the first
+    stem, lang = stem.casefold(), lang.casefold()
     for name in (f"{stem}.{lang}{s}" for s in SUBTITLE_SUFFIXES):
         if name in present:
-            return name
+            return present[name]
     variants = sorted(n for n in present if n.startswith(f"{stem}.{lang}-"))  # en-US, en-GB ...
     for name in variants + [f"{stem}{s}" for s in SUBTITLE_SUFFIXES]:
-        if Path(name).suffix.lower() in SUBTITLE_SUFFIXES and name in present:
-            return name
+        if Path(name).suffix in SUBTITLE_SUFFIXES and name in present:
+            return present[name]
     return None

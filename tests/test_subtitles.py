@@ -202,6 +202,18 @@ def test_find_sidecar_prefers_language_files(tmp_path: Path) -> None:
     assert find_sidecar(media) == tmp_path / "talk.en.vtt"
 
 
+def test_find_sidecar_ignores_case(tmp_path: Path) -> None:
+    """Files from Windows and cameras: ``TALK.MP4`` was found as media, its ``TALK.SRT`` never as subtitles."""
+    media = tmp_path / "TALK.MP4"
+    media.touch()
+    (tmp_path / "TALK.SRT").touch()
+    assert find_sidecar(media) == tmp_path / "TALK.SRT"
+    (tmp_path / "TALK.EN-GB.Vtt").touch()
+    assert find_sidecar(media) == tmp_path / "TALK.EN-GB.Vtt"
+    (tmp_path / "TALK.en.VTT").touch()
+    assert find_sidecar(media) == tmp_path / "TALK.en.VTT"
+
+
 # Real caption lines (YouTube manual and automatic captions, TV subtitles) -> the
 # words the aligner gets, through clean_text and speakable_words as at ingest.
 CAPTION_LINES = [
