@@ -56,6 +56,12 @@ def run_cli(command: click.Command, prog_name: str, args: list[str] | None = Non
     return 0
 
 
+verbose_option = click.option(
+    "-v", "--verbose", count=True,
+    help="-v: info logging and native libraries' lines, -vv: debug. Without it, warnings only.")
+"""The ``-v`` of every command that runs the pipeline's libraries; pass its count to :func:`configure_output`."""
+
+
 def configure_output(verbose: int) -> None:
     """Logging for a command that runs the pipeline: warnings only by default, more with -v.
 
@@ -73,17 +79,22 @@ def configure_output(verbose: int) -> None:
         filter_native_stderr(NATIVE_NOISE)
 
 
+_native_filter: list[str] = []  # the pattern descriptor 2 is filtered with, once set
+
+
 def filter_native_stderr(pattern: str) -> None:
     """Drop lines matching ``pattern`` that native code writes to file descriptor 2.
 
     Python's own ``sys.stderr`` (progress bars, click, logging) is moved to a
     copy of the original descriptor, so it is untouched and unbuffered by this.
     Descriptor 2 becomes a pipe into ``grep -v``, a separate process: if this
-    one aborts, the last native lines (a crash message) still come out.
+    one aborts, the last native lines (a crash message) still come out. Once
+    per process: descriptor 2 is the process's, whichever command asks again.
     """
     grep = shutil.which("grep")
-    if grep is None:
+    if grep is None or _native_filter:
         return
+    _native_filter.append(pattern)
     sys.stderr.flush()
     original = os.dup(2)
     read_end, write_end = os.pipe()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from cli_contract import configure_output
+from cli_contract import configure_output, verbose_option
 
 
 @click.command("demo")
@@ -17,7 +17,7 @@ from cli_contract import configure_output
               help="Demo clips to use (default: all five LibriVox utterances).")
 @click.option("--steps", type=click.IntRange(1), default=10, show_default=True,
               help="Training steps of the tiny config on the CPU.")
-@click.option("-v", "--verbose", count=True, help="-v: info logging (Prefect task runs too), -vv: debug.")
+@verbose_option
 def demo(out_dir: Path, clips: int | None, steps: int, verbose: int) -> None:
     """Run the README's main job: build a small demo corpus offline (LibriVox
     speech from Debian's pocketsphinx-testdata, a real portrait that matplotlib

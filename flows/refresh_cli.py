@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from cli_contract import configure_output
+from cli_contract import configure_output, verbose_option
 from warehouse.location import DEFAULT_CACHE_DIR
 from warehouse.options import warehouse_option
 
@@ -52,7 +52,7 @@ from warehouse.options import warehouse_option
                    "batch run in parallel (threads here, the Dask cluster in the scale-out "
                    "deployment) and are written together.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
-@click.option("-v", "--verbose", count=True, help="-v: info logging, -vv: debug.")
+@verbose_option
 def refresh(corpus: str, warehouse: str, aligner: str, cache_dir: Path, download_media: bool,
             min_coverage: float, cue_pad: float, landmark_every: int, pin_core: bool, batch_size: int, task_size: int,
             progress: bool, verbose: int) -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import click
+
+from cli_contract import configure_output, verbose_option
 
 
 @click.command()
@@ -23,8 +24,9 @@ import click
 @click.option("--landmark-every", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
               help="The face mesh on keyframes, as `talkface refresh --landmark-every N` runs it; "
                    "interpolated frames are labelled.")
+@verbose_option
 def overlay(video: Path, out: Path, every: int, columns: int, max_yaw: float, max_pitch: float,
-            max_roll: float, min_frames: int, landmark_every: int) -> None:
+            max_roll: float, min_frames: int, landmark_every: int, verbose: int) -> None:
     """Check the face filter by eye: write VIDEO with its landmarks (green on valid
     frames, red otherwise), yaw/pitch/roll, frame status and a green bar under the
     kept span. OUT ending in .png writes a contact sheet of every --every-th frame;
@@ -36,7 +38,7 @@ def overlay(video: Path, out: Path, every: int, columns: int, max_yaw: float, ma
     from pipeline.spans import SpanConfig
     from pipeline.video import VideoError
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    configure_output(verbose)
     config = FacesConfig(span=SpanConfig(max_yaw=max_yaw, max_pitch=max_pitch, max_roll=max_roll,
                                          min_frames=min_frames), keyframes=KeyframeConfig(every=landmark_every))
     try:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import av
 import cv2
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
+from cli_contract import NATIVE_NOISE
 from fixtures.faces_media import carphone  # noqa: F401  (session fixture)
 from pipeline.overlay import contact_sheet
 from talkface_cli import cli
@@ -42,6 +47,19 @@ def test_cli_writes_sheet_and_video_with_the_kept_span(carphone, tmp_path):
     assert runner.invoke(cli, ["overlay", str(carphone), str(mp4), "--min-frames", "20"]).exit_code == 0
     with av.open(str(mp4)) as container:
         assert sum(1 for _ in container.decode(video=0)) == 100
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_overlay_is_quiet_unless_asked(carphone, tmp_path, verbose):
+    """It logged at INFO and let mediapipe's native 'W0000 ...' lines through, unlike every other command."""
+    args = ["overlay", str(carphone), str(tmp_path / "sheet.png"), "--min-frames", "20"] + (["-v"] if verbose else [])
+    done = subprocess.run([sys.executable, "-c", "from talkface_cli import main; main()", *args],
+                          capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[1])
+    assert done.returncode == 0, done.stderr
+    assert "kept frames" in done.stdout
+    native = [line for line in done.stderr.splitlines() if re.match(NATIVE_NOISE, line)]
+    logged = [line for line in done.stderr.splitlines() if line.startswith("INFO ")]
+    assert bool(native) == bool(logged) == verbose, done.stderr
 
 
 def test_cli_refuses_other_formats(carphone, tmp_path):

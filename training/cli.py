@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from cli_contract import configure_output, verbose_option
 from training.config import BUILTIN
 from warehouse.options import warehouse_option
 
@@ -96,9 +97,10 @@ def train(warehouse: str, manifest: Path | None, config_name: str, steps: int | 
               help="Output mp4: H.264 at 25 fps, one frame per 40 ms of audio, AAC audio.")
 @click.option("--device", default="auto", show_default=True,
               help="auto (CUDA when present, else cpu), cpu, cuda or cuda:N.")
-def generate(image: Path, audio: Path, checkpoint: Path, out: Path, device: str) -> None:
+@verbose_option
+def generate(image: Path, audio: Path, checkpoint: Path, out: Path, device: str, verbose: int) -> None:
     """Make a talking-face video of IMAGE speaking AUDIO with a trained generator."""
-    _logging()
+    configure_output(verbose)
     from training.generate import generate as run_generate
 
     try:
@@ -139,11 +141,12 @@ def _writing(path: Path) -> Iterator[None]:
               help="Compute the mouth landmark distance (mediapipe face mesh; slowest metric).")
 @click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False),
               help="Also write the scores as JSON here.")
+@verbose_option
 def evaluate(video: Path, reference: Path | None, intensity_map: Path | None, landmarks: bool,
-             json_out: Path | None) -> None:
+             json_out: Path | None, verbose: int) -> None:
     """Score a video: movement intensity (optical flow u^2 + v^2 between consecutive frames,
     averaged), and with --reference also PSNR, SSIM and mouth landmark distance."""
-    _logging()
+    configure_output(verbose)
     import cv2
     import numpy as np
 
