@@ -134,6 +134,30 @@ def test_features_live_under_the_warehouse_on_s3_and_training_streams_them(s3_en
     assert tuple(batch["frames"].shape) == (2, 8, 112, 112, 3)
 
 
+
+def test_a_warehouse_prefix_with_a_space_or_a_non_ascii_letter_holds_its_shards_beside_its_tables(
+        s3_env, s3_endpoint, request):
+    """``s3://bucket/my corpus é``: delta-rs stores the tables under that key; the shards went nowhere
+    ("Cannot parse URI" from pyarrow) before, so such a warehouse could never hold features."""
+    import boto3
+    from fixtures.training_shards import synthetic_clip
+    from warehouse.features import ShardRecord, read_shard, records_to_table, write_shard
+    from warehouse.manifest import build_manifest
+    from warehouse.store import Warehouse
+
+    prefix = f"{request.node.name[:20]}/my corpus é日"
+    store = Warehouse(f"s3://talkface/{prefix}")
+    frames, mfcc = synthetic_clip(4, seed=3)
+    record = ShardRecord("c0", None, 0, 4, 25.0, write_shard(store.location, "c0", frames, mfcc))
+    store.upsert("feature_shards", records_to_table([record]))
+    read, _ = read_shard(build_manifest(store)["shard_uri"][0].as_py())
+    assert (read == frames).all()
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint, aws_access_key_id="test", aws_secret_access_key="test",
+                      region_name="us-east-1")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="talkface", Prefix=f"{prefix}/")["Contents"]]
+    assert f"{prefix}/shards/c0.npz" in keys
+    assert any(k.startswith(f"{prefix}/feature_shards/_delta_log/") for k in keys)
+
 @needs_librivox
 def test_refresh_selection_and_training_run_on_s3_with_no_local_folder(s3_env, request, tmp_path, monkeypatch):
     """Corpus, warehouse, shards, reports and run folders all on S3; locally only the cache."""

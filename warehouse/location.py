@@ -97,7 +97,7 @@ class Location:
 
         if self.is_local:
             return fs.LocalFileSystem(), self.uri
-        return fs.FileSystem.from_uri(self.uri)
+        return _object_store(self.uri)
 
     def size(self) -> int | None:
         """The file's size in bytes; ``None`` when there is no file here."""
@@ -174,6 +174,25 @@ class Location:
     def cache_name(self) -> str:
         """``<hash of the URI>-<name>``: a local cache entry of its own for each remote file or folder."""
         return f"{hashlib.sha256(self.uri.encode()).hexdigest()[:16]}-{self.name}"
+
+
+def _object_store(uri: str):
+    """``(pyarrow filesystem, path)`` of a remote URI, its key read as delta-rs reads a table's.
+
+    Not ``FileSystem.from_uri(uri)`` on the whole URI: that refuses a key with a
+    space or a non-ASCII letter (``s3://bucket/my corpus``: "Cannot parse URI"),
+    where delta-rs stores the tables of the same warehouse under that very key.
+    The bucket gives the filesystem; the key is percent-decoded as delta-rs
+    decodes it, so a shard lands beside its tables.
+    """
+    from urllib.parse import unquote
+
+    from pyarrow import fs
+
+    scheme, _, rest = uri.partition("://")
+    bucket, _, key = rest.partition("/")
+    filesystem, root = fs.FileSystem.from_uri(f"{scheme}://{bucket}")
+    return filesystem, "/".join(part for part in (root.rstrip("/"), unquote(key)) if part)
 
 
 def copy_if_changed(source: Location, target: Location) -> None:

@@ -156,7 +156,7 @@ class Warehouse:
         from pyarrow import fs
 
         try:  # listing the log must not hide the error being explained
-            filesystem, path = fs.FileSystem.from_uri(f"{self.table_uri(name)}/_delta_log")
+            filesystem, path = self.location.join(name, "_delta_log").filesystem()
             entries = filesystem.get_file_info(fs.FileSelector(path))
         except OSError:
             return message
