@@ -158,6 +158,25 @@ def test_a_warehouse_prefix_with_a_space_or_a_non_ascii_letter_holds_its_shards_
     assert f"{prefix}/shards/c0.npz" in keys
     assert any(k.startswith(f"{prefix}/feature_shards/_delta_log/") for k in keys)
 
+
+@pytest.mark.parametrize("mark", ["#", "?"])
+def test_a_hash_or_question_mark_in_an_s3_warehouse_uri_is_refused_not_cut_off(s3_env, request, mark):
+    """delta-rs ends an object-store path at ``#`` or ``?``: ``run#1`` and ``run#2`` both wrote their
+    tables to ``run``, each reading the other's rows. Written percent-encoded, it stays in the key."""
+    from test_warehouse_store import histograms
+
+    from warehouse.store import Warehouse
+
+    root = f"s3://talkface/{request.node.name[:40]}"
+    with pytest.raises(ValueError, match=f"tables would go to {root}/run; write it as"):
+        Warehouse(f"{root}/run{mark}1")
+    encoded = {"#": "%23", "?": "%3F"}[mark]
+    one, two = Warehouse(f"{root}/run{encoded}1"), Warehouse(f"{root}/run{encoded}2")
+    one.upsert("phoneme_histograms", histograms(["a"], 1))
+    two.upsert("phoneme_histograms", histograms(["b"], 1))
+    assert one.read("phoneme_histograms")["clip_id"].to_pylist() == ["a"]
+    assert Warehouse(f"{root}/run").version("phoneme_histograms") is None
+
 @needs_librivox
 def test_refresh_selection_and_training_run_on_s3_with_no_local_folder(s3_env, request, tmp_path, monkeypatch):
     """Corpus, warehouse, shards, reports and run folders all on S3; locally only the cache."""

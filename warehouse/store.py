@@ -18,6 +18,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import TypeVar
+from urllib.parse import quote
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -106,13 +107,32 @@ def _query(table: DeltaTable, spec: TableSpec, columns: list[str], where: str | 
     return pa.Table.from_arrays(full, schema=schema)
 
 
+def table_root(location: Location) -> Location:
+    """``location`` as a warehouse root, refused where delta-rs would keep its tables elsewhere.
+
+    delta-rs parses an object-store table URI as a URL, where ``?`` or ``#``
+    ends the path: ``s3://b/run#1`` and ``s3://b/run#2`` would both hold their
+    tables in ``s3://b/run``, each reading the other's rows. Written ``%23`` or
+    ``%3F`` the character stays in the key, for the tables and the shards alike.
+
+    Raises:
+        ValueError: naming the URI, where its tables would go, and how to write it.
+    """
+    end = re.search(r"[?#]", location.uri) if not location.is_local else None
+    if end is not None:
+        raise ValueError(f"warehouse {location.uri}: {end.group()!r} ends an object-store path for delta-rs, "
+                         f"so the tables would go to {location.uri[:end.start()]}; "
+                         f"write it as {quote(end.group())!r} to keep it in the name")
+    return location
+
+
 class Warehouse:
     """The set of pipeline tables under one root URI (a folder or ``s3://bucket/prefix``)."""
 
     def __init__(self, uri: str | os.PathLike[str] | None = None,
                  storage_options: Mapping[str, str] | None = None) -> None:
         # A local folder appears with the first write, never on a failed command.
-        self.location = Location.of(uri if uri is not None else default_warehouse_uri())
+        self.location = table_root(Location.of(uri if uri is not None else default_warehouse_uri()))
         self.uri = self.location.uri
         remote = {} if self.location.is_local else OBJECT_STORE_RETRIES
         self.storage_options = {**remote, **(storage_options or {})}
