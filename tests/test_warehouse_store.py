@@ -156,3 +156,14 @@ def test_tables_written_before_a_column_was_added_take_it_on_the_next_write(tmp_
     read = store.read("phone_alignments").sort_by("clip_id")
     assert read["score"].to_pylist() == [-12.5] * 3 + [None] * 2
     assert by_clip(store.read("phoneme_histograms"))["old"]["coverage"] is None
+
+
+def test_a_local_warehouse_path_with_a_percent_escape_is_refused_before_anything_is_written(tmp_path):
+    """delta-rs wrote ``run%201/<table>/_delta_log/0.json``, then looked for it under ``run 1``: every
+    command after failed, naming a folder that does not exist. A bare ``%`` is no escape and works."""
+    with pytest.raises(ValueError, match=r"run%201: delta-rs reads '%20' in a local path as an escape"):
+        Warehouse(tmp_path / "run%201")
+    assert not (tmp_path / "run%201").exists()
+    store = Warehouse(tmp_path / "100% run")
+    store.upsert("phoneme_histograms", histograms(["a"], 1))
+    assert store.read("phoneme_histograms")["clip_id"].to_pylist() == ["a"]

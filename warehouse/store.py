@@ -114,11 +114,20 @@ def table_root(location: Location) -> Location:
     ends the path: ``s3://b/run#1`` and ``s3://b/run#2`` would both hold their
     tables in ``s3://b/run``, each reading the other's rows. Written ``%23`` or
     ``%3F`` the character stays in the key, for the tables and the shards alike.
+    In a local path delta-rs writes a table's first log entry under the name as
+    it is but reads ``%20`` (any ``%`` and two hex digits) as an escape, so the
+    table it has just written is never found again.
 
     Raises:
-        ValueError: naming the URI, where its tables would go, and how to write it.
+        ValueError: naming the URI, where its tables would go, and how to write it or what to rename.
     """
-    end = re.search(r"[?#]", location.uri) if not location.is_local else None
+    if location.is_local:
+        escape = re.search(r"%[0-9A-Fa-f]{2}", location.uri)
+        if escape is not None:
+            raise ValueError(f"warehouse {location.uri}: delta-rs reads {escape.group()!r} in a local path as an "
+                             f"escape and would not find its own tables; rename the folder")
+        return location
+    end = re.search(r"[?#]", location.uri)
     if end is not None:
         raise ValueError(f"warehouse {location.uri}: {end.group()!r} ends an object-store path for delta-rs, "
                          f"so the tables would go to {location.uri[:end.start()]}; "
