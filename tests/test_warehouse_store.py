@@ -167,3 +167,12 @@ def test_a_local_warehouse_path_with_a_percent_escape_is_refused_before_anything
     store = Warehouse(tmp_path / "100% run")
     store.upsert("phoneme_histograms", histograms(["a"], 1))
     assert store.read("phoneme_histograms")["clip_id"].to_pylist() == ["a"]
+
+
+def test_a_warehouse_given_as_a_file_uri_is_the_folder_the_uri_names(tmp_path):
+    """``Path.as_uri()`` writes a space as ``%20``: the warehouse was taken to be a folder named
+    ``my%20warehouse``, which delta-rs could not use, rather than ``my warehouse``."""
+    folder = tmp_path / "my warehouse é"
+    Warehouse(folder.as_uri()).upsert("phoneme_histograms", histograms(["a"], 1))
+    assert Warehouse(folder).read("phoneme_histograms")["clip_id"].to_pylist() == ["a"]
+    assert Warehouse(folder.as_uri()).uri == str(folder)

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+from urllib.parse import unquote
 
 WAREHOUSE_ENV = "TALKFACE_WAREHOUSE"
 DEFAULT_WAREHOUSE = "talkface-warehouse"
@@ -48,13 +49,19 @@ class Location:
 
     @classmethod
     def of(cls, text: str | os.PathLike[str] | Location) -> Location:
-        """Normalise a user's path or URI: local paths become absolute, ``file://`` is dropped."""
+        """Normalise a user's path or URI: local paths become absolute, a ``file://`` URI its path.
+
+        A ``file://`` URI is percent-encoded (``Path.as_uri()`` writes a space
+        as ``%20``), so its path is decoded; a plain path is taken as it is.
+        """
         if isinstance(text, Location):
             return text
         text = os.fspath(text)
         if is_remote_uri(text):
             return cls(text.rstrip("/"))
-        return cls(str(Path(text.removeprefix("file://")).expanduser().resolve()))
+        if text.startswith("file://"):
+            text = unquote(text.removeprefix("file://"))
+        return cls(str(Path(text).expanduser().resolve()))
 
     @property
     def is_local(self) -> bool:
@@ -185,8 +192,6 @@ def _object_store(uri: str):
     The bucket gives the filesystem; the key is percent-decoded as delta-rs
     decodes it, so a shard lands beside its tables.
     """
-    from urllib.parse import unquote
-
     from pyarrow import fs
 
     scheme, _, rest = uri.partition("://")
