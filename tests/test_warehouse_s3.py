@@ -140,6 +140,7 @@ def test_a_warehouse_prefix_with_a_space_or_a_non_ascii_letter_holds_its_shards_
     """``s3://bucket/my corpus é``: delta-rs stores the tables under that key; the shards went nowhere
     ("Cannot parse URI" from pyarrow) before, so such a warehouse could never hold features."""
     import boto3
+
     from fixtures.training_shards import synthetic_clip
     from warehouse.features import ShardRecord, read_shard, records_to_table, write_shard
     from warehouse.manifest import build_manifest
