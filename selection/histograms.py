@@ -180,9 +180,7 @@ def _count_values(column: pa.ChunkedArray | pa.Array, where: str,
     if values.size == 0:
         return values, 0
     if pa.types.is_floating(type_):
-        nan = np.flatnonzero(np.isnan(values))
-        if nan.size:
-            raise HistogramInputError(f"{where}: NaN count for clip {clip_of(int(nan[0]))!r}")
+        _refuse_non_finite(values, where, clip_of)
         frac = np.flatnonzero(values != np.round(values))
         if frac.size:
             raise HistogramInputError(
@@ -198,6 +196,14 @@ def _count_values(column: pa.ChunkedArray | pa.Array, where: str,
             f"{where}: count {values[first]} for clip {clip_of(first)!r} is more than one clip can hold"
         )
     return values, largest
+
+
+def _refuse_non_finite(values: np.ndarray, where: str, clip_of: Callable[[int], str]) -> None:
+    """Raise naming the first NaN or infinite count: neither is a count, and infinity has no integer to hold."""
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        kind = "NaN" if np.isnan(values[bad[0]]) else "infinite"
+        raise HistogramInputError(f"{where}: {kind} count for clip {clip_of(int(bad[0]))!r}")
 
 
 def read_wide_parquet(path: str | Path) -> HistogramSet:

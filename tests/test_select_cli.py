@@ -105,6 +105,8 @@ def bad_inputs(tmp_path):
         "non-integer count 2.5 for clip 'clip00005'"
     yield "nan", [str(write_wide(tmp_path / "nan.parquet", n=n, AA=[1.0] * 9 + [float("nan")]))], \
         "NaN count for clip 'clip00009'"
+    yield "infinite", [str(write_wide(tmp_path / "inf.parquet", n=n, AA=[1.0] * 3 + [float("inf")] + [1.0] * 6))], \
+        "infinite count for clip 'clip00003'"  # was a bare OverflowError traceback
     yield "duplicate ids", [str(write_wide(tmp_path / "dup.parquet", n=n, clip_id=["x", "y"] * 5))], \
         "2 duplicate clip ids"
     yield "empty", [str(write_wide(tmp_path / "empty.parquet", n=0))], "no clips"
@@ -113,7 +115,7 @@ def bad_inputs(tmp_path):
     yield "not parquet", [str(tmp_path / "garbage.parquet")], "not a readable Parquet file"
 
 
-@pytest.mark.parametrize("case", range(8))
+@pytest.mark.parametrize("case", range(9))
 def test_bad_input_files_exit_2_with_one_line_naming_the_file(tmp_path, capsys, case):
     name, args, message = list(bad_inputs(tmp_path))[case]
     code, out, err = run(capsys, "--input", *args, "--nmin", "1", "--nmax", "5")
