@@ -304,6 +304,19 @@ def test_manifest_problems_name_the_file(tmp_path, manifest):
         clips_from_manifest(table, 70)
 
 
+@pytest.mark.parametrize("column, values, message", [
+    ("n_frames", [80, None], r"1 rows have no n_frames \(first: clip y\)"),  # was TypeError from int(None)
+    ("clip_id", ["x", None], r"1 rows have no clip_id \(first: row 1\)"),  # was TypeError from the sort
+])  # fmt: skip
+def test_manifest_null_values_name_the_file_and_the_column(column, values, message):
+    import pyarrow as pa
+
+    columns = {"clip_id": ["x", "y"], "n_frames": [80, 80], "shard_uri": ["a.npz", "b.npz"]}
+    table = pa.table({**columns, column: values})
+    with pytest.raises(ShardError, match=f"m.parquet: {message}"):
+        clips_from_manifest(table, 4, source="m.parquet")
+
+
 def test_train_command_on_a_manifest(manifest, tmp_path, device):
     runner = CliRunner()
     result = runner.invoke(cli, ["train", "--manifest", str(manifest), "--config", "tiny", "--steps", "3",

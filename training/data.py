@@ -66,6 +66,7 @@ def clips_from_manifest(manifest: pa.Table, seq_len: int, base: str | os.PathLik
     missing = [c for c in MANIFEST_COLUMNS if c not in manifest.column_names]
     if missing:
         raise ShardError(f"{source}: missing columns {', '.join(missing)}")
+    _require_values(manifest, source)
     rows = manifest.select(list(MANIFEST_COLUMNS)).to_pylist()
     if not rows:
         raise ShardError(f"{source}: no clips (no feature shards to train on)")
@@ -76,6 +77,20 @@ def clips_from_manifest(manifest: pa.Table, seq_len: int, base: str | os.PathLik
         uri = Location.of(base).resolve(row["shard_uri"]).uri if base is not None else row["shard_uri"]
         clips.append(ClipRef(row["clip_id"], int(row["n_frames"]), uri))
     return long_enough(sorted(clips, key=lambda c: c.clip_id), seq_len, source)
+
+
+def _require_values(manifest: pa.Table, source: str) -> None:
+    """Raise :class:`ShardError` naming the column and a row where a required value is null.
+
+    Without this a null ``n_frames`` or ``clip_id`` surfaced as a bare TypeError from ``int()`` or the sort.
+    """
+    for name in MANIFEST_COLUMNS:
+        column = manifest[name]
+        if column.null_count:
+            first = column.is_null().index(True).as_py()
+            clip = manifest["clip_id"][first].as_py()
+            where = f"clip {clip}" if clip is not None else f"row {first}"
+            raise ShardError(f"{source}: {column.null_count} rows have no {name} (first: {where})")
 
 
 def long_enough(clips: list[ClipRef], seq_len: int, source: str) -> list[ClipRef]:
