@@ -87,7 +87,19 @@ def read_selection_file(path: Path) -> tuple[list[str], dict[str, object] | None
     if "rank" in table.column_names:
         table = table.sort_by("rank")
     metadata = (table.schema.metadata or {}).get(METADATA_KEY)
-    return table["clip_id"].to_pylist(), json.loads(metadata) if metadata else None
+    clip_ids = table["clip_id"].to_pylist()
+    _check_members(path, clip_ids)
+    return clip_ids, json.loads(metadata) if metadata else None
+
+
+def _check_members(path: Path, clip_ids: list[object]) -> None:
+    """Raise naming ``path`` if a member is null or listed twice (the report would count its phones twice)."""
+    if None in clip_ids:
+        raise ValueError(f"{path}: {clip_ids.count(None)} rows have no clip_id")
+    seen: set[object] = set()
+    twice = sorted({c for c in clip_ids if c in seen or seen.add(c)})
+    if twice:
+        raise ValueError(f"{path}: {len(twice)} clips are listed more than once, e.g. {twice[:3]}")
 
 
 def warehouse_rows(sel_id: str, info: dict[str, object], clip_ids: np.ndarray,

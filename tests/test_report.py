@@ -72,6 +72,20 @@ def test_a_selection_file_without_clips_is_refused_saying_so(tmp_path, capsys):
     assert "empty.parquet: the selection holds no clips" in capsys.readouterr().err
 
 
+def test_a_selection_file_listing_a_clip_twice_is_refused_naming_it(tmp_path, capsys):
+    """It was reported as two clips with the clip's phones counted twice."""
+    import pyarrow as pa
+
+    hist, sel = tmp_path / "h.parquet", tmp_path / "twice.parquet"
+    pq.write_table(demo_histograms(20).to_wide(), hist)
+    pq.write_table(pa.table({"clip_id": ["demo0000003", "demo0000001", "demo0000003"]}), sel)
+    out = tmp_path / "report.html"
+    assert run_cli(report, "talkface report", ["--input", str(hist), "--selection", str(sel), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "twice.parquet: 1 clips are listed more than once, e.g. ['demo0000003']" in err
+    assert not out.exists()
+
+
 def test_an_unknown_selection_id_is_named(warehouse_uri, capsys):
     Warehouse(warehouse_uri).upsert("phoneme_histograms", demo_histogram_table(demo_histograms(50)))
     assert run_cli(select_samples, "select-samples", ["--warehouse", warehouse_uri, "--nmin", "5", "--nmax", "20"]) == 0
