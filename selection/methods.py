@@ -94,6 +94,7 @@ def check_params(params: SelectionParams, n_clips: int) -> SelectionParams:
         raise SelectionError(f"--nmin must be at least 1, got {params.nmin}")
     if params.seed < 0:  # numpy's generators take none, and their error names no flag
         raise SelectionError(f"--seed must be at least 0, got {params.seed}")
+    _require_recordable(params)
     if params.nmin > params.nmax:
         raise SelectionError(f"--nmin ({params.nmin}) is larger than --nmax ({params.nmax})")
     if params.nmin > n_clips:
@@ -102,6 +103,16 @@ def check_params(params: SelectionParams, n_clips: int) -> SelectionParams:
         log.info("nmax %d is larger than the number of clips; using %d", params.nmax, n_clips)
         return SelectionParams(**{**params.__dict__, "nmax": n_clips})
     return params
+
+
+INT64_MAX = 2**63 - 1  # the selections table records seed and k as int64
+
+
+def _require_recordable(params: SelectionParams) -> None:
+    """Refuse a ``seed`` or ``k`` that the selections table cannot hold, before any work is done."""
+    for flag, value in (("--seed", params.seed), ("--k", params.k)):
+        if value > INT64_MAX:
+            raise SelectionError(f"{flag} must be at most {INT64_MAX}, got {value}")
 
 
 def select(histograms: HistogramSet, params: SelectionParams) -> Selection:

@@ -148,6 +148,20 @@ def test_an_empty_warehouse_says_how_to_fill_it(tmp_path, capsys):
     assert code == 2 and "no phoneme_histograms table yet" in err
 
 
+def test_a_seed_the_selections_table_cannot_hold_is_one_line_naming_the_flag(warehouse_uri, capsys):
+    """--seed 2**63 selected, then failed to record: a bare OverflowError traceback from Arrow."""
+    from selection.demo_data import demo_histogram_table, demo_histograms
+    from warehouse.store import Warehouse
+
+    store = Warehouse(warehouse_uri)
+    store.upsert("phoneme_histograms", demo_histogram_table(demo_histograms(30)))
+    code, out, err = run(capsys, "--warehouse", warehouse_uri, "--nmin", "5", "--nmax", "20", "--no-bound",
+                         "--seed", str(2**63))
+    assert code == 2 and out == ""
+    assert err == f"select-samples: error: --seed must be at most {2**63 - 1}, got {2**63}\n"
+    assert store.read("selections").num_rows == 0
+
+
 def test_help_does_not_import_heavy_libraries():
     probe = ("import sys; from selection.cli import main; "
              "print([m for m in ('torch', 'prefect', 'mediapipe', 'cv2', 'deltalake') if m in sys.modules])")
