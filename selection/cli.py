@@ -45,9 +45,12 @@ Examples:
               help="Wide histogram Parquet: clip_id plus one integer column per CMU phone "
                    "(AA ... ZH). Default: the warehouse's phoneme_histograms table.")
 @warehouse_option
-@click.option("--table-version", "table_version", type=int, default=None,
-              help="Read phoneme_histograms at this table version (reproduces a recorded "
-                   "selection). Default: latest.")
+@click.option("--table-version", "table_version", type=click.IntRange(0), default=None,
+              help="Read phoneme_histograms at this table version. Default: latest.")
+@click.option("--spans-version", "spans_version", type=click.IntRange(0), default=None,
+              help="Read clip_spans (which clips have a valid face span) at this table version. "
+                   "With --table-version, the two versions a recorded selection lists reproduce it "
+                   "exactly. Default: latest.")
 @click.option("--nmin", type=int, default=SelectionParams.nmin, show_default=True,
               help="Smallest number of clips to select.")
 @click.option("--nmax", type=int, default=SelectionParams.nmax, show_default=True,
@@ -65,9 +68,9 @@ Examples:
 @click.option("--bound/--no-bound", default=True, show_default=True,
               help="Compute the certified lower bound on the best achievable value of every distance.")
 @click.version_option(package_name="talkface", prog_name="select-samples")
-def select_samples(input_path: Path | None, warehouse: str, table_version: int | None, nmin: int,
-                   nmax: int, k: int, seed: int, method: str, distance: str,
-                   output: Path | None, as_json: bool, bound: bool) -> None:
+def select_samples(input_path: Path | None, warehouse: str, table_version: int | None,
+                   spans_version: int | None, nmin: int, nmax: int, k: int, seed: int, method: str,
+                   distance: str, output: Path | None, as_json: bool, bound: bool) -> None:
     """Select a subset of clips whose pooled phoneme histogram is closest to uniform.
 
     Reads per-clip phone counts from --input or from the warehouse, runs the
@@ -76,11 +79,14 @@ def select_samples(input_path: Path | None, warehouse: str, table_version: int |
     together with the table versions it read.
     """
     refuse_with_input("--table-version", table_version, input_path)
+    refuse_with_input("--spans-version", spans_version, input_path)
     params = SelectionParams(nmin=nmin, nmax=nmax, k=k, seed=seed, method=method,
                              distance=distance)
     from selection.runner import select_and_record
 
-    info = select_and_record(params, warehouse, input_path, table_version, output, bound)
+    versions = {name: v for name, v in (("phoneme_histograms", table_version), ("clip_spans", spans_version))
+                if v is not None}
+    info = select_and_record(params, warehouse, input_path, versions, output, bound)
     if info["clamped_nmax"]:
         click.echo(f"select-samples: warning: --nmax {nmax} is larger than the number of clips "
                    f"({info['n_candidates']}); using {info['n_candidates']}", err=True)
@@ -103,6 +109,8 @@ def _human(info: dict[str, object]) -> str:
     else:
         lines.append("  all distances: " + ", ".join(f"{k} {v:.6f}" for k, v in info["distances"].items()))
     lines.append(f"  selection id: {info['selection_id']}")
+    if info["input_versions"]:  # what --table-version and --spans-version take to reproduce it
+        lines.append("  read: " + ", ".join(f"{table} v{version}" for table, version in info["input_versions"].items()))
     if info["output"]:
         lines.append(f"  written to {info['output']}")
     return "\n".join(lines)

@@ -6,6 +6,7 @@ both record exactly the same thing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from selection import records, sources
@@ -14,11 +15,12 @@ from selection.methods import SelectionParams, select
 
 
 def select_and_record(params: SelectionParams, warehouse: str, input_path: Path | None = None,
-                      table_version: int | None = None, output: Path | None = None,
+                      versions: Mapping[str, int] | None = None, output: Path | None = None,
                       bound: bool = True) -> dict[str, object]:
     """Run one selection as ``select-samples`` does; the Prefect selection flow calls it too.
 
-    Reads --input or the warehouse (at ``table_version``), selects, computes the
+    Reads --input or the warehouse (its tables at ``versions``, the latest where
+    not named: ``phoneme_histograms`` and ``clip_spans``), selects, computes the
     certified lower bound of every distance, writes ``output``, and records a
     warehouse-read selection in the selections tables with the table versions
     it read.
@@ -33,8 +35,7 @@ def select_and_record(params: SelectionParams, warehouse: str, input_path: Path 
         from warehouse.store import Warehouse  # deltalake: imported only for a warehouse run
 
         store = Warehouse(warehouse)
-        source = sources.from_warehouse(store, None if table_version is None
-                                        else {"phoneme_histograms": table_version})
+        source = sources.from_warehouse(store, versions)
     histograms = source.histograms
     selection = select(histograms, params)
     bounds = None

@@ -85,6 +85,34 @@ def test_a_recorded_selection_is_reproduced_from_its_table_version(warehouse_uri
     assert again["value"] == recorded["value"]
 
 
+def test_a_recorded_selection_is_reproduced_after_the_faces_stage_changed_its_spans(warehouse_uri, capsys):
+    """--table-version pinned only phoneme_histograms: spans written later changed the candidates (and the id)."""
+    import pyarrow as pa
+
+    from warehouse.tables import CLIP_SPANS
+
+    store = Warehouse(warehouse_uri)
+    table = demo_histogram_table(demo_histograms(200, seed=3))
+    store.upsert("phoneme_histograms", table)
+    ids = table["clip_id"].to_pylist()
+
+    def spans(clips: list[str], n_frames: int) -> pa.Table:
+        return pa.Table.from_pylist([{"clip_id": c, "start_frame": 0, "end_frame": n_frames, "n_frames": n_frames}
+                                     for c in clips], schema=CLIP_SPANS.schema)
+
+    store.upsert("clip_spans", spans(ids[:150], 80))
+    args = ["--warehouse", warehouse_uri, "--nmin", "20", "--nmax", "120", "--seed", "2"]
+    recorded = run_json(capsys, *args)
+    store.upsert("clip_spans", spans(ids[:60], 0))  # a later faces run finds no valid span in 60 of them
+    versions = recorded["input_versions"]
+    again = run_json(capsys, *args, "--table-version", str(versions["phoneme_histograms"]),
+                     "--spans-version", str(versions["clip_spans"]))
+    assert again["n_candidates"] == recorded["n_candidates"] == 150
+    assert again["selection_id"] == recorded["selection_id"]
+    assert members(store, again["selection_id"]) == members(store, recorded["selection_id"])
+    assert run_json(capsys, *args)["n_candidates"] == 90  # the latest spans
+
+
 def test_only_clips_with_a_valid_face_span_are_candidates(warehouse_uri, capsys):
     import pyarrow as pa
 
