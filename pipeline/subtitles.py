@@ -29,6 +29,7 @@ A title-case word before a colon without ``>>`` is speech ("Note: ...",
 
 from __future__ import annotations
 
+import codecs
 import functools
 import glob
 import html
@@ -219,17 +220,29 @@ class CueConfig:
 
 # --- reading -----------------------------------------------------------------
 
+def _unicode_text(data: bytes) -> str:
+    """UTF-8 (with or without its byte order mark), or UTF-16 where its byte order mark says so.
+
+    Windows subtitle editors save "Unicode" as UTF-16 with a byte order mark,
+    which names the encoding; text without one must be UTF-8 (no guessing).
+    """
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16")
+    return data.decode("utf-8-sig")
+
+
 def read_cues(path: Path) -> list[Cue]:
     """Raw cues of an ``.srt`` or ``.vtt`` file (``text`` = markup-free text, not cleaned).
 
     Raises:
-        SubtitleError: unknown suffix, not UTF-8, unparsable or without cues.
+        SubtitleError: unknown suffix, not UTF-8 (or UTF-16 with its byte order mark), unparsable or
+            without cues.
     """
     suffix = path.suffix.lower()
     if suffix not in SUBTITLE_SUFFIXES:
         raise SubtitleError(f"{path}: not a subtitle file (expected {', '.join(SUBTITLE_SUFFIXES)})")
     try:
-        content = path.read_bytes().decode("utf-8-sig")
+        content = _unicode_text(path.read_bytes())
     except UnicodeDecodeError as exc:
         raise SubtitleError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     except OSError as exc:
