@@ -72,9 +72,9 @@ def selection(warehouse_uri: str, report_dir: str = "talkface-out/reports",
     """
     known = recorded_ids_task(warehouse_uri)
     info = select_task(SelectionParams(nmin, nmax, k, seed, method, distance), warehouse_uri)
+    new = info["selection_id"] not in known
+    if new:  # announced as soon as it is recorded: a rerun finds it known and would never announce it
+        announce_task(info, warehouse_uri)
     report = report_task(warehouse_uri, info["selection_id"], report_dir)
     publish_task(report)
-    new = info["selection_id"] not in known
-    if new:
-        announce_task(info, warehouse_uri)
     return {**info, "report": report.html, "figure": report.figure, "new": new}

@@ -74,6 +74,46 @@ def test_selection_flow_announces_only_a_new_selection_and_publishes_its_report(
     assert Artifact.get("selection-histogram").data.startswith("data:image/png;base64,")
 
 
+def announced(selection_id: str, wait_s: float = 10.0) -> int:
+    """How many ``talkface.selection.created`` events the API holds for ``selection_id`` (events land shortly after)."""
+    import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
+
+    from flows.selection_flow import SELECTION_EVENT
+
+    wanted = EventFilter(event=EventNameFilter(name=[SELECTION_EVENT]),
+                         resource=EventResourceFilter(id=[f"talkface.selection.{selection_id}"]))
+    deadline = time.monotonic() + wait_s
+    with get_client(sync_client=True) as client:
+        while True:
+            count = client.read_events(wanted, limit=10).total
+            if count or time.monotonic() > deadline:
+                return count
+            time.sleep(0.5)
+
+
+def test_a_selection_whose_report_fails_is_still_announced_once(tmp_path: Path, prefect_api, monkeypatch):
+    """The selection is recorded before its report: a rerun finds it known, so the failed run must announce it."""
+    from flows.selection_flow import report_task, selection
+    from selection.demo_data import demo_histogram_table, demo_histograms
+    from warehouse.store import Warehouse
+
+    uri, reports = str(tmp_path / "warehouse"), tmp_path / "reports"
+    Warehouse(uri).upsert("phoneme_histograms", demo_histogram_table(demo_histograms(40, seed=2)))
+    reports.write_text("a file where the report folder should be")
+    monkeypatch.setattr(report_task, "retry_delay_seconds", [0])
+    failed = selection(uri, str(reports), nmin=10, nmax=30, k=5, method="scan", return_state=True)
+    assert failed.is_failed() and "reports" in failed.message
+    recorded = Warehouse(uri).read("selections")["selection_id"].to_pylist()
+    assert len(recorded) == 1
+    reports.unlink()
+    again = selection(uri, str(reports), nmin=10, nmax=30, k=5, method="scan")
+    assert again["selection_id"] == recorded[0] and not again["new"] and Path(again["report"]).is_file()
+    assert announced(recorded[0]) == 1  # before: 0, and training never started for it
+
+
 def test_summary_markdown_holds_every_distance_and_the_bound():
     from selection.distances import DISTANCES
     from selection.report_summary import summary_markdown
