@@ -26,7 +26,7 @@ from uuid import UUID
 from prefect import Flow
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from flows.refresh import refresh
+from flows.refresh import THREADS, refresh
 from flows.selection_flow import SELECTION_EVENT
 from selection.methods import SelectionParams
 
@@ -38,10 +38,10 @@ REFRESH, SELECTION, TRAINING = "talkface-refresh", "talkface-selection", "talkfa
 
 
 def task_runner_from_env() -> TaskRunner:
-    """prefect-dask's DaskTaskRunner on ``$TALKFACE_DASK_ADDRESS`` if set, else Prefect's thread pool."""
+    """prefect-dask's DaskTaskRunner on ``$TALKFACE_DASK_ADDRESS`` if set, else the CLI's thread pool."""
     address = os.environ.get(DASK_ADDRESS_ENV)
     if not address:
-        return ThreadPoolTaskRunner()
+        return ThreadPoolTaskRunner(max_workers=THREADS)
     from prefect_dask import DaskTaskRunner
 
     return DaskTaskRunner(address=address)

@@ -48,6 +48,9 @@ from pipeline.summary import Summary, summarize
 from warehouse.store import Warehouse
 
 CACHE_FOR = timedelta(days=7)
+THREADS = 2
+"""Compute threads of a refresh without Dask, from the CLI or a deployment: each loads its own aligner
+and face mesh, so Prefect's unbounded default would run a whole batch's tasks at once."""
 
 
 def _batch_cache_key(context, parameters: dict) -> str | None:
@@ -95,7 +98,7 @@ def run_stage(stage: Stage, clips: list[ClipSpec], warehouse: Warehouse, setting
     )
 
 
-@flow(name="dataset-refresh", log_prints=False, task_runner=ThreadPoolTaskRunner(max_workers=2))
+@flow(name="dataset-refresh", log_prints=False, task_runner=ThreadPoolTaskRunner(max_workers=THREADS))
 def refresh(corpus: str, warehouse_uri: str, aligner_name: str = "pocketsphinx",
             config: IngestConfig = IngestConfig(), progress: bool = False,
             faces: FacesConfig = FacesConfig()) -> Summary:

@@ -143,6 +143,37 @@ def test_the_dask_address_selects_prefect_dasks_runner(monkeypatch):
     assert isinstance(runner, DaskTaskRunner) and runner.address == "tcp://scheduler:8786"
 
 
+def test_the_deployment_without_dask_computes_on_as_many_threads_as_the_cli(monkeypatch, prefect_api):
+    """Prefect's own thread pool is unbounded: the deployed refresh ran a whole batch's tasks at once
+    (each with its own aligner and face mesh) where `talkface refresh` runs two."""
+    import threading
+    import time
+
+    from prefect import flow, task
+
+    from flows.deployments import DASK_ADDRESS_ENV, task_runner_from_env
+    from flows.refresh import refresh
+
+    monkeypatch.delenv(DASK_ADDRESS_ENV, raising=False)
+    lock, running, most = threading.Lock(), [0], [0]
+
+    @task
+    def busy() -> None:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.3)
+        with lock:
+            running[0] -= 1
+
+    def most_at_once(runner) -> int:
+        most[0] = 0
+        flow(task_runner=runner)(lambda: [f.result() for f in [busy.submit() for _ in range(6)]])()
+        return most[0]
+
+    assert most_at_once(task_runner_from_env()) == most_at_once(refresh.task_runner) == 2
+
+
 @pytest.mark.integration
 @needs_librivox
 def test_a_bad_clip_is_rejected_but_a_stage_that_cannot_run_fails_the_flow(tmp_path: Path, prefect_api):
