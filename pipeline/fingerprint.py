@@ -2,10 +2,10 @@
 
 A cached stage result may be reused only when neither its inputs nor the code
 changed: the fingerprint of a clip covers its media and subtitle files (path,
-size, modification time) and its segment; the code version is a hash of every
-source file of the ``pipeline`` package and of the ``warehouse`` package below
-it, whose phone set and table schemas shape a stage's rows as much as its own
-code does.
+size, modification time, on object storage too) and its segment; the code
+version is a hash of every source file of the ``pipeline`` package and of the
+``warehouse`` package below it, whose phone set and table schemas shape a
+stage's rows as much as its own code does.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 import warehouse
 from pipeline.corpus import ClipSpec
 from pipeline.stage import ClipWork
+from warehouse.location import Location
 
 PACKAGES = (Path(__file__).resolve().parent, Path(warehouse.__file__).resolve().parent)
 """The packages a stage's results depend on: ``pipeline`` and ``warehouse`` (phones, table schemas)."""
@@ -35,14 +36,23 @@ def code_version() -> str:
 
 
 def file_fingerprint(path: Path | str | None) -> list[object] | None:
-    """(path, size, mtime in ns) of a local file, or None when there is none; a URI by name only."""
+    """(path, size, mtime in ns) of a local or object-store file, or None when there is none.
+
+    An object-store file is looked up too: by its name alone, a corpus file replaced
+    at the same URI kept serving the results computed from the old one.
+    """
     if path is None:
         return None
+    from pyarrow import fs
+
     try:
-        stat = Path(path).stat()
-    except OSError:
+        filesystem, where = Location.of(path).filesystem()
+        info = filesystem.get_file_info(where)
+    except (OSError, ValueError):  # unreachable, or a scheme pyarrow cannot open: by name only
         return [str(path), None, None]
-    return [str(path), stat.st_size, stat.st_mtime_ns]
+    if info.type != fs.FileType.File:
+        return [str(path), None, None]
+    return [str(path), info.size, info.mtime_ns]
 
 
 def clip_fingerprint(clip: ClipSpec) -> list[object]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.s3 import BUCKET, s3_endpoint, s3_env  # noqa: F401  (fixtures)
 from pipeline.corpus import ClipSpec
 from pipeline.fingerprint import batch_key, code_version
 from pipeline.ingest import IngestConfig
@@ -72,6 +73,36 @@ def test_a_batch_with_unchanged_inputs_is_served_from_the_cache(tmp_path):
     assert second.name == "Cached"
     assert second.result() == first.result()
     assert [r["text"] for r in first.result()[0].rows["subtitles"]] == ["hello there my friend"]
+
+
+@pytest.mark.integration
+def test_a_subtitle_file_replaced_on_object_storage_is_computed_again(tmp_path, s3_env, s3_endpoint):
+    """A corpus on object storage: the key named its files by URI only, so a fixed file kept its old reject."""
+    import boto3
+    from prefect import flow
+    from prefect.testing.utilities import prefect_test_harness
+
+    from flows.refresh import compute_task
+
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint)
+    s3.put_object(Bucket=BUCKET, Key="cache-corpus/a.wav", Body=b"RIFF")
+    s3.put_object(Bucket=BUCKET, Key="cache-corpus/a.en.vtt", Body=VTT.replace("friend", "caf\xe9").encode("latin-1"))
+    media, subtitles = f"s3://{BUCKET}/cache-corpus/a.wav", f"s3://{BUCKET}/cache-corpus/a.en.vtt"
+    work = ClipWork(ClipSpec(clip_id="a", source=media, media=media, subtitles=subtitles))
+    settings = RefreshSettings(f"s3://{BUCKET}/warehouse", ingest=IngestConfig(cache_dir=tmp_path / "cache"))
+
+    @flow
+    def subtitles_stage():
+        return compute_task("subtitles", [work], settings, return_state=True)
+
+    with prefect_test_harness():
+        broken = subtitles_stage()
+        s3.put_object(Bucket=BUCKET, Key="cache-corpus/a.en.vtt", Body=VTT.replace("friend", "caf\xe9").encode())
+        fixed, again = subtitles_stage(), subtitles_stage()
+    assert broken.result()[0].reject.reason == "subtitles_not_utf8"
+    assert fixed.name == "Completed" and fixed.result()[0].reject is None  # before: Cached, still not UTF-8
+    assert [r["text"] for r in fixed.result()[0].rows["subtitles"]] == ["hello there my café"]
+    assert again.name == "Cached"
 
 
 @pytest.mark.integration
