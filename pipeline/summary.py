@@ -22,6 +22,7 @@ class Summary:
     aligned: int
     histograms: int
     rejected: dict[str, int]  # "stage: reason" -> clips
+    rejected_clips: int  # clips with at least one reject (a clip may be rejected by two stages)
     cues: dict[str, int] = field(default_factory=dict)  # cue status -> cues
     word_coverage: float | None = None  # caption words aligned in kept cues / caption words
     spans: int = 0  # clips with a valid face span and a feature shard
@@ -32,7 +33,7 @@ class Summary:
         if self.cues:
             out.append("cues: " + ", ".join(f"{n} {status}" for status, n in self.cues.items())
                        + (f"; caption words kept: {self.word_coverage:.1%}" if self.word_coverage is not None else ""))
-        out.append(f"rejected: {sum(self.rejected.values())}")
+        out.append(f"rejected: {self.rejected_clips}")
         out += [f"  {reason}: {n}" for reason, n in sorted(self.rejected.items())]
         return out
 
@@ -54,7 +55,7 @@ def summarize(warehouse: Warehouse, clip_ids: Sequence[str]) -> Summary:
     caption = sum(o["caption_words"] or 0 for o in outcomes)
     kept = sum(o["aligned_words"] or 0 for o in outcomes if o["status"] in KEPT_STATUSES)
     return Summary(len(clip_ids), count("subtitles"), count("phone_alignments"),
-                   count("phoneme_histograms"), dict(reasons),
+                   count("phoneme_histograms"), dict(reasons), len(set(rejects["clip_id"].to_pylist())),
                    {s: statuses[s] for s in CUE_STATUSES if statuses[s]}, kept / caption if caption else None,
                    count("clip_spans"))
 

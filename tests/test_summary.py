@@ -1,0 +1,28 @@
+"""The refresh's closing summary, counted from real warehouse tables."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pyarrow as pa
+
+from pipeline.stage import Reject
+from pipeline.summary import summarize
+from warehouse.store import Warehouse
+from warehouse.tables import table_spec
+
+
+def test_a_clip_rejected_by_two_stages_counts_once_among_the_rejected(tmp_path):
+    """'rejected: N' counted reject rows: a clip without subtitles and with bad media counted 2 of 'clips in: 1'."""
+    store = Warehouse(tmp_path / "wh")
+    at = datetime(2026, 11, 27, tzinfo=UTC)
+    rows = [Reject("a", "subtitles", "no_subtitles", "a.mp4: none").to_row(at),
+            Reject("a", "clips", "bad_media", "a.mp4: not a video").to_row(at),
+            Reject("b", "faces", "no_face", "b.mp4: no face").to_row(at)]
+    store.upsert("rejects", pa.Table.from_pylist(rows, schema=table_spec("rejects").schema))
+    summary = summarize(store, ["a", "b", "c"])
+    assert summary.rejected_clips == 2
+    assert summary.rejected == {"subtitles: no_subtitles": 1, "clips: bad_media": 1, "faces: no_face": 1}
+    lines = summary.lines()
+    assert lines[0] == "clips in: 3"
+    assert "rejected: 2" in lines and "  clips: bad_media: 1" in lines
