@@ -82,6 +82,15 @@ def configure_output(verbose: int) -> None:
 _native_filter: list[str] = []  # the pattern descriptor 2 is filtered with, once set
 
 
+def _writes_to_descriptor_2(stream: object) -> bool:
+    """Whether ``stream`` is the process's own standard error, not a capture (a test's, a host program's)
+    that the filter's replacement of ``sys.stderr`` would bypass."""
+    try:
+        return stream.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
 def filter_native_stderr(pattern: str) -> None:
     """Drop lines matching ``pattern`` that native code writes to file descriptor 2.
 
@@ -92,7 +101,7 @@ def filter_native_stderr(pattern: str) -> None:
     per process: descriptor 2 is the process's, whichever command asks again.
     """
     grep = shutil.which("grep")
-    if grep is None or _native_filter:
+    if grep is None or _native_filter or not _writes_to_descriptor_2(sys.stderr):
         return
     _native_filter.append(pattern)
     sys.stderr.flush()
