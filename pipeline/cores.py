@@ -32,9 +32,10 @@ DEFAULT_LOCK_DIR = Path(tempfile.gettempdir()) / "talkface-cores"
 
 
 @contextmanager
-def one_core(lock_dir: Path = DEFAULT_LOCK_DIR) -> Iterator[int | None]:
-    """Run the body on one free core of this thread's affinity; yields the core, or None when unpinned."""
-    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
+def one_core(enabled: bool = True, lock_dir: Path = DEFAULT_LOCK_DIR) -> Iterator[int | None]:
+    """Run the body on one free core of this thread's affinity; yields the core, or None when unpinned
+    (also when not ``enabled``: a setting can turn it off)."""
+    allowed = os.sched_getaffinity(0) if enabled and hasattr(os, "sched_getaffinity") else set()
     claim = _claim(_preference(allowed), lock_dir) if len(allowed) > 1 else None
     if claim is None:
         yield None

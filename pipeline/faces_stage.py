@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -140,7 +139,7 @@ def process_clip(clip: ClipInput, warehouse: str | os.PathLike[str] | Location,
 
     memory = FrameMemory(config.keep_frames_mib * 2**20)
     try:
-        with one_core() if config.pin_core else nullcontext():
+        with one_core(config.pin_core):
             measures = measure_frames(memory.remember(read_frames(info, config.fps, first, last)),
                                       info.width, info.height, config.tracker, config.keyframes)
     except VideoError as exc:

@@ -99,6 +99,7 @@ def render_overlay(video: Path, out: Path, faces_config, overlay: OverlayConfig 
         pipeline.video.VideoError: the video cannot be decoded.
         warehouse.durable.WriteFailed: the contact sheet cannot be written.
     """
+    from pipeline.cores import one_core
     from pipeline.faces_stage import frame_facts
     from pipeline.measure import measure_frames
     from pipeline.spans import choose_span, frame_status
@@ -108,8 +109,9 @@ def render_overlay(video: Path, out: Path, faces_config, overlay: OverlayConfig 
     if suffix not in (".png", ".mp4"):
         raise ValueError(f"{out}: output must be a .png contact sheet or an .mp4 video")
     info = probe_video(video)
-    measures = measure_frames(read_frames(info, faces_config.fps), info.width, info.height, faces_config.tracker,
-                              faces_config.keyframes)
+    with one_core(faces_config.pin_core):  # as the faces stage tracks a clip
+        measures = measure_frames(read_frames(info, faces_config.fps), info.width, info.height,
+                                  faces_config.tracker, faces_config.keyframes)
     statuses = [frame_status(f, faces_config.span) for f in frame_facts(measures, info.width, info.height)]
     span = choose_span(statuses, faces_config.span)
     frames = read_frames(info, faces_config.fps)

@@ -19,7 +19,7 @@ needs_cores = pytest.mark.skipif(len(CORES) < 2, reason="pinning needs Linux and
 @needs_cores
 def test_the_body_runs_on_one_core_and_the_affinity_comes_back(tmp_path):
     before = os.sched_getaffinity(0)
-    with one_core(tmp_path) as core:
+    with one_core(lock_dir=tmp_path) as core:
         assert core in CORES
         assert os.sched_getaffinity(0) == {core}
         assert current_core() == core
@@ -32,7 +32,7 @@ def test_threads_of_one_process_never_share_a_core_and_the_extra_one_runs_unpinn
     got: list[int | None] = []
 
     def claim() -> None:
-        with one_core(tmp_path) as core:
+        with one_core(lock_dir=tmp_path) as core:
             got.append(core)
             holding.wait(timeout=30)  # every thread holds its claim at once
 
@@ -58,23 +58,31 @@ def test_a_core_claimed_by_another_process_is_not_taken(tmp_path):
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "holding"
-        with one_core(tmp_path) as core:
+        with one_core(lock_dir=tmp_path) as core:
             assert core == free
     finally:
         holder.communicate("")
     mine = os.open(tmp_path / f"{free}.lock", os.O_RDWR)
     fcntl.flock(mine, fcntl.LOCK_EX)
     try:
-        with one_core(tmp_path) as core:  # the holder's locks died with it
+        with one_core(lock_dir=tmp_path) as core:  # the holder's locks died with it
             assert core in held
     finally:
         os.close(mine)
 
 
+@needs_cores
+def test_turned_off_it_pins_nothing(tmp_path):
+    before = os.sched_getaffinity(0)
+    with one_core(False, tmp_path) as core:
+        assert core is None and os.sched_getaffinity(0) == before
+    assert not list(tmp_path.iterdir())  # not even a claim
+
+
 def test_a_lock_folder_that_cannot_be_made_means_unpinned(tmp_path):
     (tmp_path / "file").write_text("")
     before = os.sched_getaffinity(0) if CORES else None
-    with one_core(tmp_path / "file" / "locks") as core:
+    with one_core(lock_dir=tmp_path / "file" / "locks") as core:
         assert core is None
         if CORES:
             assert os.sched_getaffinity(0) == before

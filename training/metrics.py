@@ -139,11 +139,12 @@ def mouth_landmarks(frames: np.ndarray) -> list[np.ndarray | None]:
     """(40, 2) lip landmarks in frame pixels for each frame, None where no face is found."""
     import cv2
 
+    from pipeline.cores import one_core
     from pipeline.faces import FaceTracker
 
     lips = lip_indices()
     out: list[np.ndarray | None] = []
-    with FaceTracker() as tracker:
+    with one_core(), FaceTracker() as tracker:  # the mesh's hand-offs on one core (pipeline/cores.py)
         for frame in frames:
             scale = LANDMARK_UPSCALE / frame.shape[1]
             big = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
