@@ -11,6 +11,8 @@ Automatic captions: YouTube lists the speech recogniser's own track as
 ``<lang>-orig`` and machine translations under plain language codes. When an
 ``-orig`` track exists and is not English, the video is not in English and its
 "English" auto captions are a translation: that counts as no English subtitles.
+Translations of a manual track are listed as ``<to>-<from>`` (``en-de``: English
+from the German subtitles); they do not count either.
 """
 
 from __future__ import annotations
@@ -99,12 +101,20 @@ def choose_track(info: dict[str, Any], lang: str = "en") -> tuple[str, str, dict
     if originals:
         keys = [f"{lang}-orig"] + ([lang] if f"{lang}-orig" in originals else [])
     else:
-        keys = sorted((k for k in auto if k == lang or k.startswith(f"{lang}-")), key=lambda k: (k != lang, k))
+        translated = _translations_of(manual, lang)
+        keys = sorted((k for k in auto if (k == lang or k.startswith(f"{lang}-")) and k not in translated),
+                      key=lambda k: (k != lang, k))
     found = pick(auto, keys)
     if found:
         return "auto", *found
     languages = sorted(set(manual) | set(originals)) or ["none"]
     raise NoEnglishSubtitles(f"no {lang} subtitles (manual tracks: {', '.join(languages)})")
+
+
+def _translations_of(manual: dict[str, Any], lang: str) -> set[str]:
+    """Automatic-caption keys that are machine translations of a manual track into ``lang``: yt-dlp names
+    them ``<to>-<from>``, so without them an ``en-de`` track would pass for English captions of the video."""
+    return {f"{lang}-{key}" for key in manual}
 
 
 def _is_network_error(exc: BaseException) -> bool:

@@ -133,6 +133,19 @@ def test_translated_auto_captions_do_not_count(tmp_path: Path) -> None:
         fetch_subtitles(str(source), "abc", tmp_path / "out", FetchConfig(allow_file_urls=True))
 
 
+@pytest.mark.integration
+def test_translation_of_a_manual_track_is_not_english_captions(server: tuple[str, Path], tmp_path: Path) -> None:
+    """A German video with German subtitles, saved with its auto tracks: ``en-de`` is English *from German*."""
+    base, _ = server
+    track = [{"ext": "json3", "url": f"{base}/missing.json3"}, {"ext": "vtt", "url": f"{base}/clip.en.vtt"}]
+    source = info_json(tmp_path, {"de": track}, {"en-de": track, "de-de": track})
+    with pytest.raises(NoEnglishSubtitles, match="manual tracks: de"):
+        fetch_subtitles(str(source), "abc", tmp_path / "out", FAST)
+    assert Handler.requests == []
+    regional = info_json(tmp_path, {"de": track}, {"en-GB": track})  # not a translation of a manual track
+    assert fetch_subtitles(str(regional), "gb", tmp_path / "out", FAST).lang == "en-GB"
+
+
 def test_choose_track_prefers_manual_english_vtt() -> None:
     vtt, srt = {"ext": "vtt", "url": "u1"}, {"ext": "srt", "url": "u2"}
     info = {"subtitles": {"en-GB": [srt], "en": [srt, vtt]}, "automatic_captions": {"en-orig": [vtt]}}
