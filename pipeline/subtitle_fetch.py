@@ -163,19 +163,41 @@ def fetch_subtitles(source: str, key: str, out_dir: Path, config: FetchConfig = 
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     record = out_dir / f"{key}.subs.json"
-    if record.is_file():
-        saved = json.loads(record.read_text(encoding="utf-8"))
-        media = Path(saved["media_path"]) if saved.get("media_path") else None
-        media = media if media is not None and media.is_file() else None
-        # fetched before without its media, which is now wanted: fetch again, or the clip never gets it
-        if Path(saved["path"]).is_file() and (media is not None or not config.download_media):
-            log.debug("%s: subtitles already fetched", source)
-            return FetchedSubtitles(saved["source"], Path(saved["path"]), saved["kind"], saved["lang"], media)
+    cached = _read_record(record, config)
+    if cached is not None:
+        log.debug("%s: subtitles already fetched", source)
+        return cached
     fetched = _with_retries(lambda: _fetch(source, key, out_dir, config), source, config)
     data = {**asdict(fetched), "path": str(fetched.path),
             "media_path": str(fetched.media_path) if fetched.media_path else None}
-    record.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    _write_whole(record, json.dumps(data, indent=1).encode("utf-8"))
     return fetched
+
+
+def _read_record(record: Path, config: FetchConfig) -> FetchedSubtitles | None:
+    """The fetch ``record`` describes, or ``None`` to fetch again: no record, one a killed run left
+    unreadable (a traceback on every later run otherwise), or one without the media now wanted."""
+    try:
+        saved = json.loads(record.read_text(encoding="utf-8"))
+        path, media = Path(saved["path"]), Path(saved["media_path"]) if saved.get("media_path") else None
+        fetched = FetchedSubtitles(saved["source"], path, saved["kind"], saved["lang"],
+                                   media if media is not None and media.is_file() else None)
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        log.info("%s: unreadable fetch record (%s), fetching again", record, exc)
+        return None
+    # fetched before without its media, which is now wanted: fetch again, or the clip never gets it
+    wanted = fetched.media_path is not None or not config.download_media
+    return fetched if path.is_file() and wanted else None
+
+
+def _write_whole(path: Path, content: bytes) -> None:
+    """Write ``path`` whole or not at all: a run killed mid-write must not leave a part that a later
+    run reads as the fetched file."""
+    from warehouse.durable import write_atomically
+
+    write_atomically(path, lambda handle: handle.write(content), "subtitles")
 
 
 def _with_retries(call: Any, source: str, config: FetchConfig) -> FetchedSubtitles:
@@ -219,6 +241,6 @@ def _fetch(source: str, key: str, out_dir: Path, config: FetchConfig) -> Fetched
             result = ydl.process_ie_result(info, download=True)
             media_path = Path(result["requested_downloads"][0]["filepath"])
     path = out_dir / f"{key}.{lang}.{track['ext']}"
-    path.write_bytes(content)
+    _write_whole(path, content)
     log.info("%s: %s %s subtitles -> %s", source, kind, lang, path.name)
     return FetchedSubtitles(source, path, kind, lang, media_path)

@@ -94,6 +94,20 @@ def test_media_asked_for_after_the_subtitles_were_fetched_without_it_is_download
 
 
 @pytest.mark.integration
+def test_a_fetch_record_left_half_written_is_fetched_again(server: tuple[str, Path], tmp_path: Path) -> None:
+    """A run killed while writing ``<key>.subs.json``: the next run fetches again, not a JSONDecodeError."""
+    base, _ = server
+    out = tmp_path / "subs"
+    got = fetch_subtitles(f"{base}/index.html", "talk", out, FAST)
+    record = out / "talk.subs.json"
+    record.write_bytes(record.read_bytes()[:25])
+    served = len(Handler.requests)
+    assert fetch_subtitles(f"{base}/index.html", "talk", out, FAST) == got
+    assert len(Handler.requests) > served and json.loads(record.read_text())["path"] == str(got.path)
+    assert sorted(p.name for p in out.iterdir()) == ["talk.en.vtt", "talk.subs.json"]  # no temporaries left
+
+
+@pytest.mark.integration
 def test_page_without_english_track(server: tuple[str, Path], tmp_path: Path) -> None:
     base, _ = server
     with pytest.raises(NoEnglishSubtitles, match="manual tracks: fr"):
