@@ -220,6 +220,15 @@ def _with_retries(call: Any, source: str, config: FetchConfig) -> FetchedSubtitl
     raise AssertionError("unreachable: attempts >= 1")
 
 
+def _refuse_web_page(content: bytes, source: str, lang: str) -> None:
+    """Raise :class:`FetchError` for a track URL that answered with a web page (a consent or rate-limit
+    page served with status 200): saved, it would be served from the cache as the source's subtitles on
+    every later run, each a ``bad_subtitles`` reject that never fetches again."""
+    head = content[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith((b"<!doctype html", b"<html")):
+        raise FetchError(f"{source}: the {lang} subtitle track answered with a web page, not subtitles")
+
+
 def _fetch(source: str, key: str, out_dir: Path, config: FetchConfig) -> FetchedSubtitles:
     import yt_dlp
 
@@ -236,6 +245,7 @@ def _fetch(source: str, key: str, out_dir: Path, config: FetchConfig) -> Fetched
             info = ydl.extract_info(source_url(source), download=False)
         kind, lang, track = choose_track(info, config.lang)
         content = ydl.urlopen(track["url"]).read()
+        _refuse_web_page(content, source, lang)
         media_path = None
         if config.download_media:
             result = ydl.process_ie_result(info, download=True)

@@ -108,6 +108,21 @@ def test_a_fetch_record_left_half_written_is_fetched_again(server: tuple[str, Pa
 
 
 @pytest.mark.integration
+def test_a_track_answering_with_a_web_page_is_a_failed_fetch_not_cached(server: tuple[str, Path],
+                                                                       tmp_path: Path) -> None:
+    """A consent or rate-limit page served with 200 for the track: a reject naming the source, and the
+    next run fetches again rather than serving the page from the cache as subtitles."""
+    base, root = server
+    (root / "track.vtt").write_text("<!DOCTYPE html><html><body>Before you continue</body></html>")
+    source = info_json(tmp_path, {"en": [{"ext": "vtt", "url": f"{base}/track.vtt"}]}, {})
+    with pytest.raises(FetchError, match="web page, not subtitles") as err:
+        fetch_subtitles(str(source), "abc", tmp_path / "out", FAST)
+    assert err.value.reason == "fetch_failed" and str(source) in str(err.value)
+    (root / "track.vtt").write_text(VTT)
+    assert fetch_subtitles(str(source), "abc", tmp_path / "out", FAST).path.read_text() == VTT
+
+
+@pytest.mark.integration
 def test_page_without_english_track(server: tuple[str, Path], tmp_path: Path) -> None:
     base, _ = server
     with pytest.raises(NoEnglishSubtitles, match="manual tracks: fr"):
