@@ -212,10 +212,11 @@ def _decode(
         if first is None:
             first = t
         elif t - (first + placed / sample_rate) > _GAP_S:  # packets lost before this frame
-            chunks.extend(mono.flush())
-            placed = sum(len(c) for c in chunks)
-            chunks.append(np.zeros(round((t - first) * sample_rate) - placed, np.float32))
-            placed += len(chunks[-1])
+            held = mono.flush()
+            placed += sum(len(c) for c in held)
+            held.append(np.zeros(round((t - first) * sample_rate) - placed, np.float32))
+            chunks.extend(held)
+            placed += len(held[-1])
         new = mono.resample(frame)
         chunks.extend(new)
         placed += sum(len(c) for c in new)
