@@ -11,12 +11,15 @@ hand-offs become plain switches on one core.
 
 Two workers pinned to the same core would halve each other's speed, so a
 core is claimed first with an advisory lock (``flock``) on a file per core
-under the system's temporary folder: threads and processes of one machine
-that share that folder never pin to the same core. The core the thread runs
-on now is tried first; where every core is claimed, or the platform has no
-affinity (not Linux), or the lock folder cannot be written, the clip simply
-runs unpinned. The thread's affinity is restored afterwards, and a lock dies
-with its process.
+under the system's temporary folder, or the folder ``$TALKFACE_CORE_LOCKS``
+names: threads and processes of one machine that share that folder never pin
+to the same core. Containers each have a temporary folder of their own, so
+compose mounts one volume in every Dask worker container and names it in the
+variable (``flock`` holds across containers on one kernel). The core the
+thread runs on now is tried first; where every core is claimed, or the
+platform has no affinity (not Linux), or the lock folder cannot be written,
+the clip simply runs unpinned. The thread's affinity is restored afterwards,
+and a lock dies with its process.
 """
 
 from __future__ import annotations
@@ -28,7 +31,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-DEFAULT_LOCK_DIR = Path(tempfile.gettempdir()) / "talkface-cores"
+CORE_LOCKS_ENV = "TALKFACE_CORE_LOCKS"
+"""Names the folder of the core claims; set it to one folder shared by every process that pins on a machine."""
+DEFAULT_LOCK_DIR = Path(os.environ.get(CORE_LOCKS_ENV) or Path(tempfile.gettempdir()) / "talkface-cores")
+"""``$TALKFACE_CORE_LOCKS``, read once at import, else ``<temp dir>/talkface-cores``."""
 
 
 @contextmanager

@@ -16,6 +16,7 @@ import yaml
 
 from fixtures.system_packages import needs_system_package
 from fixtures.topology import BUCKET, COMMANDS, ENVIRONMENT, TEST_ONLY, command, service_env
+from pipeline.cores import CORE_LOCKS_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE = shutil.which("docker-compose")
@@ -92,14 +93,19 @@ def test_the_topology_test_sets_no_variable_compose_lacks_but_its_declared_test_
         assert set(service_env(service, values, tmp_path / service)) == set(names) | set(TEST_ONLY), service
 
 
-def test_compose_services_share_no_volume(services: dict):
-    """As in the topology test: the object store (MinIO) is the only storage the services share."""
+def test_compose_services_share_no_data_volume(services: dict):
+    """As in the topology test: the object store (MinIO) is the only storage of data the services share; the
+    Dask workers share a folder of core claims, lock files that keep them off each other's cores."""
     users: dict[str, list[str]] = {}
     for name, service in services.items():
         for volume in service.get("volumes", []):
             users.setdefault(volume.split(":")[0] if isinstance(volume, str) else volume["source"], []).append(name)
-    assert set(users) == {"minio", "postgres"}  # the servers' own data; reports and runs are on S3
-    assert {source: names for source, names in users.items() if len(names) > 1} == {}
+    assert set(users) == {"minio", "postgres", "core-locks"}  # the servers' own data; reports and runs are on S3
+    assert {source: names for source, names in users.items() if len(names) > 1} == {
+        "core-locks": ["dask-worker-1", "dask-worker-2"]}
+    for name in users["core-locks"]:
+        locks = services[name]["environment"][CORE_LOCKS_ENV]
+        assert any(volume.startswith(f"core-locks:{locks}") for volume in services[name]["volumes"]), name
 
 
 def test_compose_refuses_to_start_without_the_secrets(tmp_path: Path):

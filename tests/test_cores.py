@@ -7,13 +7,50 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
-from pipeline.cores import current_core, one_core
+from pipeline.cores import CORE_LOCKS_ENV, current_core, one_core
 
 CORES = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
 needs_cores = pytest.mark.skipif(len(CORES) < 2, reason="pinning needs Linux and at least two usable cores")
+REPO = Path(__file__).resolve().parents[1]
+CLAIMER = ("import sys\n"
+           "from pipeline.cores import one_core\n"
+           "with one_core() as core:\n"
+           "    print(core, flush=True)\n"
+           "    sys.stdin.read()\n")
+"""A process that claims a core with the default lock folder and holds it until its stdin closes."""
+
+
+@contextmanager
+def claiming(lock_dir: Path) -> Iterator[int | None]:
+    """A claiming process with ``$TALKFACE_CORE_LOCKS`` naming ``lock_dir``; yields its core while it holds it."""
+    env = {**os.environ, CORE_LOCKS_ENV: str(lock_dir), "PYTHONPATH": str(REPO)}
+    child = subprocess.Popen([sys.executable, "-c", CLAIMER], env=env, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        line = child.stdout.readline().strip()
+        yield None if line == "None" else int(line)
+    finally:
+        child.communicate("", timeout=30)
+
+
+@contextmanager
+def holding(lock_dir: Path, cores: list[int]) -> Iterator[None]:
+    """Claims on ``cores`` in ``lock_dir``, held by this process (as another worker's would be)."""
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    fds = [os.open(lock_dir / f"{core}.lock", os.O_RDWR | os.O_CREAT) for core in cores]
+    try:
+        for fd in fds:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 @needs_cores
@@ -86,3 +123,19 @@ def test_a_lock_folder_that_cannot_be_made_means_unpinned(tmp_path):
         assert core is None
         if CORES:
             assert os.sched_getaffinity(0) == before
+
+
+@needs_cores
+def test_processes_given_one_lock_folder_by_the_environment_never_share_a_core(tmp_path):
+    """As compose's worker containers, each with a temporary folder of its own and the shared volume named."""
+    with holding(tmp_path, CORES[2:]), claiming(tmp_path) as first, claiming(tmp_path) as second:
+        assert {first, second} == set(CORES[:2])
+
+
+@needs_cores
+def test_processes_with_lock_folders_of_their_own_can_pin_to_one_core(tmp_path):
+    """Why the folder must be shared: claims in another folder are not seen (here one core is left in each)."""
+    mine, theirs = tmp_path / "mine", tmp_path / "theirs"
+    with (holding(mine, CORES[1:]), holding(theirs, CORES[1:]),
+          claiming(mine) as first, claiming(theirs) as second):
+        assert first == second == CORES[0]
