@@ -118,3 +118,11 @@ def warehouse_rows(sel_id: str, info: dict[str, object], clip_ids: np.ndarray,
     members = member_table(clip_ids)
     members = members.add_column(0, "selection_id", pa.array([sel_id] * len(clip_ids), pa.string()))
     return selections, members.cast(SELECTION_MEMBERS.schema)
+
+
+def announcement_row(sel_id: str, event_id: str) -> pa.Table:
+    """The ``selection_announcements`` row of a selection whose event ``event_id`` the Prefect API holds."""
+    from warehouse.tables import SELECTION_ANNOUNCEMENTS
+
+    row = {"selection_id": sel_id, "event_id": event_id, "announced_at": dt.datetime.now(dt.UTC)}
+    return pa.Table.from_pylist([row], schema=SELECTION_ANNOUNCEMENTS.schema)

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from fixtures.librivox import needs_librivox
+from fixtures.prefect_server import REPO
+from warehouse.faults import FAULT_ENV
 
 PRINTED = ("warehouse", "selection", "training run", "report", "histogram figure", "video")
 
@@ -95,7 +100,7 @@ def announced(selection_id: str, wait_s: float = 10.0) -> int:
 
 
 def test_a_selection_whose_report_fails_is_still_announced_once(tmp_path: Path, prefect_api, monkeypatch):
-    """The selection is recorded before its report: a rerun finds it known, so the failed run must announce it."""
+    """The selection is announced before its report, so a report that fails costs no announcement."""
     from flows.selection_flow import report_task, selection
     from selection.demo_data import demo_histogram_table, demo_histograms
     from warehouse.store import Warehouse
@@ -112,6 +117,58 @@ def test_a_selection_whose_report_fails_is_still_announced_once(tmp_path: Path, 
     again = selection(uri, str(reports), nmin=10, nmax=30, k=5, method="scan")
     assert again["selection_id"] == recorded[0] and not again["new"] and Path(again["report"]).is_file()
     assert announced(recorded[0]) == 1  # before: 0, and training never started for it
+
+
+SELECT = ("import sys\nfrom flows.selection_flow import selection\n"
+          "selection(sys.argv[1], sys.argv[2], nmin=10, nmax=30, k=5)\n")
+"""The selection flow as a process of its own (its arguments: the warehouse and the report folder)."""
+
+
+def killed_selection(tmp_path: Path, fault: str) -> tuple[str, Path, str]:
+    """A warehouse of demo histograms, and a selection flow run on this test's API SIGKILLed at ``fault``
+    (:mod:`warehouse.faults`); returns the warehouse, the report folder and the id the run recorded."""
+    from prefect.settings import PREFECT_API_URL
+
+    from selection.demo_data import demo_histogram_table, demo_histograms
+    from warehouse.store import Warehouse
+
+    uri, reports = str(tmp_path / "warehouse"), tmp_path / "reports"
+    Warehouse(uri).upsert("phoneme_histograms", demo_histogram_table(demo_histograms(40, seed=3)))
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}, FAULT_ENV: fault,
+           "PREFECT_API_URL": PREFECT_API_URL.value(), "PREFECT_HOME": str(tmp_path / "prefect"),
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PYTHONPATH": str(REPO)}
+    run = subprocess.run([sys.executable, "-c", SELECT, uri, str(reports)], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == -signal.SIGKILL, run.stderr[-3000:]
+    recorded = Warehouse(uri).read("selections")["selection_id"].to_pylist()
+    assert len(recorded) == 1 and Warehouse(uri).read("selection_announcements").num_rows == 0
+    return uri, reports, recorded[0]
+
+
+def test_a_selection_killed_between_its_record_and_its_announcement_is_announced_by_the_rerun(tmp_path: Path,
+                                                                                               prefect_api):
+    from flows.selection_flow import selection
+
+    uri, reports, recorded = killed_selection(tmp_path, "selections.committed")
+    again = selection(uri, str(reports), nmin=10, nmax=30, k=5)
+    assert again["selection_id"] == recorded and again["new"]  # before: known, so never announced
+    assert announced(recorded) == 1
+    assert not selection(uri, str(reports), nmin=10, nmax=30, k=5)["new"] and announced(recorded) == 1
+
+
+def test_an_announcement_sent_by_a_run_killed_before_recording_it_is_not_sent_again(tmp_path: Path, prefect_api,
+                                                                                    monkeypatch):
+    """The API holds the event already: the rerun records it and sends nothing, so no second training starts."""
+    from flows import selection_flow
+    from warehouse.store import Warehouse
+
+    uri, reports, recorded = killed_selection(tmp_path, "selection_announcements.commit")
+    assert announced(recorded) == 1
+    sent: list[tuple] = []
+    monkeypatch.setattr(selection_flow, "emit_event", lambda *args, **kwargs: sent.append(args))
+    again = selection_flow.selection(uri, str(reports), nmin=10, nmax=30, k=5)
+    assert again["selection_id"] == recorded and sent == [] and announced(recorded) == 1
+    assert Warehouse(uri).read("selection_announcements")["selection_id"].to_pylist() == [recorded]
 
 
 def test_summary_markdown_holds_every_distance_and_the_bound():

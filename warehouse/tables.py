@@ -197,6 +197,15 @@ SELECTION_MEMBERS = _spec(
     _f("rank", pa.int64()),
 )
 
+SELECTION_ANNOUNCEMENTS = _spec(
+    "selection_announcements",
+    ("selection_id",),
+    "Selections whose announcement (the event training waits for) the Prefect API holds; written after it does.",
+    _f("selection_id", pa.string(), False),
+    _f("event_id", pa.string()),  # the event's id, one per selection and warehouse (a repeat is the same event)
+    _f("announced_at", UTC_TIMESTAMP),
+)
+
 TABLES: dict[str, TableSpec] = {
     spec.name: spec
     for spec in (
@@ -211,6 +220,7 @@ TABLES: dict[str, TableSpec] = {
         REJECTS,
         SELECTIONS,
         SELECTION_MEMBERS,
+        SELECTION_ANNOUNCEMENTS,
     )
 }
 
