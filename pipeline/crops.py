@@ -55,3 +55,63 @@ def crop(rgb: np.ndarray, box: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
     matrix = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]], dtype=np.float64)
     return cv2.warpAffine(rgb, matrix, (size, size), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+
+
+class RunCrops:
+    """The crops of the longest run of valid frames, cut while the frames stream past (one decoding pass).
+
+    Fed every frame of a clip in order, with its landmark box where the frame
+    is valid and None where it is not. Each run's boxes are smoothed within the
+    run only, as :func:`smooth_boxes` smooths a span: the same values, since the
+    Gaussian's weights reach ``radius`` frames either side, so a frame is cut
+    once the ``radius`` frames after it are seen or its run has ended. Holds the
+    crops of the run under way and of the longest run finished (the earliest on
+    ties, as :func:`pipeline.spans.longest_run` chooses), plus at most
+    ``radius`` decoded frames: memory follows the span, not the clip.
+    """
+
+    def __init__(self, config: CropConfig = CropConfig()) -> None:
+        self.config = config
+        # scipy's gaussian_filter1d reaches int(truncate * sigma + 0.5) frames, truncate = 4
+        self.radius = int(4.0 * config.smooth_sigma + 0.5) if config.smooth_sigma > 0 else 0
+        self._frame = 0  # frames fed so far
+        self._run_start = 0
+        self._boxes: list[tuple[float, float, float, float]] = []  # of the run under way
+        self._waiting: list[np.ndarray] = []  # its frames not cut yet, the last len(_waiting) of it
+        self._crops: list[np.ndarray] = []  # its crops so far
+        self._best: tuple[int, list[np.ndarray]] = (0, [])  # start and crops of the longest run finished
+
+    def add(self, rgb: np.ndarray, box: tuple[float, float, float, float] | None) -> None:
+        """The next frame, with its landmark box if it is valid."""
+        if box is None:
+            self._end_run()
+            self._run_start = self._frame + 1
+        else:
+            self._boxes.append(box)
+            self._waiting.append(rgb)
+            self._cut(run_ended=False)
+        self._frame += 1
+
+    def finish(self) -> tuple[int, int, np.ndarray]:
+        """``(start, end, crops)`` of the longest run (end exclusive; (0, 0, no crops) without a valid frame)."""
+        self._end_run()
+        start, crops = self._best
+        out = np.empty((len(crops), self.config.size, self.config.size, 3), np.uint8)
+        for j in range(len(crops)):  # copied one by one and let go: never two copies of the span in memory
+            out[j], crops[j] = crops[j], None
+        return start, start + len(out), out
+
+    def _cut(self, run_ended: bool) -> None:
+        """Cut the waiting frames whose smoothed box is known."""
+        n = len(self._boxes)
+        while self._waiting and (run_ended or n - 1 - len(self._crops) >= self.radius):
+            i = len(self._crops)
+            lo, hi = max(0, i - self.radius), min(n, i + self.radius + 1)
+            box = smooth_boxes(np.array(self._boxes[lo:hi]), self.config)[i - lo]
+            self._crops.append(crop(self._waiting.pop(0), box, self.config.size))
+
+    def _end_run(self) -> None:
+        self._cut(run_ended=True)
+        if len(self._crops) > len(self._best[1]):
+            self._best = (self._run_start, self._crops)
+        self._boxes, self._crops = [], []

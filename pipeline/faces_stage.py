@@ -1,12 +1,13 @@
 """The faces stage for one clip: poses, kept span, training shard, or a reject.
 
-Two passes over the video: the first tracks the face and measures the pose of
-every frame, or of keyframes with the frames between interpolated
-(:mod:`pipeline.measure`; cheap to keep: boxes and three angles per frame), the
-second cuts the smoothed crops of the kept span. A clip whose decoded frames
-fit in ``FacesConfig.keep_frames_mib`` keeps them from the first pass; a longer
-one is decoded again for the second, so memory does not grow with clip length.
-Any bad input becomes a reject naming the clip and the reason; the stage runner
+One pass over the video: it tracks the face and measures the pose of every
+frame, or of keyframes with the frames between interpolated
+(:mod:`pipeline.measure`), and cuts the smoothed crops of each run of valid
+frames as it goes, keeping those of the longest (:class:`pipeline.crops.RunCrops`).
+Decoding is the costliest part of an HD clip (about 8 ms of CPU a 1080p H.264
+frame, more than the face mesh), so the video is decoded once, and memory
+follows the kept span, not the clip: a few frames, the crops of two runs, and a
+pose row per frame. Any bad input becomes a reject naming the clip and the reason; the stage runner
 (:mod:`pipeline.stage`) writes it and carries on. The shard goes straight to the
 warehouse (a folder or object storage), so a worker on another machine needs
 nothing but the warehouse URI.
@@ -19,13 +20,11 @@ import math
 import os
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from pipeline.cores import one_core
-from pipeline.crops import CropConfig, crop, smooth_boxes
+from pipeline.crops import CropConfig, RunCrops
 from pipeline.faces import TrackerConfig
-from pipeline.measure import FrameMeasure, KeyframeConfig, measure_frames
-from pipeline.spans import FrameFacts, SpanConfig, SpanDecision, choose_span, frame_status
+from pipeline.measure import FrameMeasure, KeyframeConfig, measured_frames
+from pipeline.spans import OK, FrameFacts, SpanConfig, SpanDecision, choose_span, frame_status
 from pipeline.stage import ClipResult, Reject
 from warehouse.features import ShardRecord, write_shard
 from warehouse.location import DEFAULT_CACHE_DIR, Location
@@ -45,9 +44,6 @@ class FacesConfig:
     crop: CropConfig = field(default_factory=CropConfig)
     fps: float = 25.0  # every clip is resampled to this rate
     allow_variable_frame_rate: bool = True  # False: reject VFR sources instead of resampling them
-    # decoded frames kept from the first pass for the crops, per clip (0: always decode twice);
-    # 256 MiB holds 13 s of 512x512 video at 25 fps, 3.7 s of 720p
-    keep_frames_mib: int = 256
     # track each clip's face on one free CPU core (pipeline/cores.py); False: mediapipe's threads float
     pin_core: bool = True
 
@@ -68,24 +64,25 @@ class ClipInput:
         return cls(str(row["clip_id"]), str(row["video_uri"]), row["speaker_id"], row["start_s"], row["end_s"])
 
 
+def frame_fact(m: FrameMeasure, width: int, height: int) -> FrameFacts:
+    """The facts of one frame the valid-frame rule reads."""
+    return FrameFacts(m.observation.n_faces, m.yaw, m.pitch, m.roll, m.observation.bbox, width, height)
+
+
 def frame_facts(measures: list[FrameMeasure], width: int, height: int) -> list[FrameFacts]:
     """The per-frame facts the valid-frame rule reads."""
-    return [FrameFacts(m.observation.n_faces, m.yaw, m.pitch, m.roll, m.observation.bbox, width, height)
-            for m in measures]
+    return [frame_fact(m, width, height) for m in measures]
 
 
-def pose_rows(clip_id: str, measures: list[FrameMeasure]) -> list[dict[str, object]]:
-    """``poses`` rows of one clip, frame numbers from 0 at the clip start."""
-    return [
-        {"clip_id": clip_id, "frame": k, "face_found": m.observation.face_found,
-         "n_faces": m.observation.n_faces,
-         "yaw": None if math.isnan(m.yaw) else m.yaw,
-         "pitch": None if math.isnan(m.pitch) else m.pitch,
-         "roll": None if math.isnan(m.roll) else m.roll,
-         "bbox": list(m.observation.bbox) if m.observation.bbox is not None else None,
-         "interpolated": m.interpolated}
-        for k, m in enumerate(measures)
-    ]
+def pose_row(clip_id: str, frame: int, m: FrameMeasure) -> dict[str, object]:
+    """The ``poses`` row of one frame, numbered from 0 at the clip start."""
+    return {"clip_id": clip_id, "frame": frame, "face_found": m.observation.face_found,
+            "n_faces": m.observation.n_faces,
+            "yaw": None if math.isnan(m.yaw) else m.yaw,
+            "pitch": None if math.isnan(m.pitch) else m.pitch,
+            "roll": None if math.isnan(m.roll) else m.roll,
+            "bbox": list(m.observation.bbox) if m.observation.bbox is not None else None,
+            "interpolated": m.interpolated}
 
 
 def _rejected(clip_id: str, reason: str, detail: str, poses: list[dict[str, object]] | None = None) -> ClipResult:
@@ -117,7 +114,7 @@ def process_clip(clip: ClipInput, warehouse: str | os.PathLike[str] | Location,
     """
     from pipeline.audio import MediaError, decode_audio
     from pipeline.mfcc import mfcc_per_frame
-    from pipeline.video import FrameMemory, VideoError, probe_video, read_frames
+    from pipeline.video import VideoError, probe_video, read_frames
 
     cid = clip.clip_id
     try:
@@ -137,35 +134,29 @@ def process_clip(clip: ClipInput, warehouse: str | os.PathLike[str] | Location,
     except FileNotFoundError as exc:  # a video on object storage that is gone (a local one: VideoError above)
         return _rejected(cid, "decode_error", str(exc))
 
-    memory = FrameMemory(config.keep_frames_mib * 2**20)
+    poses: list[dict[str, object]] = []
+    statuses: list[str] = []
+    runs = RunCrops(config.crop)
+    frames = read_frames(info, config.fps, first, last)
     try:
         with one_core(config.pin_core):
-            measures = measure_frames(memory.remember(read_frames(info, config.fps, first, last)),
-                                      info.width, info.height, config.tracker, config.keyframes)
+            for k, (rgb, m) in enumerate(measured_frames(frames, info.width, info.height, config.tracker,
+                                                         config.keyframes)):
+                poses.append(pose_row(cid, k, m))
+                statuses.append(frame_status(frame_fact(m, info.width, info.height), config.span))
+                runs.add(rgb, m.observation.bbox if statuses[-1] == OK else None)
     except VideoError as exc:
         return _rejected(cid, exc.reason, str(exc))
     if config.keyframes.every > 1:
-        log.info("%s: face mesh on %d of %d frames", cid, sum(not m.interpolated for m in measures), len(measures))
-    poses = pose_rows(cid, measures)
-    statuses = [frame_status(f, config.span) for f in frame_facts(measures, info.width, info.height)]
+        log.info("%s: face mesh on %d of %d frames", cid, sum(not p["interpolated"] for p in poses), len(poses))
     decision: SpanDecision = choose_span(statuses, config.span)
     if info.variable_frame_rate:
         log.info("%s: variable frame rate source resampled to %s fps", cid, config.fps)
     if decision.reason is not None:
         return _rejected(cid, decision.reason, f"{clip.video}: {decision.detail}", poses)
-
-    boxes = smooth_boxes(np.array([m.observation.bbox for m in measures[decision.start:decision.end]]),
-                         config.crop)
-    span_frames = (memory.recall(first + decision.start, first + decision.end)
-                   or read_frames(info, config.fps, first + decision.start, first + decision.end))
-    try:
-        crops = np.stack([crop(rgb, boxes[k - first - decision.start], config.crop.size)
-                          for k, rgb in span_frames])
-    except VideoError as exc:
-        return _rejected(cid, exc.reason, str(exc), poses)
-    if len(crops) != decision.n_frames:
-        return _rejected(cid, "decode_error", f"{clip.video}: {len(crops)} frames on the second pass, "
-                                              f"expected {decision.n_frames}", poses)
+    start, end, crops = runs.finish()
+    if (start, end) != (decision.start, decision.end):  # both take the earliest longest run of valid frames
+        raise AssertionError(f"{cid}: crops cut for frames {start}-{end}, span is {decision.start}-{decision.end}")
     mfcc = mfcc_per_frame(samples, decision.end, fps=config.fps)[decision.start:]
     name = write_shard(Location.of(warehouse), cid, crops, mfcc)
     record = ShardRecord(cid, clip.speaker_id, decision.start, decision.end, config.fps, name)

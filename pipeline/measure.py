@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -99,6 +99,17 @@ def posed(observation: FaceObservation, width: int, height: int) -> FrameMeasure
 def measure_frames(frames: Iterable[tuple[int, np.ndarray]], width: int, height: int, config: TrackerConfig,
                    keyframes: KeyframeConfig = KeyframeConfig()) -> list[FrameMeasure]:
     """Track the face through ``(k, rgb)`` frames and measure the head pose of each (see the module docstring)."""
+    return [m for _, m in measured_frames(frames, width, height, config, keyframes)]
+
+
+def measured_frames(frames: Iterable[tuple[int, np.ndarray]], width: int, height: int, config: TrackerConfig,
+                    keyframes: KeyframeConfig = KeyframeConfig()) -> Iterator[tuple[np.ndarray, FrameMeasure]]:
+    """Each frame with its measure, in order, as :func:`measure_frames` measures them.
+
+    A frame comes out once its measure is known: at once on every frame, up to
+    ``keyframes.every`` frames late with keyframes. So a caller can cut what it
+    needs from the frames in the same decoding pass, holding only those few.
+    """
     last_seen = 0  # the frame the tracker saw last
 
     def measure(k: int, rgb: np.ndarray, recount: bool = False) -> FrameMeasure:
@@ -109,33 +120,34 @@ def measure_frames(frames: Iterable[tuple[int, np.ndarray]], width: int, height:
         last_seen = k
         return posed(tracker.observe(rgb, max(1, step)), width, height)
 
-    measures: list[FrameMeasure] = []
-    pending: list[np.ndarray] = []  # frames after the last keyframe
+    last: FrameMeasure | None = None  # the last keyframe's measure
+    first = 0  # its frame number
+    pending: list[np.ndarray] = []  # frames after it
     with FaceTracker(config) as tracker:
         for _, rgb in frames:
-            if not measures:
-                measures.append(measure(0, rgb))
-                continue
-            pending.append(rgb)
+            if last is None:
+                last = measure(0, rgb)
+                yield rgb, last
+            else:
+                pending.append(rgb)
             if len(pending) == keyframes.every:
-                measures += _up_to_keyframe(measures, pending, measure, keyframes)
-                pending = []
+                found = _up_to_keyframe(last, first, pending, measure, keyframes)
+                yield from zip(pending, found, strict=True)
+                last, first, pending = found[-1], first + len(pending), []
         if pending:
-            measures += _up_to_keyframe(measures, pending, measure, keyframes)
-    return measures
+            yield from zip(pending, _up_to_keyframe(last, first, pending, measure, keyframes), strict=True)
 
 
-def _up_to_keyframe(done: list[FrameMeasure], pending: list[np.ndarray],
+def _up_to_keyframe(last: FrameMeasure, first: int, pending: list[np.ndarray],
                     measure: Callable[[int, np.ndarray, bool], FrameMeasure],
                     config: KeyframeConfig) -> list[FrameMeasure]:
-    """The frames after the last keyframe (``done[-1]``) up to the next (the last of ``pending``).
+    """The frames after the last keyframe (``last``, frame ``first``) up to the next (the last of ``pending``).
 
     The next keyframe is measured; where the two disagree, the frame halfway
     between is measured and each half is judged the same way, down to
     neighbouring frames, so a movement costs the mesh only where it happens.
     """
-    first = len(done) - 1  # the last keyframe's frame number
-    known = {0: done[-1]}  # by offset from it
+    known = {0: last}  # by offset from the last keyframe
 
     def look(j: int, recount: bool = False) -> None:
         known[j] = measure(first + j, pending[j - 1], recount)

@@ -222,41 +222,6 @@ def _decoded(container: av.container.InputContainer, seek_s: float | None) -> It
             yield float(frame.pts * frame.time_base) - origin, frame
 
 
-class FrameMemory:
-    """Decoded frames kept for a second look, while they fit in a byte budget.
-
-    The faces stage reads a clip twice: once to track the face, once to cut the
-    crops of the span it keeps. Decoding again costs what the first decode did
-    (0.9 ms of CPU a 512x512 frame, 16 % of the stage); a short clip's frames
-    can stay in memory instead (a 512x512 frame is 0.75 MiB). Once a clip's
-    frames pass the budget, all are dropped and :meth:`recall` answers None:
-    the caller decodes again, so memory stays bounded for any clip length.
-    """
-
-    def __init__(self, budget_bytes: int) -> None:
-        self.budget_bytes = budget_bytes
-        self._frames: dict[int, np.ndarray] | None = {}
-        self._bytes = 0
-
-    def remember(self, frames: Iterable[tuple[int, np.ndarray]]) -> Iterator[tuple[int, np.ndarray]]:
-        """Pass ``(k, rgb)`` frames through, keeping them while they fit."""
-        for k, rgb in frames:
-            if self._frames is not None:
-                self._bytes += rgb.nbytes
-                if self._bytes > self.budget_bytes:
-                    self._frames = None
-                else:
-                    self._frames[k] = rgb
-            yield k, rgb
-
-    def recall(self, start: int, stop: int) -> list[tuple[int, np.ndarray]] | None:
-        """Frames ``start`` to ``stop - 1`` as :func:`read_frames` yields them, or None if any was not kept."""
-        kept = self._frames
-        if kept is None or any(k not in kept for k in range(start, stop)):
-            return None
-        return [(k, kept[k]) for k in range(start, stop)]
-
-
 def write_video(path: Path, frames: Iterable[np.ndarray], fps: float = 25.0,
                 samples: np.ndarray | None = None, sample_rate: int = 16000) -> int:
     """Write RGB frames as H.264 (yuv420p) and, if given, mono float samples as AAC.

@@ -160,20 +160,63 @@ def test_stage_keeps_a_real_speaker_and_writes_a_readable_shard(tmp_path):
     assert centre[0] > centre[2]
 
 
+def _runs_cut_after(valid: list[bool], frames: np.ndarray, boxes: np.ndarray, config: CropConfig):
+    """``RunCrops`` fed the frames one by one, and the longest run as two passes would cut it (the oracle)."""
+    from pipeline.crops import RunCrops
+    from pipeline.spans import longest_run
+
+    runs = RunCrops(config)
+    for rgb, box, ok in zip(frames, boxes, valid, strict=True):
+        runs.add(rgb, tuple(box) if ok else None)
+    start, end = longest_run(np.array(valid))
+    smoothed = smooth_boxes(boxes[start:end], config) if end > start else []
+    oracle = [crop(frames[k], smoothed[k - start], config.size) for k in range(start, end)]
+    return runs.finish(), (start, end, oracle)
+
+
+@pytest.mark.parametrize("sigma", [2.0, 0.5, 0.0])
+def test_crops_cut_in_one_pass_equal_the_span_cut_after_it_is_chosen(sigma):
+    # runs of 1, 12, 18 (the longest), 18 again (a tie: the earlier stays), 3 frames to the end
+    valid = [True] + [False] + [True] * 12 + [False] * 2 + [True] * 18 + [False] + [True] * 18 + [False] * 5 + [True] * 3
+    rng = np.random.default_rng(7)
+    n = len(valid)
+    frames = rng.integers(0, 256, (n, 48, 64, 3), dtype=np.uint8)
+    centre = np.cumsum(rng.normal(0, 1.5, (n, 2)), axis=0) + [32, 24]
+    side = 20 + rng.normal(0, 1, (n, 1))
+    boxes = np.hstack([centre - side / 2, centre + side / 2])
+    config = CropConfig(size=16, smooth_sigma=sigma)
+    (start, end, crops), (want_start, want_end, oracle) = _runs_cut_after(valid, frames, boxes, config)
+    assert (start, end) == (want_start, want_end) == (16, 34)
+    assert crops.shape == (18, 16, 16, 3) and crops.dtype == np.uint8
+    np.testing.assert_array_equal(crops, np.stack(oracle))  # the same bytes, not merely close
+
+
+def test_one_pass_crops_of_a_clip_without_a_valid_frame_are_empty():
+    frames = np.zeros((5, 8, 8, 3), np.uint8)
+    (start, end, crops), _ = _runs_cut_after([False] * 5, frames, np.zeros((5, 4)), CropConfig(size=4))
+    assert (start, end, crops.shape) == (0, 0, (0, 4, 4, 3))
+
+
 @pytest.mark.integration
-def test_crops_from_frames_kept_in_memory_equal_crops_from_a_second_decode(tmp_path):
+def test_the_stage_decodes_once_and_its_shard_equals_crops_cut_from_a_second_decode(tmp_path):
+    from pipeline.video import probe_video, read_frames
+
     clip = ClipInput("aoc-0", shared(AOC), speaker_id="aoc", start_s=1.0, end_s=4.2)
-    span = SpanConfig(min_frames=70)
-    kept = process_clip(clip, tmp_path / "kept", FacesConfig(span=span))
-    decoded = process_clip(clip, tmp_path / "decoded", FacesConfig(span=span, keep_frames_mib=0))
-    floating = process_clip(clip, tmp_path / "floating", FacesConfig(span=span, pin_core=False))
-    assert kept.reject is None and decoded.reject is None
-    assert kept.rows == decoded.rows == floating.rows  # the core the mesh runs on changes nothing
-    [row] = kept.rows["feature_shards"]
-    kept_frames, _ = read_shard(row["shard_uri"], Location.of(tmp_path / "kept"))
-    decoded_frames, _ = read_shard(row["shard_uri"], Location.of(tmp_path / "decoded"))
-    assert kept_frames.shape[0] == row["n_frames"] >= 70
-    np.testing.assert_array_equal(kept_frames, decoded_frames)
+    config = FacesConfig(span=SpanConfig(min_frames=70))
+    pinned = process_clip(clip, tmp_path / "pinned", config)
+    floating = process_clip(clip, tmp_path / "floating", FacesConfig(span=config.span, pin_core=False))
+    assert pinned.reject is None
+    assert pinned.rows == floating.rows  # the core the mesh runs on changes nothing
+    [span], [row] = pinned.rows["clip_spans"], pinned.rows["feature_shards"]
+    frames, _ = read_shard(row["shard_uri"], Location.of(tmp_path / "pinned"))
+    # the two-pass way: the span chosen from every frame's box, then decoded again and cut
+    boxes = smooth_boxes(np.array([p["bbox"] for p in pinned.rows["poses"]][span["start_frame"]:span["end_frame"]]),
+                         config.crop)
+    first = 25  # start_s 1.0 at 25 fps
+    again = read_frames(probe_video(shared(AOC)), 25.0, first + span["start_frame"], first + span["end_frame"])
+    oracle = np.stack([crop(rgb, box, config.crop.size) for (_, rgb), box in zip(again, boxes, strict=True)])
+    assert frames.shape[0] == row["n_frames"] >= 70
+    np.testing.assert_array_equal(frames, oracle)
 
 
 @pytest.mark.integration

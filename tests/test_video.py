@@ -11,7 +11,7 @@ import pytest
 
 from fixtures.faces_media import carphone  # noqa: F401  (session fixture)
 from fixtures.media import write_media
-from pipeline.video import FrameMemory, VideoError, probe_video, read_frames
+from pipeline.video import VideoError, probe_video, read_frames
 
 
 def _write(path: Path, times: list[float], rotation: float | None = None, hflip: bool = False,
@@ -80,26 +80,6 @@ def test_a_range_of_an_mpeg_ts_with_sparse_keyframes_matches_the_full_decode(tmp
     part = list(read_frames(info, start=start, stop=stop))
     assert [k for k, _ in part] == list(range(start, stop))
     assert [_level(rgb) for _, rgb in part] == full[start:stop]
-
-
-def test_frames_kept_within_the_budget_are_recalled_as_a_second_decode_reads_them(tmp_path):
-    info = probe_video(_write(tmp_path / "v.mp4", [j / 25 for j in range(20)]))
-    frame_bytes = 48 * 64 * 3
-    memory = FrameMemory(20 * frame_bytes)
-    assert [k for k, _ in memory.remember(read_frames(info))] == list(range(20))  # passed through
-    recalled = memory.recall(7, 12)
-    again = list(read_frames(info, start=7, stop=12))
-    assert [k for k, _ in recalled] == [k for k, _ in again] == [7, 8, 9, 10, 11]
-    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(recalled, again, strict=True))
-    assert memory.recall(15, 21) is None  # frame 20 was never read
-
-
-def test_frames_over_the_budget_are_all_dropped_and_still_passed_through(tmp_path):
-    info = probe_video(_write(tmp_path / "v.mp4", [j / 25 for j in range(20)]))
-    memory = FrameMemory(19 * 48 * 64 * 3)
-    levels = [_level(rgb) for _, rgb in memory.remember(read_frames(info))]
-    assert levels == list(range(20))
-    assert memory.recall(0, 1) is None
 
 
 def _cut_without_reencoding(source: Path, path: Path, cut_s: float) -> Path:
