@@ -65,7 +65,7 @@ def parts(video: Path) -> None:
     seconds = info.n_frames() / 25.0
     rows: list[tuple[str, float]] = []
     decode, frames = cpu(lambda: [rgb for _, rgb in read_frames(info)])
-    rows.append(("decode + RGB (each pass)", decode))
+    rows.append(("decode + RGB", decode))
     for name, config in (("face mesh, other faces counted every frame", TrackerConfig(recount_every=1)),
                          ("face mesh, other faces counted every 5th frame", TrackerConfig()),
                          ("face mesh, one face (no count)", TrackerConfig(max_faces=1))):

@@ -13,8 +13,11 @@ Asserts nothing.
 Clips: the offline demo corpus (``pipeline.demo_corpus``: LibriVox speech and
 an animated portrait, 256x256) and, when ``../shared/media`` has it, the real
 512x512 talking head ``WDA_AlexandriaOcasioCortez_000.mp4`` with a transcript
-recognised once by pocketsphinx. Both are built once into ``--cache`` and
-copied under new ids until there are N clips.
+recognised once by pocketsphinx; with ``--hd``, also that talking head as a
+1080p H.264 video (its frames scaled up into a 1920x1080 frame, as an HD
+close-up comes from a video site: decoding such a frame costs more than the
+face mesh). They are built once into ``--cache`` and copied under new ids until
+there are N clips.
 
 Cluster: a ``distributed.LocalCluster`` of single-threaded worker processes
 (``--workers``), or an existing scheduler (``--scheduler`` or
@@ -70,7 +73,25 @@ def _recognised_vtt(video: Path) -> str:
     return vtt(" ".join(w.word for w in words), len(audio) / SAMPLE_RATE - 0.05)
 
 
-def source_clips(cache: Path) -> list[Path]:
+def _hd_copy(video: Path, hd: Path) -> None:
+    """``video`` as a 1080p H.264 close-up at ``hd``: each frame scaled to 1080 px high on a blurred backdrop."""
+    import cv2
+
+    from pipeline.audio import SAMPLE_RATE, decode_audio
+    from pipeline.video import probe_video, read_frames, write_video
+
+    def frames():
+        for _, rgb in read_frames(probe_video(video)):
+            out = cv2.resize(cv2.GaussianBlur(rgb, (0, 0), 15), (1920, 1080))
+            side = 1080 * rgb.shape[1] // rgb.shape[0]
+            left = (1920 - side) // 2
+            out[:, left:left + side] = cv2.resize(rgb, (side, 1080), interpolation=cv2.INTER_CUBIC)
+            yield out
+
+    write_video(hd, frames(), samples=decode_audio(video, SAMPLE_RATE))
+
+
+def source_clips(cache: Path, hd: bool = False) -> list[Path]:
     """The distinct clips (video with a ``.en.vtt`` sidecar beside it), built into ``cache`` once."""
     from pipeline.demo_corpus import build_demo_corpus
 
@@ -82,8 +103,13 @@ def source_clips(cache: Path) -> list[Path]:
             video.with_suffix(".en.vtt").write_text(_recognised_vtt(SHARED_TALKING_HEAD))
             shutil.copy(SHARED_TALKING_HEAD, video)
         videos.append(video)
+        if hd:
+            videos.append(video.with_name(f"{video.stem}_1080p.mp4"))
+            if not videos[-1].is_file():
+                _hd_copy(video, videos[-1])
+                shutil.copy(video.with_suffix(".en.vtt"), videos[-1].with_suffix(".en.vtt"))
     else:
-        print(f"(no {SHARED_TALKING_HEAD}: demo clips only)")
+        print(f"(no {SHARED_TALKING_HEAD}: demo clips only{'; --hd needs it' if hd else ''})")
     return videos
 
 
@@ -250,11 +276,13 @@ def main() -> None:
                         help="clips per compute task, as `talkface refresh --task-size` (25: a task per batch)")
     parser.add_argument("--no-pin-core", dest="pin_core", action="store_false",
                         help="let the face mesh's threads run on any core (as `talkface refresh --no-pin-core`)")
+    parser.add_argument("--hd", action="store_true",
+                        help="add a 1080p H.264 copy of the real talking head to the sources (real HD input)")
     args = parser.parse_args()
     if min(args.clips, args.workers, args.landmark_every, args.task_size) < 1:
         parser.error("--clips, --workers, --landmark-every and --task-size must be >= 1")
 
-    sources = source_clips(args.cache)
+    sources = source_clips(args.cache, args.hd)
     client = connect(args.scheduler, args.workers)
     with tempfile.TemporaryDirectory(dir=args.cache) as tmp:
         work = Path(tmp)
