@@ -177,7 +177,8 @@ def _runs_cut_after(valid: list[bool], frames: np.ndarray, boxes: np.ndarray, co
 @pytest.mark.parametrize("sigma", [2.0, 0.5, 0.0])
 def test_crops_cut_in_one_pass_equal_the_span_cut_after_it_is_chosen(sigma):
     # runs of 1, 12, 18 (the longest), 18 again (a tie: the earlier stays), 3 frames to the end
-    valid = [True] + [False] + [True] * 12 + [False] * 2 + [True] * 18 + [False] + [True] * 18 + [False] * 5 + [True] * 3
+    runs = [(True, 1), (False, 1), (True, 12), (False, 2), (True, 18), (False, 1), (True, 18), (False, 5), (True, 3)]
+    valid = [ok for ok, n in runs for _ in range(n)]
     rng = np.random.default_rng(7)
     n = len(valid)
     frames = rng.integers(0, 256, (n, 48, 64, 3), dtype=np.uint8)
