@@ -220,29 +220,79 @@ class CueConfig:
 
 # --- reading -----------------------------------------------------------------
 
-def _unicode_text(data: bytes) -> str:
-    """UTF-8 (with or without its byte order mark), or UTF-16 where its byte order mark says so.
+# Byte order marks naming a Unicode encoding; UTF-32's little-endian mark starts with UTF-16's, so it comes first.
+_BOMS: tuple[tuple[bytes, str], ...] = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                                        (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_WESTERN = "cp1252"  # the Windows code page of English text; reads Latin-1's letters the same
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")  # in no caption text; a wrong code page's tell
 
-    Windows subtitle editors save "Unicode" as UTF-16 with a byte order mark,
-    which names the encoding; text without one must be UTF-8 (no guessing).
+
+def _decode(data: bytes, path: Path) -> str:
+    """The text of a subtitle file: UTF-8, UTF-16/32 where a byte order mark names it, else a legacy code page.
+
+    UTF-8 is tried first and strictly: legacy text with accents almost never
+    decodes as UTF-8, so a file that does is never re-read as anything else.
+    Fansub, broadcast and Windows-saved files are often in a legacy code page
+    (cp1252): see :func:`_legacy_text`.
     """
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return data.decode("utf-16")
-    return data.decode("utf-8-sig")
+    codec = next((codec for bom, codec in _BOMS if data.startswith(bom)), None)
+    if codec is not None:
+        return data.decode(codec)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return _legacy_text(data, path, exc)
+
+
+def _legacy_text(data: bytes, path: Path, not_utf8: UnicodeDecodeError) -> str:
+    """Text of a file that is not UTF-8, in the code page charset-normalizer detects, if it reads as captions.
+
+    Raises:
+        SubtitleError: no code page reads it cleanly (binary junk), several read it
+            differently, or the text has no cue timings or holds control characters.
+    """
+    found = _detect_code_page(data)
+    if found is None or "-->" not in found[1] or _CONTROL.search(found[1]):
+        raise SubtitleError(f"{path}: not UTF-8 text ({not_utf8.reason} at byte {not_utf8.start}), nor captions "
+                            "in a legacy code page the detector is sure of") from not_utf8
+    log.info("%s: not UTF-8, read as %s (detected)", path, found[0])
+    return found[1]
+
+
+def _detect_code_page(data: bytes) -> tuple[str, str] | None:
+    """``(encoding, text)`` of the code page charset-normalizer rates best, or ``None`` where it rates none
+    clean or cannot tell apart several that read the bytes differently.
+
+    A few cues of English with "café" or "naïve" read cleanly in cp1250, cp1252
+    and cp1257 alike, and the detector's first pick among them is cp1250
+    ("naïve" -> "naďve"), on long files too. Captions here are English, so such
+    a tie goes to cp1252; a Polish cp1250 file read as cp1252 has stray symbols
+    ("Za¿ó³æ") and is no tie.
+    """
+    from charset_normalizer import from_bytes
+
+    matches = from_bytes(data)
+    best = matches.best()
+    if best is None:
+        return None
+    tied = [m for m in matches if (m.chaos, m.coherence) == (best.chaos, best.coherence)]
+    western = next((m for m in tied if _WESTERN in m.could_be_from_charset), None)
+    if western is not None:
+        return _WESTERN, str(western)
+    return (best.encoding, str(best)) if len({str(m) for m in tied}) == 1 else None
 
 
 def read_cues(path: Path) -> list[Cue]:
     """Raw cues of an ``.srt`` or ``.vtt`` file (``text`` = markup-free text, not cleaned).
 
     Raises:
-        SubtitleError: unknown suffix, not UTF-8 (or UTF-16 with its byte order mark), unparsable or
-            without cues.
+        SubtitleError: unknown suffix, not text (see :func:`_decode`), unparsable or without cues.
     """
     suffix = path.suffix.lower()
     if suffix not in SUBTITLE_SUFFIXES:
         raise SubtitleError(f"{path}: not a subtitle file (expected {', '.join(SUBTITLE_SUFFIXES)})")
     try:
-        content = _unicode_text(path.read_bytes())
+        content = _decode(path.read_bytes(), path)
     except UnicodeDecodeError as exc:
         raise SubtitleError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     except OSError as exc:

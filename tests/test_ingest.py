@@ -50,8 +50,8 @@ def corpus(tmp_path: Path) -> Path:
     (root / "late.en.srt").write_text(srt((0.0, 2.9, words), (5.0, 7.0, "and more")))
     shutil.copy(wav(UTT), root / "music.wav")
     (root / "music.en.srt").write_text(srt((0.0, 2.9, "[Music]"), (0.0, 2.9, "♪ la la ♪")))
-    shutil.copy(wav(UTT), root / "latin1.wav")
-    (root / "latin1.en.srt").write_bytes(srt((0.0, 2.9, "Café")).encode("latin-1"))
+    shutil.copy(wav(UTT), root / "binary.wav")
+    (root / "binary.en.srt").write_bytes(bytes(range(256)))  # text in no encoding
     shutil.copy(wav(UTT), root / "nosubs.wav")
     write_media(root / "tone.wav", tone_after(0.0, 2.0, 16000), 16000, audio_codec="pcm_s16le")
     (root / "tone.en.srt").write_text(srt((0.0, 0.3, " ".join(["extraordinary"] * 12))))
@@ -62,7 +62,7 @@ EXPECTED_REJECTS = {
     ("corrupt", "clips"): "bad_media",
     ("silent", "align"): "no_audio",
     ("music", "subtitles"): "no_speakable_cues",
-    ("latin1", "subtitles"): "subtitles_not_utf8",
+    ("binary", "subtitles"): "subtitles_not_utf8",
     ("nosubs", "subtitles"): "no_subtitles",
     ("tone", "align"): "low_coverage",
 }
@@ -158,7 +158,7 @@ def test_refresh_flow_and_cli(corpus: Path, tmp_path: Path) -> None:
 
     from talkface_cli import cli
 
-    for name in ("corrupt", "silent", "late", "music", "latin1", "tone"):
+    for name in ("corrupt", "silent", "late", "music", "binary", "tone"):
         for path in corpus.glob(f"{name}.*"):
             path.unlink()
     args = ["refresh", "--corpus", str(corpus), "--warehouse", str(tmp_path / "wh"),

