@@ -1,11 +1,13 @@
 """Fetch English subtitles for a source with yt-dlp's Python API.
 
 Manual subtitles first, automatic captions as the fallback; the kind is
-recorded. Only the subtitle file is downloaded unless media is asked for.
-Network errors are retried with exponential backoff; a source without English
-subtitles raises :class:`NoEnglishSubtitles` at once (nothing to retry). A
-fetched source leaves ``<key>.subs.json`` beside its subtitle file, so a second
-fetch of the same source touches no network.
+recorded. Every English track format we can parse is a candidate, tried in that
+order until one fetches and parses: a format that answers 404 or a web page, or
+does not parse, costs that format only. Only the subtitle file is downloaded
+unless media is asked for. Network errors are retried with exponential backoff;
+a source without English subtitles raises :class:`NoEnglishSubtitles` at once
+(nothing to retry). A fetched source leaves ``<key>.subs.json`` beside its
+subtitle file, so a second fetch of the same source touches no network.
 
 Automatic captions: YouTube lists the speech recogniser's own track as
 ``<lang>-orig`` and machine translations under plain language codes. When an
@@ -21,11 +23,18 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+
+from pipeline.subtitles import SubtitleError, parse_cues
+
+if TYPE_CHECKING:
+    import yt_dlp
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SUBTITLE_EXTS: tuple[str, ...] = ("vtt", "srt")
 _YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
@@ -66,6 +75,18 @@ class FetchedSubtitles:
     media_path: Path | None = None
 
 
+class Track(NamedTuple):
+    """One format of one subtitle track in a yt-dlp info dict: a candidate to fetch."""
+
+    kind: str  # manual | auto
+    lang: str  # the track's key: en, en-GB, en-orig
+    format: dict[str, Any]  # yt-dlp's: ext, url
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} {self.lang} {self.format['ext']}"
+
+
 def is_youtube_id(source: str) -> bool:
     """Whether a source is a bare YouTube video id (11 characters of ``A-Za-z0-9_-``)."""
     return bool(_YOUTUBE_ID.match(source))
@@ -76,39 +97,41 @@ def source_url(source: str) -> str:
     return f"https://www.youtube.com/watch?v={source}" if is_youtube_id(source) else source
 
 
-def choose_track(info: dict[str, Any], lang: str = "en") -> tuple[str, str, dict[str, Any]]:
-    """``(kind, lang_key, format)`` of the best English track in a yt-dlp info dict.
+def candidate_tracks(info: dict[str, Any], lang: str = "en") -> list[Track]:
+    """The English track formats of a yt-dlp info dict we can parse, best first, each URL once.
+
+    Manual tracks first (``lang`` itself, then its regional variants), then
+    automatic ones (see the module docstring for which count); in each track
+    VTT before SRT.
 
     Raises:
         NoEnglishSubtitles: no manual track and no untranslated automatic one.
     """
-    def pick(tracks: dict[str, list[dict[str, Any]]], keys: list[str]) -> tuple[str, dict[str, Any]] | None:
-        for key in keys:
-            formats = tracks.get(key) or []
-            for ext in SUBTITLE_EXTS:
-                found = next((f for f in formats if f.get("ext") == ext and f.get("url")), None)
-                if found is not None:
-                    return key, found
-        return None
-
     manual = info.get("subtitles") or {}
     matching = [k for k in manual if k == lang or k.startswith(f"{lang}-")]
-    found = pick(manual, sorted(matching, key=lambda k: (k != lang, k)))
-    if found:
-        return "manual", *found
     auto = info.get("automatic_captions") or {}
     originals = [k for k in auto if k.endswith("-orig")]
     if originals:
-        keys = [f"{lang}-orig"] + ([lang] if f"{lang}-orig" in originals else [])
+        auto_keys = [f"{lang}-orig"] + ([lang] if f"{lang}-orig" in originals else [])
     else:
         translated = _translations_of(manual, lang)
-        keys = sorted((k for k in auto if (k == lang or k.startswith(f"{lang}-")) and k not in translated),
-                      key=lambda k: (k != lang, k))
-    found = pick(auto, keys)
-    if found:
-        return "auto", *found
-    languages = sorted(set(manual) | set(originals)) or ["none"]
-    raise NoEnglishSubtitles(f"no {lang} subtitles (manual tracks: {', '.join(languages)})")
+        auto_keys = sorted((k for k in auto if (k == lang or k.startswith(f"{lang}-")) and k not in translated),
+                           key=lambda k: (k != lang, k))
+    tracks = (_formats("manual", manual, sorted(matching, key=lambda k: (k != lang, k)))
+              + _formats("auto", auto, auto_keys))
+    if not tracks:
+        languages = sorted(set(manual) | set(originals)) or ["none"]
+        raise NoEnglishSubtitles(f"no {lang} subtitles (manual tracks: {', '.join(languages)})")
+    unique: dict[str, Track] = {}
+    for track in tracks:  # one format listed under two keys (en-orig and en) is tried once, as the better
+        unique.setdefault(track.format["url"], track)
+    return list(unique.values())
+
+
+def _formats(kind: str, tracks: dict[str, list[dict[str, Any]]], keys: list[str]) -> list[Track]:
+    """The formats of ``tracks[key]`` for each key in order that we parse, with a URL, in ``SUBTITLE_EXTS`` order."""
+    return [Track(kind, key, f) for key in keys for ext in SUBTITLE_EXTS
+            for f in tracks.get(key) or [] if f.get("ext") == ext and f.get("url")]
 
 
 def _translations_of(manual: dict[str, Any], lang: str) -> set[str]:
@@ -158,8 +181,9 @@ def fetch_subtitles(source: str, key: str, out_dir: Path, config: FetchConfig = 
 
     Raises:
         NoEnglishSubtitles: nothing in English to fetch.
-        FetchError: the source could not be read, after ``config.attempts`` tries
-            for network errors.
+        FetchError: the source could not be read, or none of its English track
+            formats fetched and parsed (the message lists each and why), after
+            ``config.attempts`` tries for network errors.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     record = out_dir / f"{key}.subs.json"
@@ -167,7 +191,7 @@ def fetch_subtitles(source: str, key: str, out_dir: Path, config: FetchConfig = 
     if cached is not None:
         log.debug("%s: subtitles already fetched", source)
         return cached
-    fetched = _with_retries(lambda: _fetch(source, key, out_dir, config), source, config)
+    fetched = _fetch(source, key, out_dir, config)
     data = {**asdict(fetched), "path": str(fetched.path),
             "media_path": str(fetched.media_path) if fetched.media_path else None}
     _write_whole(record, json.dumps(data, indent=1).encode("utf-8"))
@@ -200,7 +224,14 @@ def _write_whole(path: Path, content: bytes) -> None:
     write_atomically(path, lambda handle: handle.write(content), "subtitles")
 
 
-def _with_retries(call: Any, source: str, config: FetchConfig) -> FetchedSubtitles:
+def _with_retries(call: Callable[[], T], source: str, config: FetchConfig, track: Track | None = None) -> T:
+    """``call()``, tried again after network errors, ``config.attempts`` times in all, waiting longer each time.
+
+    Raises:
+        FetchError: the last network error, or any other error at once; its message starts with the label
+            of the ``track`` fetched (the source's failure lists them), else with ``source``.
+    """
+    what, retrying = (source, source) if track is None else (track.label, f"{source}: {track.label}")
     delay = config.backoff_s
     for attempt in range(1, config.attempts + 1):
         try:
@@ -211,22 +242,21 @@ def _with_retries(call: Any, source: str, config: FetchConfig) -> FetchedSubtitl
             network = _is_network_error(exc)
             if not network or attempt == config.attempts:
                 message = str(exc).removeprefix("ERROR: ").splitlines()[0][:300]
-                raise FetchError(f"{source}: {'network error' if network else 'cannot read'} "
+                raise FetchError(f"{what}: {'network error' if network else 'cannot read'} "
                                  f"after {attempt} attempt(s): {message}") from exc
             log.info("%s: network error (attempt %d of %d), retrying in %.1fs",
-                     source, attempt, config.attempts, delay)
+                     retrying, attempt, config.attempts, delay)
             time.sleep(delay)
             delay *= 2
     raise AssertionError("unreachable: attempts >= 1")
 
 
-def _refuse_web_page(content: bytes, source: str, lang: str) -> None:
+def _refuse_web_page(content: bytes, what: str) -> None:
     """Raise :class:`FetchError` for a track URL that answered with a web page (a consent or rate-limit
-    page served with status 200): saved, it would be served from the cache as the source's subtitles on
-    every later run, each a ``bad_subtitles`` reject that never fetches again."""
+    page served with status 200), naming it as such rather than as unparsable subtitles."""
     head = content[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if head.startswith((b"<!doctype html", b"<html")):
-        raise FetchError(f"{source}: the {lang} subtitle track answered with a web page, not subtitles")
+        raise FetchError(f"{what}: answered with a web page, not subtitles")
 
 
 def _fetch(source: str, key: str, out_dir: Path, config: FetchConfig) -> FetchedSubtitles:
@@ -239,18 +269,65 @@ def _fetch(source: str, key: str, out_dir: Path, config: FetchConfig) -> Fetched
         "outtmpl": str(out_dir / f"{key}.%(ext)s"),
     }
     with yt_dlp.YoutubeDL(options) as ydl:
-        if source.endswith(".json") and Path(source).is_file():
-            info = json.loads(Path(source).read_text(encoding="utf-8"))
-        else:
-            info = ydl.extract_info(source_url(source), download=False)
-        kind, lang, track = choose_track(info, config.lang)
-        content = ydl.urlopen(track["url"]).read()
-        _refuse_web_page(content, source, lang)
+        info = _with_retries(lambda: _info(ydl, source), source, config)
+        track, content = _first_good_track(ydl, candidate_tracks(info, config.lang), source, key, out_dir, config)
         media_path = None
         if config.download_media:
-            result = ydl.process_ie_result(info, download=True)
-            media_path = Path(result["requested_downloads"][0]["filepath"])
-    path = out_dir / f"{key}.{lang}.{track['ext']}"
+            media_path = _with_retries(lambda: _download_media(ydl, info), source, config)
+    path = _saved_as(out_dir, key, track)
     _write_whole(path, content)
-    log.info("%s: %s %s subtitles -> %s", source, kind, lang, path.name)
-    return FetchedSubtitles(source, path, kind, lang, media_path)
+    log.info("%s: %s subtitles -> %s", source, track.label, path.name)
+    return FetchedSubtitles(source, path, track.kind, track.lang, media_path)
+
+
+def _info(ydl: yt_dlp.YoutubeDL, source: str) -> dict[str, Any]:
+    """yt-dlp's info dict of ``source``: a saved ``.info.json`` as it is, else extracted from the page."""
+    if not (source.endswith(".json") and Path(source).is_file()):
+        return ydl.extract_info(source_url(source), download=False)
+    info = json.loads(Path(source).read_text(encoding="utf-8"))
+    if not isinstance(info, dict):
+        raise ValueError(f"not a yt-dlp info dict but a JSON {type(info).__name__}")
+    return info
+
+
+def _first_good_track(ydl: yt_dlp.YoutubeDL, tracks: list[Track], source: str, key: str, out_dir: Path,
+                      config: FetchConfig) -> tuple[Track, bytes]:
+    """The first of ``tracks`` that fetches and parses, and its content; nothing is saved here.
+
+    Raises:
+        FetchError: none did; the message lists every track tried and why it failed.
+    """
+    failures: list[str] = []
+    for track in tracks:
+        try:
+            return track, _track_content(ydl, track, _saved_as(out_dir, key, track), source, config)
+        except FetchError as exc:
+            failures.append(str(exc))
+            log.info("%s: %s", source, exc)
+    raise FetchError(f"{source}: no {config.lang} subtitle track could be fetched, {len(tracks)} tried: "
+                     + "; ".join(failures))
+
+
+def _track_content(ydl: yt_dlp.YoutubeDL, track: Track, path: Path, source: str, config: FetchConfig) -> bytes:
+    """The bytes of one track format, checked to parse as the file ``path`` they would be saved as.
+
+    Raises:
+        FetchError: not fetched (after retries for network errors), a web page, or not subtitles we parse;
+            the message starts with the track's label.
+    """
+    content = _with_retries(lambda: ydl.urlopen(track.format["url"]).read(), source, config, track)
+    _refuse_web_page(content, track.label)
+    try:
+        parse_cues(content, path)
+    except SubtitleError as exc:
+        raise FetchError(f"{track.label}: {exc}") from exc
+    return content
+
+
+def _saved_as(out_dir: Path, key: str, track: Track) -> Path:
+    return out_dir / f"{key}.{track.lang}.{track.format['ext']}"
+
+
+def _download_media(ydl: yt_dlp.YoutubeDL, info: dict[str, Any]) -> Path:
+    result = ydl.process_ie_result(info, download=True)
+    return Path(result["requested_downloads"][0]["filepath"])

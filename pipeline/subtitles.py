@@ -286,17 +286,29 @@ def read_cues(path: Path) -> list[Cue]:
     """Raw cues of an ``.srt`` or ``.vtt`` file (``text`` = markup-free text, not cleaned).
 
     Raises:
+        SubtitleError: the file cannot be read, or as :func:`parse_cues` raises.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SubtitleError(f"{path}: cannot read ({exc})") from exc
+    return parse_cues(data, path)
+
+
+def parse_cues(data: bytes, path: Path) -> list[Cue]:
+    """Raw cues of ``data``, the bytes of the subtitle file ``path``: read, or fetched and checked before
+    it is saved. The suffix of ``path`` names the format, and errors name ``path``.
+
+    Raises:
         SubtitleError: unknown suffix, not text (see :func:`_decode`), unparsable or without cues.
     """
     suffix = path.suffix.lower()
     if suffix not in SUBTITLE_SUFFIXES:
         raise SubtitleError(f"{path}: not a subtitle file (expected {', '.join(SUBTITLE_SUFFIXES)})")
     try:
-        content = _decode(path.read_bytes(), path)
+        content = _decode(data, path)
     except UnicodeDecodeError as exc:
         raise SubtitleError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    except OSError as exc:
-        raise SubtitleError(f"{path}: cannot read ({exc})") from exc
     try:
         cues = _parse_vtt(content) if suffix == ".vtt" else _parse_srt(content)
     except Exception as exc:  # the parsers raise their own assorted types

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -13,17 +14,23 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.corpus import ClipSpec
+from pipeline.ingest import IngestConfig, subtitle_rows
+from pipeline.stage import Reject
 from pipeline.subtitle_fetch import (
     FetchConfig,
     FetchError,
     NoEnglishSubtitles,
-    choose_track,
+    Track,
+    candidate_tracks,
     fetch_subtitles,
     source_url,
 )  # fmt: skip
 from pipeline.subtitles import prepare_cues, read_cues
 
 VTT = "WEBVTT\n\n00:00:00.500 --> 00:00:02.000\nhello from the server\n"
+SRT = "1\n00:00:00,500 --> 00:00:02,000\nhello from the srt\n"
+WEB_PAGE = "<!DOCTYPE html><html><body>Before you continue</body></html>"
 PAGE = """<!DOCTYPE html><html><head><title>talk</title></head><body>
 <video controls><source src="clip.mp4" type="video/mp4">{track}</video></body></html>"""
 FAST = FetchConfig(attempts=2, backoff_s=0.01, socket_timeout_s=2.0)
@@ -113,13 +120,58 @@ def test_a_track_answering_with_a_web_page_is_a_failed_fetch_not_cached(server: 
     """A consent or rate-limit page served with 200 for the track: a reject naming the source, and the
     next run fetches again rather than serving the page from the cache as subtitles."""
     base, root = server
-    (root / "track.vtt").write_text("<!DOCTYPE html><html><body>Before you continue</body></html>")
+    (root / "track.vtt").write_text(WEB_PAGE)
     source = info_json(tmp_path, {"en": [{"ext": "vtt", "url": f"{base}/track.vtt"}]}, {})
     with pytest.raises(FetchError, match="web page, not subtitles") as err:
         fetch_subtitles(str(source), "abc", tmp_path / "out", FAST)
     assert err.value.reason == "fetch_failed" and str(source) in str(err.value)
     (root / "track.vtt").write_text(VTT)
     assert fetch_subtitles(str(source), "abc", tmp_path / "out", FAST).path.read_text() == VTT
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("first", ["missing.vtt", "page.vtt"])
+def test_a_track_format_that_fails_gives_way_to_the_next(server: tuple[str, Path], tmp_path: Path,
+                                                         first: str) -> None:
+    """A track's VTT answering 404 or a web page: the clip was rejected though the same track's SRT was
+    there. The SRT is saved and recorded as what was fetched; the failed format leaves nothing."""
+    base, root = server
+    (root / "page.vtt").write_text(WEB_PAGE)
+    (root / "good.srt").write_text(SRT)
+    formats = [{"ext": "vtt", "url": f"{base}/{first}"}, {"ext": "srt", "url": f"{base}/good.srt"}]
+    source, out = info_json(tmp_path, {"en": formats}, {}), tmp_path / "out"
+    got = fetch_subtitles(str(source), "abc", out, FAST)
+    assert (got.kind, got.lang, got.path) == ("manual", "en", out / "abc.en.srt")
+    assert [c.text for c in prepare_cues(read_cues(got.path))] == ["hello from the srt"]
+    assert sorted(p.name for p in out.iterdir()) == ["abc.en.srt", "abc.subs.json"]
+    assert json.loads((out / "abc.subs.json").read_text())["path"] == str(out / "abc.en.srt")
+    served = len(Handler.requests)
+    assert fetch_subtitles(str(source), "abc", out, FAST) == got and len(Handler.requests) == served
+
+
+@pytest.mark.integration
+def test_when_every_track_fails_one_reject_lists_each_attempt(server: tuple[str, Path], tmp_path: Path) -> None:
+    """Manual and automatic tracks, each failing its own way: one ``fetch_failed`` reject says why each
+    failed, nothing is cached, and the next run fetches again (and gets the track once it is served)."""
+    base, root = server
+    (root / "page.vtt").write_text(WEB_PAGE)
+    (root / "notes.vtt").write_text("these are not subtitles\n")
+    manual = {"en": [{"ext": "vtt", "url": f"{base}/missing.vtt"}, {"ext": "srt", "url": f"{base}/fail/busy.srt"}]}
+    auto = {"en-orig": [{"ext": "json3", "url": f"{base}/x.json3"}, {"ext": "vtt", "url": f"{base}/page.vtt"}],
+            "en": [{"ext": "vtt", "url": f"{base}/notes.vtt"}]}
+    source, cache = info_json(tmp_path, manual, auto), tmp_path / "cache"
+    reject = subtitle_rows(ClipSpec("abc", str(source), 0.0, None), IngestConfig(cache_dir=cache, fetch=FAST))
+    assert isinstance(reject, Reject) and reject.reason == "fetch_failed"
+    attempts = reject.detail.removeprefix(f"{source}: no en subtitle track could be fetched, 4 tried: ").split("; ")
+    assert attempts[:3] == ["manual en vtt: cannot read after 1 attempt(s): HTTP Error 404: File not found",
+                            "manual en srt: network error after 2 attempt(s): HTTP Error 503: busy",
+                            "auto en-orig vtt: answered with a web page, not subtitles"]
+    assert re.fullmatch(r"auto en vtt: \S+\.en\.vtt: unparsable VTT \(.*\)", attempts[3])
+    assert Handler.requests.count("/fail/busy.srt") == 2 and "/x.json3" not in Handler.requests
+    assert not [p for p in cache.rglob("*") if p.is_file()]  # no record, no subtitle file
+    (root / "notes.vtt").write_text(VTT)
+    rows = subtitle_rows(ClipSpec("abc", str(source), 0.0, None), IngestConfig(cache_dir=cache, fetch=FAST))
+    assert [(r["kind"], r["lang"], r["text"]) for r in rows] == [("auto", "en", "hello from the server")]
 
 
 @pytest.mark.integration
@@ -155,6 +207,13 @@ def test_saved_info_json_falls_back_to_auto_captions(tmp_path: Path) -> None:
     assert got.path.read_text() == VTT
 
 
+def test_saved_info_json_that_is_no_info_dict_cannot_be_read(tmp_path: Path) -> None:
+    source = tmp_path / "video.info.json"
+    source.write_text("[]")
+    with pytest.raises(FetchError, match="video.info.json: cannot read .*not a yt-dlp info dict but a JSON list"):
+        fetch_subtitles(str(source), "abc", tmp_path / "out", FAST)
+
+
 def test_translated_auto_captions_do_not_count(tmp_path: Path) -> None:
     track = [{"ext": "vtt", "url": "file:///x.vtt"}]
     source = info_json(tmp_path, {}, {"de-orig": track, "en": track})
@@ -175,14 +234,16 @@ def test_translation_of_a_manual_track_is_not_english_captions(server: tuple[str
     assert fetch_subtitles(str(regional), "gb", tmp_path / "out", FAST).lang == "en-GB"
 
 
-def test_choose_track_prefers_manual_english_vtt() -> None:
-    vtt, srt = {"ext": "vtt", "url": "u1"}, {"ext": "srt", "url": "u2"}
-    info = {"subtitles": {"en-GB": [srt], "en": [srt, vtt]}, "automatic_captions": {"en-orig": [vtt]}}
-    assert choose_track(info) == ("manual", "en", vtt)
-    assert choose_track({"subtitles": {"en-GB": [srt]}}) == ("manual", "en-GB", srt)
-    assert choose_track({"automatic_captions": {"en": [vtt]}}) == ("auto", "en", vtt)
+def test_candidate_tracks_are_manual_english_vtt_first_each_url_once() -> None:
+    vtt, srt, json3 = {"ext": "vtt", "url": "u1"}, {"ext": "srt", "url": "u2"}, {"ext": "json3", "url": "u3"}
+    gb, auto = {"ext": "srt", "url": "u4"}, {"ext": "vtt", "url": "u5"}
+    info = {"subtitles": {"en-GB": [gb], "en": [json3, srt, vtt]},
+            "automatic_captions": {"en-orig": [auto], "en": [auto]}}  # one format listed under both keys
+    assert candidate_tracks(info) == [Track("manual", "en", vtt), Track("manual", "en", srt),
+                                      Track("manual", "en-GB", gb), Track("auto", "en-orig", auto)]
+    assert candidate_tracks({"automatic_captions": {"en": [vtt]}}) == [Track("auto", "en", vtt)]
     with pytest.raises(NoEnglishSubtitles):
-        choose_track({"subtitles": {"en": [{"ext": "json3", "url": "u"}]}})
+        candidate_tracks({"subtitles": {"en": [json3]}})
 
 
 def test_source_url() -> None:
