@@ -1,0 +1,83 @@
+"""Small faces (``TrackerConfig.small_faces``): the shared speaker pasted down into a 1920x1080 frame."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fixtures.faces_media import AOC, SUN, shared
+from pipeline.faces import FaceObservation, FaceTracker, TrackerConfig
+from pipeline.pose import head_pose
+from pipeline.video import probe_video, read_frames
+
+WIDTH, HEIGHT = 1920, 1080
+FACE_AT_FULL_SIZE = 320  # px: the speaker's landmark box height in her 512x512 frames
+
+
+def _frames(path, n: int) -> list[np.ndarray]:
+    return [rgb for _, rgb in read_frames(probe_video(shared(path)), stop=n)]
+
+
+def _paste(rgb: np.ndarray, share: float, left: float = 0.4) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """``rgb`` scaled so its face is ``share`` of the height, on a grey 1920x1080 frame; and x0, y0, side."""
+    import cv2
+
+    side = round(rgb.shape[0] * share * HEIGHT / FACE_AT_FULL_SIZE)
+    x0, y0 = int(left * WIDTH - side / 2), int(0.4 * HEIGHT - side / 2)
+    out = np.full((HEIGHT, WIDTH, 3), 110, np.uint8)
+    out[y0 : y0 + side, x0 : x0 + side] = cv2.resize(rgb, (side, side), interpolation=cv2.INTER_AREA)
+    return out, (x0, y0, side)
+
+
+def _track(frames: list[np.ndarray], config: TrackerConfig) -> list[FaceObservation]:
+    with FaceTracker(config) as tracker:
+        return [tracker.observe(rgb) for rgb in frames]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("path", [AOC, SUN])
+def test_big_faces_take_the_whole_frame_path_unchanged(path):
+    frames = _frames(path, 60)
+    before, after = (_track(frames, TrackerConfig(small_faces=small)) for small in (False, True))
+    assert all(o.face_found for o in before)
+    for old, new in zip(before, after, strict=True):
+        assert (new.n_faces, new.bbox) == (old.n_faces, old.bbox)
+        np.testing.assert_array_equal(new.landmarks, old.landmarks)
+
+
+@pytest.mark.integration
+def test_a_face_a_tenth_of_the_height_is_found_inside_its_square_and_posed_as_at_full_size():
+    frames = _frames(AOC, 30)
+    full = [head_pose(o.landmarks, 512, 512) for o in _track(frames, TrackerConfig())]
+    pasted = [_paste(rgb, 0.07) for rgb in frames]
+    canvases = [canvas for canvas, _ in pasted]
+    assert not any(o.face_found for o in _track(canvases, TrackerConfig(small_faces=False)))  # the reported miss
+    found = _track(canvases, TrackerConfig())
+    assert sum(o.face_found for o in found) >= 0.9 * len(frames)  # 30 of 30 when measured
+    errors = []
+    for obs, (x0, y0, side), reference in zip(found, [where for _, where in pasted], full, strict=True):
+        if obs.face_found:
+            assert obs.n_faces == 1
+            assert x0 <= obs.bbox[0] < obs.bbox[2] <= x0 + side and y0 <= obs.bbox[1] < obs.bbox[3] <= y0 + side
+            pose = head_pose(obs.landmarks, WIDTH, HEIGHT)
+            errors.append(
+                max(abs(pose.yaw - reference.yaw), abs(pose.pitch - reference.pitch), abs(pose.roll - reference.roll))
+            )
+    # Measured: worst angle median 6.3, largest 13.2 degrees; the whole-frame path on the same speaker at 15 %
+    # of the height (found there without the switch) is off by a median 5.4, largest 21.4.
+    assert np.median(errors) < 10 and max(errors) < 20
+
+
+@pytest.mark.integration
+def test_a_second_small_face_is_counted_and_a_frame_without_a_face_has_none():
+    two = []
+    for rgb in _frames(AOC, 30):
+        canvas, _ = _paste(rgb, 0.10, left=0.3)
+        mirrored, (x0, y0, side) = _paste(rgb[:, ::-1], 0.10, left=0.7)
+        canvas[y0 : y0 + side, x0 : x0 + side] = mirrored[y0 : y0 + side, x0 : x0 + side]
+        two.append(canvas)
+    blank = np.full((HEIGHT, WIDTH, 3), 110, np.uint8)
+    *counts, alone = [o.n_faces for o in _track([*two, blank], TrackerConfig(recount_every=1))]
+    # The full-range detector misses one of two faces this small on some frames: 27 of 30 counted two when measured.
+    assert min(counts) >= 1 and counts.count(2) >= 0.8 * len(counts)
+    assert alone == 0
