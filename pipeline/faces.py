@@ -182,6 +182,7 @@ class FaceTracker:
         self._last: Box | None = None
         self._others = 0  # other faces at the last count
         self._since_count = 0  # frames since the last count
+        self._search_in = 0  # frames until the full-range detector searches again, after it found nothing
 
     def __enter__(self) -> FaceTracker:
         return self
@@ -203,9 +204,9 @@ class FaceTracker:
         """
         points, counter = _mesh_points(self._mesh, rgb), self._detector
         if points is not None:
-            self._region = None
+            self._region, self._search_in = None, 0
         elif self._region_mesh is not None:
-            points = self._small_face(rgb)
+            points = self._small_face(rgb, step)
             # A second face as small as this one would escape the short-range detector.
             counter = self._far_detector if self._detector is not None else None
         if points is None:
@@ -218,12 +219,24 @@ class FaceTracker:
             self._others, self._since_count = self._count_others(counter, rgb, box), 0
         return FaceObservation(n_faces=min(1 + self._others, self.config.max_faces), landmarks=points, bbox=box)
 
-    def _small_face(self, rgb: np.ndarray) -> np.ndarray | None:
-        """Landmarks of a face the whole-frame mesh missed: tracked in its region, else searched for anew."""
+    def _small_face(self, rgb: np.ndarray, step: int) -> np.ndarray | None:
+        """Landmarks of a face the whole-frame mesh missed: tracked in its region, else searched for anew.
+
+        Where a search found nothing, the next is ``recount_every`` frames later:
+        a stretch without a face (a cutaway, a turned head) then costs the
+        full-range detector (several times the mesh) on a fraction of its frames,
+        and a small face coming into view is found up to ``recount_every - 1``
+        frames late. A face big enough for the whole-frame mesh is never late.
+        """
         height, width = rgb.shape[:2]
         points = self._track_region(rgb) if self._region is not None else None
+        if points is None and self._region is None:
+            self._search_in -= step
+            if self._search_in > 0:
+                return None
         if points is None:
             found = _detections(self._far_detector, rgb)
+            self._search_in = 0 if found else self.config.recount_every
             self._move_region(_square_around(max(found)[1], width, height) if found else None)
             points = self._track_region(rgb) if self._region is not None else None
         if points is not None:

@@ -81,3 +81,20 @@ def test_a_second_small_face_is_counted_and_a_frame_without_a_face_has_none():
     # The full-range detector misses one of two faces this small on some frames: 27 of 30 counted two when measured.
     assert min(counts) >= 1 and counts.count(2) >= 0.8 * len(counts)
     assert alone == 0
+
+
+@pytest.mark.integration
+def test_a_stretch_without_a_face_is_searched_every_recount_frames_and_a_small_face_found_late_by_less():
+    blank = np.full((HEIGHT, WIDTH, 3), 110, np.uint8)
+    frames = [blank] * 12 + [_paste(rgb, 0.07)[0] for rgb in _frames(AOC, 10)]
+    searched = []
+    with FaceTracker(TrackerConfig(recount_every=5)) as tracker:
+        detector = tracker._far_detector
+        process = detector.process
+        detector.process = lambda rgb: (searched.append(len(found)), process(rgb))[1]  # counts the real calls
+        found = []
+        for rgb in frames:
+            found.append(tracker.observe(rgb).face_found)
+    assert [k for k in searched if k < 12] == [0, 5, 10]  # 3 of the 12 empty frames, not all 12
+    assert found.index(True) == 15  # the face came at frame 12; the next search, at 15, found it
+    assert all(found[15:])
