@@ -29,6 +29,10 @@ from warehouse.options import warehouse_option
 @click.option("--download-media/--no-download-media", default=False, show_default=True,
               help="Also download the media of remote sources (YouTube ids, URLs); without it, "
                    "remote clips stop after their subtitles.")
+@click.option("--max-height", type=click.IntRange(min=0), default=720, show_default=True,
+              help="With --download-media: download video at this height or less (the nearest above where a "
+                   "source has none), H.264 first. The faces stage cuts 112-px crops, and decoding is the "
+                   "costliest part of an HD clip (a 1080p frame about three 720p ones); 0 = the best a site has.")
 @click.option("--min-coverage", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
               help="Reject a clip when its aligned cues hold less than this share of its caption words "
                    "(a failed or mismatched cue costs only that cue). Applies to the clips aligned "
@@ -53,7 +57,7 @@ from warehouse.options import warehouse_option
                    "deployment) and are written together.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
 @verbose_option
-def refresh(corpus: str, warehouse: str, aligner: str, cache_dir: Path, download_media: bool,
+def refresh(corpus: str, warehouse: str, aligner: str, cache_dir: Path, download_media: bool, max_height: int,
             min_coverage: float, cue_pad: float, landmark_every: int, pin_core: bool, batch_size: int, task_size: int,
             progress: bool, verbose: int) -> None:
     """Bring the warehouse up to date with a corpus: fetch and clean subtitles,
@@ -82,7 +86,7 @@ def refresh(corpus: str, warehouse: str, aligner: str, cache_dir: Path, download
     base = IngestConfig()
     config = replace(base, cache_dir=cache_dir, batch_size=batch_size, task_size=task_size,
                      min_coverage=min_coverage, cue_pad_s=cue_pad,
-                     fetch=replace(base.fetch, download_media=download_media))
+                     fetch=replace(base.fetch, download_media=download_media, max_height=max_height))
     faces = FacesConfig(keyframes=KeyframeConfig(every=landmark_every), pin_core=pin_core)
     summary = refresh_flow(corpus, warehouse, aligner, config, progress, faces)
     for line in summary.lines():

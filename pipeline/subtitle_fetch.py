@@ -61,6 +61,9 @@ class FetchConfig:
     backoff_s: float = 2.0  # wait before the 2nd try; doubles each time
     socket_timeout_s: float = 20.0
     download_media: bool = False  # also download the media file next to the subtitles
+    # media at this height or less where the site has it (else the nearest above), H.264 preferred; 0 = the best
+    # there is. The faces stage cuts 112-px crops, and decoding a 1080p frame costs about three 720p ones
+    max_height: int = 720
     allow_file_urls: bool = False  # follow file:// URLs (saved info JSON of a local mirror)
 
 
@@ -259,6 +262,12 @@ def _refuse_web_page(content: bytes, what: str) -> None:
         raise FetchError(f"{what}: answered with a web page, not subtitles")
 
 
+def media_format_sort(max_height: int) -> list[str]:
+    """yt-dlp's ``format_sort`` for media: the largest height up to ``max_height``, then H.264, the cheapest of a
+    site's codecs to decode on a CPU (AV1 and VP9 rank above it by default); yt-dlp's own order for 0."""
+    return [f"res:{max_height}", "vcodec:h264"] if max_height else []
+
+
 def _fetch(source: str, key: str, out_dir: Path, config: FetchConfig) -> FetchedSubtitles:
     import yt_dlp
 
@@ -267,6 +276,7 @@ def _fetch(source: str, key: str, out_dir: Path, config: FetchConfig) -> Fetched
         "socket_timeout": config.socket_timeout_s, "retries": 0, "extractor_retries": 0,
         "enable_file_urls": config.allow_file_urls, "noplaylist": True,
         "outtmpl": str(out_dir / f"{key}.%(ext)s"),
+        "format_sort": media_format_sort(config.max_height),
     }
     with yt_dlp.YoutubeDL(options) as ydl:
         info = _with_retries(lambda: _info(ydl, source), source, config)

@@ -101,6 +101,30 @@ def test_media_asked_for_after_the_subtitles_were_fetched_without_it_is_download
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize(("max_height", "want"), [(720, "v720_avc.mp4"), (480, "v360_avc.mp4"), (0, "v1080_av1.mp4")])
+def test_media_is_downloaded_at_the_height_asked_for_h264_first(server: tuple[str, Path], tmp_path: Path,
+                                                                max_height: int, want: str) -> None:
+    """A site's formats: 1080p AV1 and H.264, 720p VP9 and H.264, 360p H.264. Decoding is the costliest part
+    of preparing an HD clip, and the crops are 112 px: 720p H.264 by default; the largest at or under another
+    cap (360p under 480); with no cap (0), what yt-dlp ranks best (AV1, the costliest to decode)."""
+    base, root = server
+    formats = []
+    for height, codec in ((1080, "av01.0.08M.08"), (1080, "avc1.640028"), (720, "vp9"), (720, "avc1.4d401f"),
+                          (360, "avc1.42001E")):
+        name = f"v{height}_{codec[:3].replace('av0', 'av1')}.mp4"
+        (root / name).write_bytes(name.encode())
+        formats.append({"format_id": name, "url": f"{base}/{name}", "ext": "mp4", "height": height,
+                        "width": height * 16 // 9, "vcodec": codec, "acodec": "mp4a.40.2", "tbr": height})
+    (root / "good.vtt").write_text(VTT)
+    info = json.loads(info_json(tmp_path, {"en": [{"ext": "vtt", "url": f"{base}/good.vtt"}]}, {}).read_text())
+    source = tmp_path / "media.info.json"
+    source.write_text(json.dumps({**info, "formats": formats}))
+    got = fetch_subtitles(str(source), "abc", tmp_path / "out", replace(FAST, download_media=True,
+                                                                         max_height=max_height))
+    assert got.media_path.read_bytes() == want.encode()
+
+
+@pytest.mark.integration
 def test_a_fetch_record_left_half_written_is_fetched_again(server: tuple[str, Path], tmp_path: Path) -> None:
     """A run killed while writing ``<key>.subs.json``: the next run fetches again, not a JSONDecodeError."""
     base, _ = server
