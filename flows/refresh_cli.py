@@ -32,7 +32,7 @@ from warehouse.options import warehouse_option
 @click.option("--max-height", type=click.IntRange(min=0), default=720, show_default=True,
               help="With --download-media: download video at this height or less (the nearest above where a "
                    "source has none), H.264 first. The faces stage cuts 112-px crops, and decoding is the "
-                   "costliest part of an HD clip (a 1080p frame about three 720p ones); 0 = the best a site has.")
+                   "costliest part of an HD clip (a 1080p frame about 2.5 720p ones); 0 = the best a site has.")
 @click.option("--min-coverage", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
               help="Reject a clip when its aligned cues hold less than this share of its caption words "
                    "(a failed or mismatched cue costs only that cue). Applies to the clips aligned "

@@ -62,7 +62,7 @@ class FetchConfig:
     socket_timeout_s: float = 20.0
     download_media: bool = False  # also download the media file next to the subtitles
     # media at this height or less where the site has it (else the nearest above), H.264 preferred; 0 = the best
-    # there is. The faces stage cuts 112-px crops, and decoding a 1080p frame costs about three 720p ones
+    # there is. The faces stage cuts 112-px crops, and decoding a 1080p frame costs about 2.5 720p ones
     max_height: int = 720
     allow_file_urls: bool = False  # follow file:// URLs (saved info JSON of a local mirror)
 
