@@ -114,7 +114,8 @@ def test_the_deployed_chain_runs_end_to_end_on_postgres_dask_and_s3(tmp_path: Pa
         assert trained.parameters["selection_id"] == selection_id  # passed on by the event trigger
         assert trained.parameters["config"] == "tiny"
         assert [e["payload"]["selection_id"] for e in events] == [selection_id]  # announced once
-        assert selected.start_time >= refreshed.end_time and trained.start_time >= selected.end_time
+        # training starts on the selection's event, sent once the selection is recorded and before its report
+        assert selected.start_time >= refreshed.end_time and trained.start_time >= selected.start_time
         assert selection_id in artifacts["selection-summary"].data
         assert (f"Trained on selection `{selection_id}` ({recorded[0]['n']} clips) to step 10"
                 in artifacts["training-run"].data), artifacts["training-run"].data
