@@ -23,6 +23,7 @@ from urllib.parse import unquote
 WAREHOUSE_ENV = "TALKFACE_WAREHOUSE"
 DEFAULT_WAREHOUSE = "talkface-warehouse"
 DEFAULT_CACHE_DIR = Path("talkface-cache")  # a stage's fetched subtitles and media, copies of object-store files
+UPLOAD_CHUNK = 8 << 20  # bytes held at a time while a file is uploaded to an object store
 
 
 def default_warehouse_uri() -> str:
@@ -130,7 +131,9 @@ class Location:
 
         Locally through :func:`warehouse.durable.write_atomically` (temporary
         file, fsync, rename); on an object store one upload, which the store
-        makes visible only when it completes. Both pass the fault points
+        makes visible only when it completes, of a local temporary file (not a
+        buffer in memory: a shard of a long span is gigabytes, and the writer
+        may need to seek, as zip writers do). Both pass the fault points
         ``<what>.write`` and ``<what>.written``.
         """
         from warehouse.durable import write_atomically
@@ -139,16 +142,17 @@ class Location:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             write_atomically(self.path, writer, what)
             return
-        import io
+        import tempfile
 
         from warehouse.faults import fault_point
 
-        buffer = io.BytesIO()
-        writer(buffer)
         filesystem, path = self.filesystem()
-        fault_point(f"{what}.write")
-        with filesystem.open_output_stream(path) as out:
-            out.write(buffer.getbuffer())
+        with tempfile.TemporaryFile() as spool:
+            writer(spool)
+            spool.seek(0)
+            fault_point(f"{what}.write")
+            with filesystem.open_output_stream(path) as out:
+                shutil.copyfileobj(spool, out, UPLOAD_CHUNK)
         fault_point(f"{what}.written")
 
     def file_sizes(self) -> dict[str, int]:
