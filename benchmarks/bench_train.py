@@ -5,11 +5,14 @@ faces stage's format for two stages: the CAE (L1 only) and the recurrent
 RAE_IA with the adversarial losses (generator and discriminator steps). The
 first ``--warmup`` steps of each stage (loader start-up, cuDNN autotuning,
 compilation) are not counted. FLOPs per frame are counted on the meta device
-(``training.flops``); TFLOP/s = FLOPs per frame x frames/s.
+(``training.flops``); TFLOP/s = FLOPs per frame x frames/s. First, what a
+loader worker holds to cut one window from a long clip's shard: the peak memory
+(tracemalloc) of reading the shard whole, and of opening it and reading the
+window alone (``--long-shard-frames``, default a 5-minute span).
 
     python benchmarks/bench_train.py [--batch-size 2 ...] [--precision auto|fp32|fp16|bf16 ...]
                                      [--compile auto|on|off ...] [--seq-len 70] [--steps 6] [--warmup 3]
-                                     [--workers 2] [--device auto]
+                                     [--workers 2] [--device auto] [--long-shard-frames 7500]
 
 Every combination of the listed batch sizes, precisions and compile settings
 is one cell, measured in this process in that order (compile outermost);
@@ -35,12 +38,13 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from fixtures.training_shards import write_shards  # noqa: E402
+from fixtures.training_shards import shard_memory_peaks, write_shards  # noqa: E402
 from training.config import PRECISIONS, Config, Stage, paper_config  # noqa: E402
 from training.data import ClipRef, clips_from_manifest, read_manifest  # noqa: E402
 from training.device import resolve_device, runtime_settings  # noqa: E402
 from training.flops import flops_per_frame  # noqa: E402
 from training.train import train  # noqa: E402
+from warehouse.location import Location  # noqa: E402
 
 HEADER = ("| device | batch | precision | compile | stage | frames/s | GFLOP/frame | TFLOP/s | s/step "
           "| data wait | peak MiB |\n|---|---|---|---|---|---|---|---|---|---|---|")
@@ -101,6 +105,15 @@ def stage_rows(config: Config, clips: list[ClipRef], folder: Path, device: torch
     return rows
 
 
+def window_read_line(folder: Path, n_frames: int, seq_len: int) -> str:
+    """Peak MiB to get one ``seq_len`` window of an ``n_frames`` shard, read whole and by window, side by side."""
+    peaks = {k: v / 2**20 for k, v in shard_memory_peaks(Location.of(folder), n_frames, seq_len, whole=True).items()}
+    (folder / "shards" / "long.npz").unlink()
+    return (f"# one {seq_len}-frame window of a {n_frames}-frame shard ({peaks['frames']:,.0f} MiB of frames), "
+            f"peak MiB: {peaks['whole']:,.1f} read whole (read_shard), {peaks['window']:,.1f} by window "
+            f"(open_shard + frames); {peaks['write']:,.1f} to write it")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, nargs="+", default=[2])
@@ -111,16 +124,20 @@ def main() -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--precision", nargs="+", default=["auto"], choices=PRECISIONS)
     parser.add_argument("--compile", nargs="+", default=["auto"], choices=tuple(SWITCH))
+    parser.add_argument("--long-shard-frames", type=int, default=7500,
+                        help="frames of the shard whose window reads are measured (7500: 5 minutes); 0 skips it")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
     device = resolve_device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"# {name}, torch {torch.__version__}; sequences of {args.seq_len} frames at 112 px, {args.workers} "
-          f"loader workers, {args.warmup} warm-up + {args.steps} measured steps per stage\n{HEADER}", flush=True)
     base = paper_config()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        if args.long_shard_frames:
+            print(window_read_line(folder, args.long_shard_frames, args.seq_len), flush=True)
+        print(f"# {name}, torch {torch.__version__}; sequences of {args.seq_len} frames at 112 px, {args.workers} "
+              f"loader workers, {args.warmup} warm-up + {args.steps} measured steps per stage\n{HEADER}", flush=True)
         manifest = write_shards(folder, n_clips=4, n_frames=args.seq_len + 10)
         clips = clips_from_manifest(read_manifest(manifest), args.seq_len, folder)
         runs = folder / "runs"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from datetime import UTC, datetime
 
@@ -10,7 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from warehouse.features import ShardError, ShardRecord, read_shard, records_to_table, write_shard
+from fixtures.training_shards import shard_memory_peaks
+from warehouse.features import ShardError, ShardRecord, open_shard, read_shard, records_to_table, write_shard
 from warehouse.location import Location
 from warehouse.manifest import build_manifest, write_manifest
 from warehouse.store import Warehouse
@@ -54,13 +56,14 @@ def test_bad_shard_content_is_refused(tmp_path, frames, mfcc, message):
     assert not list(tmp_path.iterdir())
 
 
-def test_a_shard_with_a_nan_mfcc_value_is_refused_on_read(tmp_path):
+@pytest.mark.parametrize("reader", [read_shard, open_shard])
+def test_a_shard_with_a_nan_mfcc_value_is_refused_on_read(tmp_path, reader):
     """A shard written by other means than write_shard: training must not read its NaN."""
     frames, mfcc = _features(4)
     mfcc[2, 5, 7] = np.nan
     np.savez(tmp_path / "nan.npz", frames=frames, mfcc=mfcc)
     with pytest.raises(ShardError, match="nan.npz: mfcc values must be finite, 1 of 1680 are NaN"):
-        read_shard(str(tmp_path / "nan.npz"))
+        reader(str(tmp_path / "nan.npz"))
 
 
 def test_any_square_crop_size_is_a_shard(tmp_path):
@@ -70,17 +73,65 @@ def test_any_square_crop_size_is_a_shard(tmp_path):
     assert read_shard(str(tmp_path / name))[0].shape == (2, 64, 64, 3)
 
 
-def test_unreadable_shards_name_the_file(tmp_path):
+@pytest.mark.parametrize("reader", [read_shard, open_shard])
+def test_unreadable_shards_name_the_file(tmp_path, reader):
     corrupt = tmp_path / "corrupt.npz"
     corrupt.write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(ShardError, match="corrupt.npz"):
-        read_shard(str(corrupt))
+        reader(str(corrupt))
     with pytest.raises(ShardError, match="absent.npz"):
-        read_shard("absent.npz", Location.of(tmp_path))
+        reader("absent.npz", Location.of(tmp_path))
     partial = tmp_path / "partial.npz"
     np.savez_compressed(partial, frames=np.zeros((1, 112, 112, 3), np.uint8))
     with pytest.raises(ShardError, match="partial.npz"):
-        read_shard(str(partial))
+        reader(str(partial))
+
+
+@pytest.mark.parametrize("reader", [read_shard, open_shard])
+@pytest.mark.parametrize("frames", [np.uint8(7), np.zeros((3, 8, 8), np.uint8)])
+def test_an_npz_whose_frames_are_no_images_is_refused_naming_it(tmp_path, reader, frames):
+    np.savez(tmp_path / "odd.npz", frames=frames, mfcc=np.zeros((3, 12, 35), np.float32))
+    with pytest.raises(ShardError, match=r"odd.npz: frames must be uint8 \(T, S, S, 3\)"):
+        reader(str(tmp_path / "odd.npz"))
+
+
+def test_a_shard_read_by_window_gives_the_arrays_of_the_whole_read(tmp_path):
+    name = write_shard(Location.of(tmp_path), "clip", *_features(40))
+    frames, mfcc = read_shard(name, Location.of(tmp_path))
+    with open_shard(name, Location.of(tmp_path)) as shard:
+        assert shard.n_frames == 40
+        np.testing.assert_array_equal(shard.mfcc, mfcc)
+        for start, stop in [(0, 40), (0, 1), (39, 40), (7, 30), (12, 12)]:
+            np.testing.assert_array_equal(shard.frames(start, stop), frames[start:stop])
+        with pytest.raises(IndexError, match="frames 30:41 of 40"):
+            shard.frames(30, 41)
+
+
+def test_a_window_of_a_long_shard_is_read_without_the_rest_of_it(tmp_path):
+    """A 5-minute span's shard (282 MB of frames): writing it, and opening it to read one 70-frame window,
+    each hold under a tenth of its frames' bytes (reading it whole holds all of them)."""
+    peaks = shard_memory_peaks(Location.of(tmp_path))
+    (tmp_path / "shards" / "long.npz").unlink()  # not kept with pytest's last temporary folders
+    assert 70 * 112 * 112 * 3 <= peaks["window"] < peaks["frames"] / 10, peaks
+    assert peaks["write"] < peaks["frames"] / 10, peaks
+
+
+def test_a_deflated_shard_is_read_whole_and_refused_by_window(tmp_path):
+    """Deflated frames (shards written before they were stored) sit at no fixed offset: open_shard names the cause."""
+    frames, mfcc = _features(3)
+    np.savez_compressed(tmp_path / "old.npz", frames=frames, mfcc=mfcc)
+    np.testing.assert_array_equal(read_shard(str(tmp_path / "old.npz"))[0], frames)
+    with pytest.raises(ShardError, match="old.npz: cannot be read .*deflated"):
+        open_shard(str(tmp_path / "old.npz"))
+
+
+def test_a_shard_cut_short_after_it_was_opened_is_named_when_a_window_is_gone(tmp_path):
+    name = write_shard(Location.of(tmp_path), "clip", *_features(10))
+    with open_shard(name, Location.of(tmp_path)) as shard:
+        os.truncate(tmp_path / name, shard.frames_at + 5 * 112 * 112 * 3)
+        assert shard.frames(0, 5).shape == (5, 112, 112, 3)
+        with pytest.raises(ShardError, match="clip.npz: cannot be read .*the file ends after"):
+            shard.frames(4, 6)
 
 
 def _record(cid: str, start: int, end: int) -> ShardRecord:

@@ -1,7 +1,10 @@
 """Training data: the manifest of feature shards, streamed by worker processes.
 
 A manifest row names one clip and its shard (format and reader:
-:mod:`warehouse.features`), on a local disk or object storage. Relative shard
+:mod:`warehouse.features`), on a local disk or object storage. A worker keeps
+its last few shards open (:class:`warehouse.features.Shard`: the MFCC in memory)
+and reads only the frames of each window, so its memory does not grow with the
+length of a clip's span. Relative shard
 names are read against the manifest's folder, or the warehouse's root when the
 manifest comes from the warehouse.
 
@@ -28,7 +31,7 @@ import pyarrow.parquet as pq
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from warehouse.features import ShardError, read_shard
+from warehouse.features import ShardError, open_shard
 from warehouse.location import Location
 
 log = logging.getLogger(__name__)
@@ -147,17 +150,19 @@ class ShardStream(IterableDataset):
         for c in rng.integers(len(self.clips), size=self.batch_size):
             clip = self.clips[c]
             if clip.shard_uri not in cache:
-                cache[clip.shard_uri] = read_shard(clip.shard_uri)
+                cache[clip.shard_uri] = open_shard(clip.shard_uri)
                 if len(cache) > self.cache_clips:
-                    cache.popitem(last=False)
-            f, m = cache[clip.shard_uri]
-            if len(f) < self.seq_len:
-                raise ShardError(f"shard {clip.shard_uri}: {len(f)} frames (manifest says {clip.n_frames}), "
+                    cache.popitem(last=False)[1].close()
+            shard = cache[clip.shard_uri]
+            n = shard.n_frames
+            if n < self.seq_len:
+                raise ShardError(f"shard {clip.shard_uri}: {n} frames (manifest says {clip.n_frames}), "
                                  f"a training sequence needs {self.seq_len} (seq_len)")
-            start = int(rng.integers(len(f) - self.seq_len + 1))
-            refs.append(f[int(rng.integers(len(f)))])  # identity frame: any frame of the clip
-            frames.append(f[start:start + self.seq_len])
-            mfccs.append(m[start:start + self.seq_len])
+            start = int(rng.integers(n - self.seq_len + 1))
+            ref = int(rng.integers(n))  # identity frame: any frame of the clip
+            refs.append(shard.frames(ref, ref + 1)[0])
+            frames.append(shard.frames(start, start + self.seq_len))
+            mfccs.append(shard.mfcc[start:start + self.seq_len])
         return {
             "reference": torch.from_numpy(np.stack(refs)),  # (B, H, W, 3) uint8
             "frames": torch.from_numpy(np.stack(frames)),  # (B, T, H, W, 3) uint8

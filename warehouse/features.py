@@ -8,6 +8,10 @@ Arrays are stored, not deflated: on real face crops deflate keeps 82-86 % of
 the bytes and costs about 0.03 core-seconds per second of video, a sixth of the
 whole faces stage (``benchmarks/bench_faces.py``); every member still has its CRC-32.
 
+Because the arrays are stored, ``frames`` sits at a fixed offset in the file:
+training opens a shard with :func:`open_shard` and reads only the windows it
+cuts (a 5-minute span is 282 MB of frames), while :func:`read_shard` reads all.
+
 The faces stage writes shards here and training reads them here, on a local
 disk or on object storage alike (:class:`warehouse.location.Location`). The
 ``feature_shards`` table names each shard relative to the warehouse
@@ -18,19 +22,27 @@ absolute path or URI written by an older release is read as it is.
 from __future__ import annotations
 
 import io
+import math
 import re
-from dataclasses import dataclass
+import struct
+import zipfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 
-from warehouse.durable import load_npz
+from warehouse.durable import load_npz, read_npz_member
 from warehouse.location import Location
 from warehouse.tables import FEATURE_SHARDS
 
 SHARDS_DIR = "shards"
 MFCC_WINDOW = (12, 35)
 """MFCC coefficients x 10 ms steps of the window that goes with each video frame."""
+CRC_CHUNK = 8 << 20
+"""Bytes read at a time while :func:`open_shard` checks the frames' CRC-32: its memory, and one request on S3."""
 
 
 class ShardError(ValueError):
@@ -68,12 +80,14 @@ def shard_name(clip_id: str) -> str:
     return f"{SHARDS_DIR}/{re.sub(r'[^A-Za-z0-9._-]', '_', clip_id)}.npz"
 
 
-def check_shard(where: object, frames: np.ndarray, mfcc: np.ndarray) -> None:
-    """Raise :class:`ShardError` naming ``where`` unless the arrays are in the shard format, MFCC values finite."""
-    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[3] != 3 or frames.shape[1] != frames.shape[2]:
-        raise ShardError(f"shard {where}: frames must be uint8 (T, S, S, 3), got {frames.dtype} {frames.shape}")
-    if mfcc.dtype != np.float32 or mfcc.shape != (len(frames), *MFCC_WINDOW):
-        raise ShardError(f"shard {where}: mfcc must be float32 ({len(frames)}, {MFCC_WINDOW[0]}, "
+def check_shard(where: object, frames_dtype: np.dtype, frames_shape: tuple[int, ...], mfcc: np.ndarray) -> None:
+    """Raise :class:`ShardError` naming ``where`` unless frames of this dtype and shape, and ``mfcc``, are in the
+    shard format, MFCC values finite. Frames by dtype and shape: :func:`open_shard` never holds them all."""
+    square_rgb = len(frames_shape) == 4 and frames_shape[3] == 3 and frames_shape[1] == frames_shape[2]
+    if frames_dtype != np.uint8 or not square_rgb:
+        raise ShardError(f"shard {where}: frames must be uint8 (T, S, S, 3), got {frames_dtype} {frames_shape}")
+    if mfcc.dtype != np.float32 or mfcc.shape != (frames_shape[0], *MFCC_WINDOW):
+        raise ShardError(f"shard {where}: mfcc must be float32 ({frames_shape[0]}, {MFCC_WINDOW[0]}, "
                          f"{MFCC_WINDOW[1]}), one window per frame; got {mfcc.dtype} {mfcc.shape}")
     bad = int(np.count_nonzero(~np.isfinite(mfcc)))
     if bad:  # one NaN would make every loss and weight of a training run NaN
@@ -92,7 +106,7 @@ def write_shard(warehouse: Location, clip_id: str, frames: np.ndarray, mfcc: np.
     """
     name = shard_name(clip_id)
     target = warehouse.join(name)
-    check_shard(target, frames, mfcc)
+    check_shard(target, frames.dtype, frames.shape, mfcc)
     target.write(lambda out: np.savez(out, frames=frames, mfcc=mfcc), "shard")
     return name
 
@@ -100,17 +114,161 @@ def write_shard(warehouse: Location, clip_id: str, frames: np.ndarray, mfcc: np.
 def read_shard(uri: str, base: Location | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(frames, mfcc)`` of the shard ``uri`` (relative names read against ``base``), format and CRCs checked.
 
+    Holds the whole shard in memory; :func:`open_shard` reads windows of frames instead.
+
     Raises:
         ShardError: naming the shard, when it is missing, truncated, corrupt or not a shard.
     """
     location = base.resolve(uri) if base is not None else Location.of(uri)
-    try:
+    with _reading(location):
         payload = location.path if location.is_local else io.BytesIO(location.read_bytes())
         arrays = load_npz(payload)
-    except Exception as exc:  # numpy, zipfile and pyarrow raise several unrelated types for a bad file
-        raise ShardError(f"shard {location}: cannot be read ({exc})") from exc
-    if "frames" not in arrays or "mfcc" not in arrays:
-        raise ShardError(f"shard {location}: needs arrays 'frames' and 'mfcc', has {sorted(arrays)}")
+    _require_arrays(location, list(arrays))
     frames, mfcc = arrays["frames"], arrays["mfcc"]
-    check_shard(location, frames, mfcc)
+    check_shard(location, frames.dtype, frames.shape, mfcc)
     return frames, mfcc
+
+
+@dataclass(frozen=True, eq=False)
+class Shard:
+    """A shard open for reading windows of frames (:func:`open_shard`): ``mfcc`` in memory, frames read on demand.
+
+    Holds the file open until :meth:`close`, or until the handle is dropped. Reads
+    seek the one file position, so a handle serves one thread at a time.
+    """
+
+    location: Location
+    mfcc: np.ndarray = field(repr=False)  # float32 (T, 12, 35), finite, its CRC-32 checked
+    frame_shape: tuple[int, int, int]  # (S, S, 3)
+    frames_at: int  # byte offset of frame 0 in the file
+    file: pa.NativeFile = field(repr=False)
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.mfcc)
+
+    def frames(self, start: int, stop: int) -> np.ndarray:
+        """Frames ``start`` to ``stop - 1``, uint8 (stop - start, S, S, 3): only their bytes are read.
+
+        Raises:
+            IndexError: ``start:stop`` is not within the shard's frames.
+            ShardError: naming the shard, when the file no longer holds those bytes.
+        """
+        if not 0 <= start <= stop <= self.n_frames:
+            raise IndexError(f"shard {self.location}: frames {start}:{stop} of {self.n_frames}")
+        out = np.empty((stop - start, *self.frame_shape), np.uint8)
+        with _reading(self.location):
+            _read_into(self.file, self.frames_at + start * math.prod(self.frame_shape), out)
+        return out
+
+    def close(self) -> None:
+        self.file.close()
+
+    def __enter__(self) -> Shard:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def open_shard(uri: str, base: Location | None = None) -> Shard:
+    """Open the shard ``uri`` (relative names read against ``base``) for reading windows of frames.
+
+    Checks what :func:`read_shard` checks, format and CRC-32s, while holding only
+    ``mfcc`` and :data:`CRC_CHUNK` bytes: the frames' CRC is computed reading them
+    once, a chunk at a time, so a flipped pixel byte is refused here as it is there.
+
+    Raises:
+        ShardError: naming the shard, when it is missing, truncated, corrupt or not a shard, or its frames are
+            deflated (not at a fixed offset: :func:`read_shard` reads such a file).
+    """
+    location = base.resolve(uri) if base is not None else Location.of(uri)
+    with _reading(location):
+        filesystem, path = location.filesystem()
+        file = filesystem.open_input_file(path)
+        try:
+            return _opened(location, file)
+        except BaseException:
+            file.close()
+            raise
+
+
+def _opened(location: Location, file: pa.NativeFile) -> Shard:
+    """The :class:`Shard` of the open ``file``, checked; the CRC pass comes first, so its buffer and the MFCC
+    are never held together."""
+    with zipfile.ZipFile(file) as archive:
+        _require_arrays(location, [name.removesuffix(".npy") for name in archive.namelist()])
+        info = archive.getinfo("frames.npy")
+        member_at, frames_at, dtype, shape = _frames_layout(file, info)
+        _check_crc(file, info, member_at)
+        mfcc = read_npz_member(archive, "mfcc.npy")
+    check_shard(location, dtype, shape, mfcc)
+    return Shard(location, mfcc, shape[1:], frames_at, file)
+
+
+@contextmanager
+def _reading(location: Location) -> Iterator[None]:
+    """Turn a failure to read ``location`` into one :class:`ShardError` naming it.
+
+    numpy, zipfile and pyarrow raise several unrelated types for a bad file.
+    """
+    try:
+        yield
+    except ShardError:
+        raise
+    except Exception as exc:
+        raise ShardError(f"shard {location}: cannot be read ({exc})") from exc
+
+
+def _require_arrays(location: Location, names: list[str]) -> None:
+    if "frames" not in names or "mfcc" not in names:
+        raise ShardError(f"shard {location}: needs arrays 'frames' and 'mfcc', has {sorted(names)}")
+
+
+def _frames_layout(file: pa.NativeFile, info: zipfile.ZipInfo) -> tuple[int, int, np.dtype, tuple[int, ...]]:
+    """Where the stored ``frames.npy`` member and its frame 0 start in ``file``, and the array's dtype and shape.
+
+    Raises:
+        ValueError: the member is deflated, in Fortran order, or its size does not match its header.
+    """
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise ValueError("frames.npy is deflated, so its frames cannot be read by window")
+    file.seek(info.header_offset)
+    local = file.read(30)  # the member's local header: its name and extra field come after it
+    if local[:4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile("no local header for frames.npy")
+    name_length, extra_length = struct.unpack("<HH", local[26:30])
+    member_at = info.header_offset + 30 + name_length + extra_length
+    file.seek(member_at)
+    version = np.lib.format.read_magic(file)
+    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, fortran_order, dtype = read_header(file)
+    frames_at = file.tell()
+    if fortran_order:
+        raise ValueError("frames.npy is in Fortran order")
+    if info.file_size != frames_at - member_at + math.prod(shape) * dtype.itemsize:
+        raise ValueError(f"frames.npy holds {info.file_size} bytes, not the header and data of {dtype} {shape}")
+    return member_at, frames_at, dtype, shape
+
+
+def _check_crc(file: pa.NativeFile, info: zipfile.ZipInfo, member_at: int) -> None:
+    """Raise ``zipfile.BadZipFile`` unless the stored member at ``member_at`` matches its CRC-32.
+
+    Reads :data:`CRC_CHUNK` bytes at a time into one buffer, so memory stays flat for any member size.
+    """
+    chunk = np.empty(min(CRC_CHUNK, info.file_size), np.uint8)
+    crc = 0
+    for done in range(0, info.file_size, CRC_CHUNK):
+        part = chunk[:min(CRC_CHUNK, info.file_size - done)]
+        _read_into(file, member_at + done, part)
+        crc = zlib.crc32(part, crc)
+    if crc != info.CRC:
+        raise zipfile.BadZipFile(f"Bad CRC-32 for file {info.filename!r}")
+
+
+def _read_into(file: pa.NativeFile, offset: int, out: np.ndarray) -> None:
+    """Fill ``out`` with the bytes of ``file`` from ``offset`` on; ``EOFError`` if the file ends first."""
+    file.seek(offset)
+    got = file.readinto(out)
+    if got != out.nbytes:
+        raise EOFError(f"{out.nbytes} bytes at offset {offset} asked, the file ends after {got}")
