@@ -92,14 +92,15 @@ class RunCrops:
             self._cut(run_ended=False)
         self._frame += 1
 
-    def finish(self) -> tuple[int, int, np.ndarray]:
-        """``(start, end, crops)`` of the longest run (end exclusive; (0, 0, no crops) without a valid frame)."""
+    def finish(self) -> tuple[int, int, list[np.ndarray]]:
+        """``(start, end, crops)`` of the longest run (end exclusive; (0, 0, []) without a valid frame).
+
+        The crops stay one array per frame: :func:`warehouse.features.write_shard`
+        writes them as they are, so the span's crops are never held twice.
+        """
         self._end_run()
         start, crops = self._best
-        out = np.empty((len(crops), self.config.size, self.config.size, 3), np.uint8)
-        for j in range(len(crops)):  # copied one by one and let go: never two copies of the span in memory
-            out[j], crops[j] = crops[j], None
-        return start, start + len(out), out
+        return start, start + len(crops), crops
 
     def _cut(self, run_ended: bool) -> None:
         """Cut the waiting frames whose smoothed box is known."""

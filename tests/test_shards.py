@@ -38,6 +38,48 @@ def test_shard_round_trip_is_exact_and_atomic(tmp_path):
         assert sorted(raw.files) == ["frames", "mfcc"]
 
 
+def test_frames_given_one_by_one_write_the_bytes_np_savez_writes(tmp_path):
+    rng = np.random.default_rng(3)
+    frames = rng.integers(0, 256, (9, 16, 16, 3), dtype=np.uint8)
+    mfcc = rng.standard_normal((9, 12, 35)).astype(np.float32)
+    np.savez(tmp_path / "numpy.npz", frames=frames, mfcc=mfcc)
+    as_array = write_shard(Location.of(tmp_path / "a"), "c", frames, mfcc)
+    one_by_one = write_shard(Location.of(tmp_path / "b"), "c", list(frames), mfcc)
+    want = (tmp_path / "numpy.npz").read_bytes()
+    assert (tmp_path / "a" / as_array).read_bytes() == want == (tmp_path / "b" / one_by_one).read_bytes()
+
+
+def test_frames_one_by_one_that_differ_in_shape_are_refused_naming_the_shard(tmp_path):
+    frames = [np.zeros((16, 16, 3), np.uint8), np.zeros((8, 8, 3), np.uint8)]
+    with pytest.raises(ShardError, match=r"c\.npz: frames differ in dtype or shape"):
+        write_shard(Location.of(tmp_path), "c", frames, np.zeros((2, 12, 35), np.float32))
+    assert not (tmp_path / "shards" / "c.npz").exists()
+
+
+def test_a_long_span_cut_in_one_pass_and_written_is_held_once(tmp_path):
+    """The crops of a 2000-frame run, cut as the frames stream past and written frame by frame: at no point
+    are they held twice (stacking them for np.savez held them twice, decoding frames for them more)."""
+    from fixtures.training_shards import peak_bytes
+    from pipeline.crops import CropConfig, RunCrops
+
+    n, config = 2000, CropConfig()
+    frame = np.full((64, 64, 3), 90, np.uint8)
+    crops_bytes = n * config.size * config.size * 3
+
+    def cut_and_write() -> None:
+        runs = RunCrops(config)
+        for k in range(n):
+            runs.add(frame, (10.0 + k % 3, 10.0, 50.0 + k % 3, 50.0))
+        start, end, crops = runs.finish()
+        write_shard(Location.of(tmp_path), "long", crops, np.zeros((end - start, 12, 35), np.float32))
+
+    peak = peak_bytes(cut_and_write)
+    # once, plus the MFCC (3.4 MB) and the writer's buffer (16 MiB); twice would be 150 MB
+    assert crops_bytes < peak < crops_bytes + 24 * 2**20, (peak, crops_bytes)
+    assert open_shard("shards/long.npz", Location.of(tmp_path)).n_frames == n
+
+
+
 @pytest.mark.parametrize(
     "frames, mfcc, message",
     [

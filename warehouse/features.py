@@ -27,9 +27,10 @@ import re
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -94,8 +95,14 @@ def check_shard(where: object, frames_dtype: np.dtype, frames_shape: tuple[int, 
         raise ShardError(f"shard {where}: mfcc values must be finite, {bad} of {mfcc.size} are NaN or inf")
 
 
-def write_shard(warehouse: Location, clip_id: str, frames: np.ndarray, mfcc: np.ndarray) -> str:
+def write_shard(warehouse: Location, clip_id: str, frames: np.ndarray | Sequence[np.ndarray],
+                mfcc: np.ndarray) -> str:
     """Write one clip's shard under ``warehouse`` whole or not at all; returns its relative name.
+
+    ``frames``: one (T, S, S, 3) array, or its T frames one by one, written as
+    they come, never joined into one array (the crops of a long span, which the
+    faces stage cuts one by one, are not held twice). The bytes are those
+    ``np.savez(out, frames=frames, mfcc=mfcc)`` writes.
 
     Passes the fault points ``shard.write`` and ``shard.written``.
 
@@ -106,9 +113,35 @@ def write_shard(warehouse: Location, clip_id: str, frames: np.ndarray, mfcc: np.
     """
     name = shard_name(clip_id)
     target = warehouse.join(name)
-    check_shard(target, frames.dtype, frames.shape, mfcc)
-    target.write(lambda out: np.savez(out, frames=frames, mfcc=mfcc), "shard")
+    dtype, shape = _frames_format(target, frames)
+    check_shard(target, dtype, shape, mfcc)
+    target.write(lambda out: _savez(out, frames, shape, mfcc), "shard")
     return name
+
+
+def _frames_format(where: object, frames: np.ndarray | Sequence[np.ndarray]) -> tuple[np.dtype, tuple[int, ...]]:
+    """Dtype and (T, ...) shape of ``frames``, an array or a sequence of frames alike in both."""
+    if isinstance(frames, np.ndarray):
+        return frames.dtype, frames.shape
+    if not frames:
+        return np.dtype(np.uint8), (0, 0, 0, 3)
+    first = frames[0]
+    if any(f.dtype != first.dtype or f.shape != first.shape for f in frames):
+        raise ShardError(f"shard {where}: frames differ in dtype or shape (the first is {first.dtype} {first.shape})")
+    return first.dtype, (len(frames), *first.shape)
+
+
+def _savez(out: BinaryIO, frames: np.ndarray | Sequence[np.ndarray], shape: tuple[int, ...], mfcc: np.ndarray) -> None:
+    """What ``np.savez(out, frames=frames, mfcc=mfcc)`` writes, the frames written one by one."""
+    with zipfile.ZipFile(out, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        with archive.open("frames.npy", "w", force_zip64=True) as member:
+            header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False,
+                      "shape": shape}
+            np.lib.format.write_array_header_1_0(member, header)
+            for frame in frames:
+                member.write(np.ascontiguousarray(frame).data)
+        with archive.open("mfcc.npy", "w", force_zip64=True) as member:
+            np.lib.format.write_array(member, mfcc, allow_pickle=False)
 
 
 def read_shard(uri: str, base: Location | None = None) -> tuple[np.ndarray, np.ndarray]:
