@@ -3,9 +3,12 @@
 FROM mambaorg/micromamba:1.5.10-bookworm-slim
 
 USER root
+# /scratch: the Dask workers' --local-directory (docker-compose.yml); they run as $MAMBA_USER, who cannot
+# create a folder at the root, so a worker would fail at start without it.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 \
-    && rm -rf /var/lib/apt/lists/*
+    && rm -rf /var/lib/apt/lists/* \
+    && install -d -o "$MAMBA_USER" /scratch
 USER $MAMBA_USER
 
 RUN micromamba install -y -n base -c conda-forge python=3.11 montreal-forced-aligner \

@@ -7,6 +7,7 @@ same commands and environment variables as ``tests/fixtures/topology.py``.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -111,3 +112,13 @@ def test_compose_services_share_no_data_volume(services: dict):
 def test_compose_refuses_to_start_without_the_secrets(tmp_path: Path):
     done = _config(tmp_path)
     assert done.returncode != 0 and "in .env" in done.stderr
+
+
+def test_the_image_of_the_dask_workers_makes_their_scratch_folder_for_its_user(services: dict):
+    """The workers run as the MFA image's user, who cannot create a folder at the root: Dask's
+    ``--local-directory`` must exist in the image, owned by that user, or every worker fails at start."""
+    command = services["dask-worker-1"]["command"]
+    scratch = command[command.index("--local-directory") + 1]
+    image = services["dask-worker-1"]["image"]
+    [build] = {s["build"]["dockerfile"] for s in services.values() if s.get("image") == image and "build" in s}
+    assert re.search(rf'install -d -o "\$MAMBA_USER" {re.escape(scratch)}$', (REPO / build).read_text(), re.M)
