@@ -64,10 +64,11 @@ class RunCrops:
     is valid and None where it is not. Each run's boxes are smoothed within the
     run only, as :func:`smooth_boxes` smooths a span: the same values, since the
     Gaussian's weights reach ``radius`` frames either side, so a frame is cut
-    once the ``radius`` frames after it are seen or its run has ended. Holds the
-    crops of the run under way and of the longest run finished (the earliest on
-    ties, as :func:`pipeline.spans.longest_run` chooses), plus at most
-    ``radius`` decoded frames: memory follows the span, not the clip.
+    once the ``radius`` frames after it are seen or its run has ended. The crops
+    of the run under way and of the longest run finished (the earliest on ties,
+    as :func:`pipeline.spans.longest_run` chooses) go to unnamed temporary files
+    (:class:`_SpilledCrops`): an hour of a steady face is 3.4 GB of crops, which
+    take disk, not memory. Memory holds at most ``radius`` decoded frames.
     """
 
     def __init__(self, config: CropConfig = CropConfig()) -> None:
@@ -78,8 +79,9 @@ class RunCrops:
         self._run_start = 0
         self._boxes: list[tuple[float, float, float, float]] = []  # of the run under way
         self._waiting: list[np.ndarray] = []  # its frames not cut yet, the last len(_waiting) of it
-        self._crops: list[np.ndarray] = []  # its crops so far
-        self._best: tuple[int, list[np.ndarray]] = (0, [])  # start and crops of the longest run finished
+        self._crops = _SpilledCrops(config.size)  # its crops so far
+        self._best_start = 0
+        self._best = _SpilledCrops(config.size)  # the crops of the longest run finished
 
     def add(self, rgb: np.ndarray, box: tuple[float, float, float, float] | None) -> None:
         """The next frame, with its landmark box if it is valid."""
@@ -92,27 +94,59 @@ class RunCrops:
             self._cut(run_ended=False)
         self._frame += 1
 
-    def finish(self) -> tuple[int, int, list[np.ndarray]]:
-        """``(start, end, crops)`` of the longest run (end exclusive; (0, 0, []) without a valid frame).
+    def finish(self) -> tuple[int, int, np.ndarray]:
+        """``(start, end, crops)`` of the longest run (end exclusive; (0, 0, no crops) without a valid frame).
 
-        The crops stay one array per frame: :func:`warehouse.features.write_shard`
-        writes them as they are, so the span's crops are never held twice.
+        ``crops`` is a read-only (T, S, S, 3) map of its temporary file, which
+        :func:`warehouse.features.write_shard` writes frame by frame.
         """
         self._end_run()
-        start, crops = self._best
-        return start, start + len(crops), crops
+        self._crops.close()
+        return self._best_start, self._best_start + self._best.n, self._best.array()
 
     def _cut(self, run_ended: bool) -> None:
         """Cut the waiting frames whose smoothed box is known."""
         n = len(self._boxes)
-        while self._waiting and (run_ended or n - 1 - len(self._crops) >= self.radius):
-            i = len(self._crops)
+        while self._waiting and (run_ended or n - 1 - self._crops.n >= self.radius):
+            i = self._crops.n
             lo, hi = max(0, i - self.radius), min(n, i + self.radius + 1)
             box = smooth_boxes(np.array(self._boxes[lo:hi]), self.config)[i - lo]
             self._crops.append(crop(self._waiting.pop(0), box, self.config.size))
 
     def _end_run(self) -> None:
         self._cut(run_ended=True)
-        if len(self._crops) > len(self._best[1]):
-            self._best = (self._run_start, self._crops)
-        self._boxes, self._crops = [], []
+        if self._crops.n > self._best.n:
+            self._best, self._crops, self._best_start = self._crops, self._best, self._run_start
+        self._crops.clear()
+        self._boxes = []
+
+
+class _SpilledCrops:
+    """Crops of one size appended to an unnamed temporary file (gone when closed, or with the process)."""
+
+    def __init__(self, size: int) -> None:
+        import tempfile
+
+        self.size = size
+        self.n = 0
+        self._file = tempfile.TemporaryFile()
+
+    def append(self, image: np.ndarray) -> None:
+        self._file.write(np.ascontiguousarray(image, np.uint8).data)
+        self.n += 1
+
+    def clear(self) -> None:
+        self._file.seek(0)
+        self._file.truncate()
+        self.n = 0
+
+    def close(self) -> None:
+        self._file.close()
+
+    def array(self) -> np.ndarray:
+        """The crops as a read-only (n, size, size, 3) array mapped from the file (the file may be closed then)."""
+        shape = (self.n, self.size, self.size, 3)
+        if not self.n:
+            return np.empty(shape, np.uint8)
+        self._file.flush()
+        return np.memmap(self._file, np.uint8, mode="r", shape=shape)
