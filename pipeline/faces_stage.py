@@ -5,9 +5,9 @@ frame, or of keyframes with the frames between interpolated
 (:mod:`pipeline.measure`), and cuts the smoothed crops of each run of valid
 frames as it goes, keeping those of the longest (:class:`pipeline.crops.RunCrops`).
 Decoding is the costliest part of an HD clip (about 8 ms of CPU a 1080p H.264
-frame, more than the face mesh), so the video is decoded once, and memory
-follows the kept span, not the clip: a few frames, the crops of two runs, and a
-pose row per frame. Any bad input becomes a reject naming the clip and the reason; the stage runner
+frame, more than the face mesh), so the video is decoded once. Memory holds a
+few decoded frames and a pose row per frame; the crops wait on disk. Any bad
+input becomes a reject naming the clip and the reason; the stage runner
 (:mod:`pipeline.stage`) writes it and carries on. The shard goes straight to the
 warehouse (a folder or object storage), so a worker on another machine needs
 nothing but the warehouse URI.
