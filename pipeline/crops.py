@@ -76,7 +76,6 @@ class RunCrops:
         # scipy's gaussian_filter1d reaches int(truncate * sigma + 0.5) frames, truncate = 4
         self.radius = int(4.0 * config.smooth_sigma + 0.5) if config.smooth_sigma > 0 else 0
         self._frame = 0  # frames fed so far
-        self._run_start = 0
         self._boxes: list[tuple[float, float, float, float]] = []  # of the run under way
         self._waiting: list[np.ndarray] = []  # its frames not cut yet, the last len(_waiting) of it
         self._crops = _SpilledCrops(config.size)  # its crops so far
@@ -87,7 +86,6 @@ class RunCrops:
         """The next frame, with its landmark box if it is valid."""
         if box is None:
             self._end_run()
-            self._run_start = self._frame + 1
         else:
             self._boxes.append(box)
             self._waiting.append(rgb)
@@ -114,9 +112,10 @@ class RunCrops:
             self._crops.append(crop(self._waiting.pop(0), box, self.config.size))
 
     def _end_run(self) -> None:
+        """Close the run under way (its frames are the last ``len(_boxes)`` fed), keeping it if the longest."""
         self._cut(run_ended=True)
         if self._crops.n > self._best.n:
-            self._best, self._crops, self._best_start = self._crops, self._best, self._run_start
+            self._best, self._crops, self._best_start = self._crops, self._best, self._frame - len(self._boxes)
         self._crops.clear()
         self._boxes = []
 
