@@ -152,7 +152,7 @@ def read_shard(uri: str, base: Location | None = None) -> tuple[np.ndarray, np.n
     Raises:
         ShardError: naming the shard, when it is missing, truncated, corrupt or not a shard.
     """
-    location = base.resolve(uri) if base is not None else Location.of(uri)
+    location = _located(uri, base)
     with _reading(location):
         payload = location.path if location.is_local else io.BytesIO(location.read_bytes())
         arrays = load_npz(payload)
@@ -215,7 +215,7 @@ def open_shard(uri: str, base: Location | None = None) -> Shard:
         ShardError: naming the shard, when it is missing, truncated, corrupt or not a shard, or its frames are
             deflated (not at a fixed offset: :func:`read_shard` reads such a file).
     """
-    location = base.resolve(uri) if base is not None else Location.of(uri)
+    location = _located(uri, base)
     with _reading(location):
         filesystem, path = location.filesystem()
         file = filesystem.open_input_file(path)
@@ -237,6 +237,11 @@ def _opened(location: Location, file: pa.NativeFile) -> Shard:
         mfcc = read_npz_member(archive, "mfcc.npy")
     check_shard(location, dtype, shape, mfcc)
     return Shard(location, mfcc, shape[1:], frames_at, file)
+
+
+def _located(uri: str, base: Location | None) -> Location:
+    """The shard ``uri``: read against ``base`` when given (a relative name), else as it is."""
+    return base.resolve(uri) if base is not None else Location.of(uri)
 
 
 @contextmanager
