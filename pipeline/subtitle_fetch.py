@@ -23,7 +23,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
@@ -111,17 +111,13 @@ def candidate_tracks(info: dict[str, Any], lang: str = "en") -> list[Track]:
         NoEnglishSubtitles: no manual track and no untranslated automatic one.
     """
     manual = info.get("subtitles") or {}
-    matching = [k for k in manual if k == lang or k.startswith(f"{lang}-")]
     auto = info.get("automatic_captions") or {}
     originals = [k for k in auto if k.endswith("-orig")]
     if originals:
         auto_keys = [f"{lang}-orig"] + ([lang] if f"{lang}-orig" in originals else [])
     else:
-        translated = _translations_of(manual, lang)
-        auto_keys = sorted((k for k in auto if (k == lang or k.startswith(f"{lang}-")) and k not in translated),
-                           key=lambda k: (k != lang, k))
-    tracks = (_formats("manual", manual, sorted(matching, key=lambda k: (k != lang, k)))
-              + _formats("auto", auto, auto_keys))
+        auto_keys = _keys_of(lang, set(auto) - _translations_of(manual, lang))
+    tracks = _formats("manual", manual, _keys_of(lang, manual)) + _formats("auto", auto, auto_keys)
     if not tracks:
         languages = sorted(set(manual) | set(originals)) or ["none"]
         raise NoEnglishSubtitles(f"no {lang} subtitles (manual tracks: {', '.join(languages)})")
@@ -129,6 +125,11 @@ def candidate_tracks(info: dict[str, Any], lang: str = "en") -> list[Track]:
     for track in tracks:  # one format listed under two keys (en-orig and en) is tried once, as the better
         unique.setdefault(track.format["url"], track)
     return list(unique.values())
+
+
+def _keys_of(lang: str, keys: Iterable[str]) -> list[str]:
+    """The track keys of ``lang``: itself first, then its regional variants (``en-GB``) in order."""
+    return sorted((k for k in keys if k == lang or k.startswith(f"{lang}-")), key=lambda k: (k != lang, k))
 
 
 def _formats(kind: str, tracks: dict[str, list[dict[str, Any]]], keys: list[str]) -> list[Track]:
