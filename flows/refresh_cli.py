@@ -69,7 +69,9 @@ def refresh(corpus: str, warehouse: str, aligner: str, cache_dir: Path, download
     its caption words align (--min-coverage). Only clips that a stage has not yet written or rejected are
     processed, so re-running changes nothing and adding clips processes only the
     new ones. Bad clips go to the `rejects` table with stage and reason; the run
-    goes on. Prints a summary at the end.
+    goes on. A remote clip whose site fails with network errors (an outage, a rate
+    limit) is not rejected but waits for the next run, 3 runs in a row at most
+    (docs/ingest.md). Prints a summary at the end.
     """
     from pipeline.corpus import CorpusError, load_corpus
 

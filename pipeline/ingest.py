@@ -5,7 +5,8 @@ input (media, subtitles, alignment) becomes a :class:`~pipeline.stage.Reject`
 naming the stage and a stable reason. These functions read and write no table;
 :mod:`pipeline.refresh_stages` makes them stages and :mod:`pipeline.stage` runs them.
 
-Stage ``subtitles`` -> ``subtitles`` rows (cleaned cues of the clip's segment)
+Stage ``subtitles`` -> ``subtitles`` rows (cleaned cues of the clip's segment; remote clips wait
+                       while their source is unavailable)
 Stage ``clips``     -> one ``clips`` row (probed media; remote clips wait for media)
 Stage ``align``     -> ``phone_alignments`` rows (39 CMU classes) of the cues kept, and a
                        ``cue_outcomes`` row per cue (kept or not, why, how well it matched)
@@ -27,7 +28,14 @@ from pipeline.audio import SAMPLE_RATE, MediaError, decode_audio, probe_media
 from pipeline.corpus import ClipSpec
 from pipeline.phonemes import histogram, to_cmu39
 from pipeline.stage import ClipResult, Reject
-from pipeline.subtitle_fetch import FetchConfig, FetchError, fetch_subtitles, is_youtube_id
+from pipeline.subtitle_fetch import (
+    FetchConfig,
+    FetchedSubtitles,
+    FetchError,
+    FetchUnavailable,
+    fetch_subtitles,
+    is_youtube_id,
+)
 from pipeline.subtitles import CueConfig, SubtitleError, prepare_cues, read_cues, speakable_words
 from warehouse.location import DEFAULT_CACHE_DIR, Location, copy_if_changed
 
@@ -54,14 +62,22 @@ def local_file(uri: str | Path, config: IngestConfig) -> Path:
 
 # --- stages (pure per clip: rows or a Reject) --------------------------------
 
-def subtitle_rows(clip: ClipSpec, config: IngestConfig) -> list[dict[str, object]] | Reject:
-    """Cleaned cues of the clip's segment: from its sidecar file, else fetched."""
+def subtitle_rows(clip: ClipSpec, config: IngestConfig, run: str | None = None,
+                  ) -> list[dict[str, object]] | Reject | None:
+    """Cleaned cues of the clip's segment: from its sidecar file, else fetched.
+
+    ``None`` while a remote source is unavailable (network errors, a rate limit): the clip waits for a
+    later run instead of being rejected for good. ``run`` names the refresh (see :func:`fetch_subtitles`).
+    """
     if clip.subtitles is not None:
         path, kind, lang = local_file(clip.subtitles, config), "sidecar", config.fetch.lang
     elif clip.is_remote:
         try:
-            fetched = fetch_subtitles(clip.source, _source_key(clip.source), config.cache_dir / "subtitles",
-                                      config.fetch)
+            fetched = _fetched(clip, config, run)
+        except FetchUnavailable as exc:
+            log.warning("%s waits for a later run: the subtitles of %s are unavailable: %s",
+                        clip.clip_id, clip.source, exc)
+            return None
         except FetchError as exc:
             return Reject(clip.clip_id, "subtitles", exc.reason, str(exc))
         path, kind, lang = fetched.path, fetched.kind, fetched.lang
@@ -78,7 +94,7 @@ def subtitle_rows(clip: ClipSpec, config: IngestConfig) -> list[dict[str, object
     return [cue.to_row(clip.clip_id, kind, lang) for cue in cues]
 
 
-def clip_row(clip: ClipSpec, config: IngestConfig, shared: Location | None = None,
+def clip_row(clip: ClipSpec, config: IngestConfig, shared: Location | None = None, run: str | None = None,
              ) -> dict[str, object] | Reject | None:
     """The ``clips`` row of a clip with media; ``None`` while a remote clip has none.
 
@@ -87,9 +103,10 @@ def clip_row(clip: ClipSpec, config: IngestConfig, shared: Location | None = Non
             storage): media downloaded here are copied to its ``media/``, so the
             later stages, on other machines, read them there. ``None``: they stay
             in this machine's cache.
+        run: names the refresh (see :func:`fetch_subtitles`).
     """
     downloaded = clip.media is None
-    media = clip.media or _fetched_media(clip, config)
+    media = clip.media or _fetched_media(clip, config, run)
     if media is None:
         return None
     try:
@@ -250,12 +267,16 @@ def share_media(path: Path, target: Location) -> str:
     return target.uri
 
 
-def _fetched_media(clip: ClipSpec, config: IngestConfig) -> Path | None:
+def _fetched(clip: ClipSpec, config: IngestConfig, run: str | None) -> FetchedSubtitles:
+    """The remote clip's source fetched (once: cached under its key)."""
+    return fetch_subtitles(clip.source, _source_key(clip.source), config.cache_dir / "subtitles", config.fetch, run)
+
+
+def _fetched_media(clip: ClipSpec, config: IngestConfig, run: str | None) -> Path | None:
     if not config.fetch.download_media:
         return None
     try:
-        fetched = fetch_subtitles(clip.source, _source_key(clip.source), config.cache_dir / "subtitles",
-                                  config.fetch)
+        fetched = _fetched(clip, config, run)
     except FetchError:
-        return None  # already rejected by the subtitles stage
+        return None  # rejected by the subtitles stage, or waiting with it
     return fetched.media_path

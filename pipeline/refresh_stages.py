@@ -17,6 +17,7 @@ Each compute function takes the batch's records and one :class:`RefreshSettings`
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -34,13 +35,17 @@ class RefreshSettings:
     """Everything the refresh's stages are told.
 
     The warehouse URI tells the faces stage where shards go, and the clips stage
-    where downloaded media go when the warehouse is on object storage.
+    where downloaded media go when the warehouse is on object storage. ``run``
+    names this refresh: a remote source found unavailable in it is asked once and
+    counts one run waited, however many of its clips ask (their subtitles, their
+    media); it is no part of a batch's cache key.
     """
 
     warehouse: str
     aligner: str = "pocketsphinx"
     ingest: IngestConfig = field(default_factory=IngestConfig)
     faces: FacesConfig = field(default_factory=FacesConfig)
+    run: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def task_size(self, stage: Stage) -> int | None:
         """Clips per compute task of ``stage``; None: the whole batch in one task.
@@ -72,12 +77,12 @@ def _result(stage: str, clip_id: str, out: list[dict] | dict | Reject | None) ->
 
 
 def compute_subtitles(batch: Sequence[ClipWork], settings: RefreshSettings) -> list[ClipResult | None]:
-    return [_result("subtitles", w.clip_id, subtitle_rows(w.clip, settings.ingest)) for w in batch]
+    return [_result("subtitles", w.clip_id, subtitle_rows(w.clip, settings.ingest, settings.run)) for w in batch]
 
 
 def compute_clips(batch: Sequence[ClipWork], settings: RefreshSettings) -> list[ClipResult | None]:
     shared = Location.of(settings.warehouse)
-    return [_result("clips", w.clip_id, clip_row(w.clip, settings.ingest, shared)) for w in batch]
+    return [_result("clips", w.clip_id, clip_row(w.clip, settings.ingest, shared, settings.run)) for w in batch]
 
 
 def compute_align(batch: Sequence[ClipWork], settings: RefreshSettings) -> list[ClipResult | None]:
@@ -97,7 +102,9 @@ def compute_faces(batch: Sequence[ClipWork], settings: RefreshSettings) -> list[
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("subtitles", (), ("subtitles",), compute_subtitles),
+    # not cached: a remote clip that waited for its source must be fetched again next run, not answered with the
+    # cached wait for 7 days; fetches are cached on disk (<key>.subs.json) and parsing is cheap
+    Stage("subtitles", (), ("subtitles",), compute_subtitles, cacheable=False),
     Stage("clips", (), ("clips",), compute_clips, cacheable=False),  # copies media under a remote warehouse
     Stage("align", ("clips", "subtitles"), ("cue_outcomes", "phone_alignments"), compute_align, spread=True),
     Stage("histograms", ("phone_alignments", "cue_outcomes"), ("phoneme_histograms",), compute_histograms),

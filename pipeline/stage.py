@@ -87,7 +87,9 @@ class Stage:
     inputs: tuple[str, ...]  # tables read per clip; a clip waits until each holds its rows
     writes: tuple[str, ...]  # tables written, in this order; the last marks a clip done
     compute: Compute
-    cacheable: bool = True  # False when compute writes files (shards, shared media) a cached result would not restore
+    # False when compute writes files (shards, shared media) a cached result would not restore, or may answer
+    # otherwise on a later run with the same inputs (a clip waiting for an unavailable source)
+    cacheable: bool = True
     spread: bool = False  # costly per clip: a batch is computed as tasks of a few clips, spread over workers
 
     @property

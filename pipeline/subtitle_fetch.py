@@ -9,6 +9,13 @@ a source without English subtitles raises :class:`NoEnglishSubtitles` at once
 (nothing to retry). A fetched source leaves ``<key>.subs.json`` beside its
 subtitle file, so a second fetch of the same source touches no network.
 
+Network errors that outlast the retries (an outage, a rate limit) raise
+:class:`FetchUnavailable`: the source may answer on a later run, so nothing is
+saved, not even a worse track that did fetch (the automatic captions while the
+manual track is rate-limited). ``<key>.waits.json`` counts the runs in a row
+that ended so; after ``FetchConfig.max_waits`` of them the next run settles for
+the best track that fetches, or gives up with a plain :class:`FetchError`.
+
 Automatic captions: YouTube lists the speech recogniser's own track as
 ``<lang>-orig`` and machine translations under plain language codes. When an
 ``-orig`` track exists and is not English, the video is not in English and its
@@ -46,6 +53,13 @@ class FetchError(RuntimeError):
     reason = "fetch_failed"
 
 
+class FetchUnavailable(FetchError):
+    """Network errors outlasted the retries (an outage, a rate limit): a later run may fetch the source.
+
+    A caller that cannot wait treats it as any :class:`FetchError`.
+    """
+
+
 class NoEnglishSubtitles(FetchError):
     """The source has neither manual nor automatic English subtitles."""
 
@@ -57,8 +71,12 @@ class FetchConfig:
     """How subtitles are fetched."""
 
     lang: str = "en"
-    attempts: int = 3  # tries per source on network errors
+    attempts: int = 3  # tries per request on network errors (5xx, 429, timeouts, transport errors) in one run
     backoff_s: float = 2.0  # wait before the 2nd try; doubles each time
+    # a source whose network errors outlast the attempts is not rejected but waits (FetchUnavailable), and the
+    # next run tries it again; after this many runs in a row the next one settles for the best track that
+    # fetches, else gives up (fetch_failed). 0: never wait
+    max_waits: int = 3
     socket_timeout_s: float = 20.0
     download_media: bool = False  # also download the media file next to the subtitles
     # media at this height or less where the site has it (else the nearest above), H.264 preferred; 0 = the best
@@ -174,20 +192,25 @@ class _Logger:
         log.info(msg)
 
 
-def fetch_subtitles(source: str, key: str, out_dir: Path, config: FetchConfig = FetchConfig()) -> FetchedSubtitles:
+def fetch_subtitles(source: str, key: str, out_dir: Path, config: FetchConfig = FetchConfig(),
+                    run: str | None = None) -> FetchedSubtitles:
     """Fetch the English subtitles of ``source`` to ``out_dir/<key>.<lang>.<ext>``.
 
     Args:
         source: a YouTube id, a URL, or a saved ``.info.json`` path.
         key: file-safe name for what is saved (the source's clip or video id).
         out_dir: folder for subtitle files (and media when asked for).
-        config: language, retries, timeouts.
+        config: language, retries, timeouts, runs to wait.
+        run: names the refresh asking. A source found unavailable in a run is not asked again in it, and
+            that run counts once however many of its clips ask; ``None``: each call is a run of its own.
 
     Raises:
         NoEnglishSubtitles: nothing in English to fetch.
-        FetchError: the source could not be read, or none of its English track
-            formats fetched and parsed (the message lists each and why), after
-            ``config.attempts`` tries for network errors.
+        FetchUnavailable: network errors outlasted ``config.attempts`` tries, or a better track's did while
+            a worse one fetched; nothing is saved. Raised on ``config.max_waits`` runs in a row at most.
+        FetchError: the source could not be read, or none of its English track formats fetched and parsed
+            (the message lists each and why), or it was unavailable on more than ``config.max_waits`` runs
+            in a row (the message says how many).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     record = out_dir / f"{key}.subs.json"
@@ -195,29 +218,66 @@ def fetch_subtitles(source: str, key: str, out_dir: Path, config: FetchConfig = 
     if cached is not None:
         log.debug("%s: subtitles already fetched", source)
         return cached
-    fetched = _fetch(source, key, out_dir, config)
+    waits_path = out_dir / f"{key}.waits.json"
+    waits = _read_json(waits_path, lambda saved: _Waits(**saved)) or _Waits()
+    if run is not None and waits.run == run:  # found unavailable earlier in this run: asked once, counted once
+        raise FetchUnavailable(waits.message(config))
+    may_wait, waiting = waits.runs < config.max_waits, False
+    try:
+        fetched = _fetch(source, key, out_dir, config, patient=may_wait)
+    except FetchUnavailable as exc:
+        if not may_wait:
+            raise FetchError(f"{exc} (unavailable on {waits.runs + 1} run(s) in a row; no longer waiting)") from exc
+        waits, waiting = _Waits(waits.runs + 1, run, str(exc)), True
+        _write_whole(waits_path, json.dumps(asdict(waits), indent=1).encode("utf-8"))
+        raise FetchUnavailable(waits.message(config)) from exc
+    finally:
+        if not waiting:  # the record lives while the source waits: fetched, failed for good or given up ends it
+            waits_path.unlink(missing_ok=True)
     data = {**asdict(fetched), "path": str(fetched.path),
             "media_path": str(fetched.media_path) if fetched.media_path else None}
     _write_whole(record, json.dumps(data, indent=1).encode("utf-8"))
     return fetched
 
 
-def _read_record(record: Path, config: FetchConfig) -> FetchedSubtitles | None:
-    """The fetch ``record`` describes, or ``None`` to fetch again: no record, one a killed run left
-    unreadable (a traceback on every later run otherwise), or one without the media now wanted."""
+@dataclass(frozen=True)
+class _Waits:
+    """``<key>.waits.json``: the runs in a row a source has waited through, the last one's name, and why."""
+
+    runs: int = 0
+    run: str | None = None
+    why: str = ""
+
+    def message(self, config: FetchConfig) -> str:
+        return f"{self.why} (unavailable on {self.runs} run(s) in a row; waits {config.max_waits} at most)"
+
+
+def _read_json(path: Path, parse: Callable[[Any], T]) -> T | None:
+    """``parse`` of the JSON record ``path``, or ``None``: no record, or one a killed run left unreadable
+    (a traceback on every later run otherwise)."""
     try:
-        saved = json.loads(record.read_text(encoding="utf-8"))
-        path, media = Path(saved["path"]), Path(saved["media_path"]) if saved.get("media_path") else None
-        fetched = FetchedSubtitles(saved["source"], path, saved["kind"], saved["lang"],
-                                   media if media is not None and media.is_file() else None)
+        return parse(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
         return None
     except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        log.info("%s: unreadable fetch record (%s), fetching again", record, exc)
+        log.info("%s: unreadable record (%s), ignored", path, exc)
+        return None
+
+
+def _read_record(record: Path, config: FetchConfig) -> FetchedSubtitles | None:
+    """The fetch ``record`` describes, or ``None`` to fetch again: no record, an unreadable one, or one
+    without the media now wanted."""
+    def parse(saved: dict[str, Any]) -> FetchedSubtitles:
+        media = Path(saved["media_path"]) if saved.get("media_path") else None
+        return FetchedSubtitles(saved["source"], Path(saved["path"]), saved["kind"], saved["lang"],
+                                media if media is not None and media.is_file() else None)
+
+    fetched = _read_json(record, parse)
+    if fetched is None:
         return None
     # fetched before without its media, which is now wanted: fetch again, or the clip never gets it
     wanted = fetched.media_path is not None or not config.download_media
-    return fetched if path.is_file() and wanted else None
+    return fetched if fetched.path.is_file() and wanted else None
 
 
 def _write_whole(path: Path, content: bytes) -> None:
@@ -232,8 +292,9 @@ def _with_retries(call: Callable[[], T], source: str, config: FetchConfig, track
     """``call()``, tried again after network errors, ``config.attempts`` times in all, waiting longer each time.
 
     Raises:
-        FetchError: the last network error, or any other error at once; its message starts with the label
-            of the ``track`` fetched (the source's failure lists them), else with ``source``.
+        FetchUnavailable: the last network error; its message starts with the label of the ``track``
+            fetched (the source's failure lists them), else with ``source``.
+        FetchError: any other error, at once; its message starts the same way.
     """
     what, retrying = (source, source) if track is None else (track.label, f"{source}: {track.label}")
     delay = config.backoff_s
@@ -246,8 +307,9 @@ def _with_retries(call: Callable[[], T], source: str, config: FetchConfig, track
             network = _is_network_error(exc)
             if not network or attempt == config.attempts:
                 message = str(exc).removeprefix("ERROR: ").splitlines()[0][:300]
-                raise FetchError(f"{what}: {'network error' if network else 'cannot read'} "
-                                 f"after {attempt} attempt(s): {message}") from exc
+                error = FetchUnavailable if network else FetchError
+                raise error(f"{what}: {'network error' if network else 'cannot read'} "
+                            f"after {attempt} attempt(s): {message}") from exc
             log.info("%s: network error (attempt %d of %d), retrying in %.1fs",
                      retrying, attempt, config.attempts, delay)
             time.sleep(delay)
@@ -269,7 +331,8 @@ def media_format_sort(max_height: int) -> list[str]:
     return [f"res:{max_height}", "vcodec:h264"] if max_height else []
 
 
-def _fetch(source: str, key: str, out_dir: Path, config: FetchConfig) -> FetchedSubtitles:
+def _fetch(source: str, key: str, out_dir: Path, config: FetchConfig, patient: bool) -> FetchedSubtitles:
+    """Fetch and save the best track (see :func:`_first_good_track` for ``patient``), and the media if asked."""
     import yt_dlp
 
     options = {
@@ -281,7 +344,8 @@ def _fetch(source: str, key: str, out_dir: Path, config: FetchConfig) -> Fetched
     }
     with yt_dlp.YoutubeDL(options) as ydl:
         info = _with_retries(lambda: _info(ydl, source), source, config)
-        track, content = _first_good_track(ydl, candidate_tracks(info, config.lang), source, key, out_dir, config)
+        tracks = candidate_tracks(info, config.lang)
+        track, content = _first_good_track(ydl, tracks, source, key, out_dir, config, patient)
         media_path = None
         if config.download_media:
             media_path = _with_retries(lambda: _download_media(ydl, info), source, config)
@@ -302,29 +366,40 @@ def _info(ydl: yt_dlp.YoutubeDL, source: str) -> dict[str, Any]:
 
 
 def _first_good_track(ydl: yt_dlp.YoutubeDL, tracks: list[Track], source: str, key: str, out_dir: Path,
-                      config: FetchConfig) -> tuple[Track, bytes]:
+                      config: FetchConfig, patient: bool) -> tuple[Track, bytes]:
     """The first of ``tracks`` that fetches and parses, and its content; nothing is saved here.
 
+    A track that failed on network errors may answer on a later run: while ``patient``, a worse track (of
+    another kind or language; another format of the same track will do) is not taken in its place.
+
     Raises:
-        FetchError: none did; the message lists every track tried and why it failed.
+        FetchUnavailable: a track failed on network errors, and none fetched or ``patient`` forbade the
+            worse one that would have.
+        FetchError: none fetched, none for network errors; the message lists every track tried and why it failed.
     """
     failures: list[str] = []
+    unavailable: set[tuple[str, str]] = set()  # (kind, lang) of the tracks that failed on network errors
     for track in tracks:
+        if patient and unavailable - {(track.kind, track.lang)}:  # a track's formats are listed together
+            raise FetchUnavailable(f"{source}: waiting for a better track than {track.label}: " + "; ".join(failures))
         try:
             return track, _track_content(ydl, track, _saved_as(out_dir, key, track), source, config)
         except FetchError as exc:
             failures.append(str(exc))
             log.info("%s: %s", source, exc)
-    raise FetchError(f"{source}: no {config.lang} subtitle track could be fetched, {len(tracks)} tried: "
-                     + "; ".join(failures))
+            if isinstance(exc, FetchUnavailable):
+                unavailable.add((track.kind, track.lang))
+    error = FetchUnavailable if unavailable else FetchError
+    raise error(f"{source}: no {config.lang} subtitle track could be fetched, {len(tracks)} tried: "
+                + "; ".join(failures))
 
 
 def _track_content(ydl: yt_dlp.YoutubeDL, track: Track, path: Path, source: str, config: FetchConfig) -> bytes:
     """The bytes of one track format, checked to parse as the file ``path`` they would be saved as.
 
     Raises:
-        FetchError: not fetched (after retries for network errors), a web page, or not subtitles we parse;
-            the message starts with the track's label.
+        FetchUnavailable: network errors outlasted the retries; the message starts with the track's label.
+        FetchError: not fetched, a web page, or not subtitles we parse; the message starts the same way.
     """
     content = _with_retries(lambda: ydl.urlopen(track.format["url"]).read(), source, config, track)
     _refuse_web_page(content, track.label)

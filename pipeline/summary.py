@@ -26,10 +26,13 @@ class Summary:
     cues: dict[str, int] = field(default_factory=dict)  # cue status -> cues
     word_coverage: float | None = None  # caption words aligned in kept cues / caption words
     spans: int = 0  # clips with a valid face span and a feature shard
+    waiting: int = 0  # clips with neither subtitles nor a subtitles reject: their source was unavailable
 
     def lines(self) -> list[str]:
-        out = [f"clips in: {self.clips_in}", f"with subtitles: {self.subtitled}",
-               f"aligned: {self.aligned}", f"histograms: {self.histograms}", f"face spans: {self.spans}"]
+        out = [f"clips in: {self.clips_in}", f"with subtitles: {self.subtitled}"]
+        if self.waiting:
+            out.append(f"waiting for subtitles: {self.waiting} (source unavailable; tried again next run)")
+        out += [f"aligned: {self.aligned}", f"histograms: {self.histograms}", f"face spans: {self.spans}"]
         if self.cues:
             out.append("cues: " + ", ".join(f"{n} {status}" for status, n in self.cues.items())
                        + (f"; caption words kept: {self.word_coverage:.1%}" if self.word_coverage is not None else ""))
@@ -42,20 +45,22 @@ def summarize(warehouse: Warehouse, clip_ids: Sequence[str]) -> Summary:
     """Counts over ``clip_ids`` from the warehouse tables (so re-runs report the same)."""
     ids = pa.array(list(clip_ids), pa.string())
 
-    def count(table: str) -> int:
+    def clips_of(table: str) -> set[str]:
         data = warehouse.read(table, columns=["clip_id"])
-        return len(set(data.filter(pc.is_in(data["clip_id"], value_set=ids))["clip_id"].to_pylist()))
+        return set(data.filter(pc.is_in(data["clip_id"], value_set=ids))["clip_id"].to_pylist())
 
     rejects = warehouse.read("rejects")
-    rejects = rejects.filter(pc.is_in(rejects["clip_id"], value_set=ids))
-    reasons = Counter(f"{r['stage']}: {r['reason']}" for r in rejects.to_pylist())
+    rejects = rejects.filter(pc.is_in(rejects["clip_id"], value_set=ids)).to_pylist()
+    reasons = Counter(f"{r['stage']}: {r['reason']}" for r in rejects)
+    subtitled = clips_of("subtitles")
+    settled = subtitled | {r["clip_id"] for r in rejects if r["stage"] == "subtitles"}
     outcomes = warehouse.read("cue_outcomes", columns=["clip_id", "status", "caption_words", "aligned_words"])
     outcomes = outcomes.filter(pc.is_in(outcomes["clip_id"], value_set=ids)).to_pylist()
     statuses = Counter(o["status"] for o in outcomes)
     caption = sum(o["caption_words"] or 0 for o in outcomes)
     kept = sum(o["aligned_words"] or 0 for o in outcomes if o["status"] in KEPT_STATUSES)
-    return Summary(len(clip_ids), count("subtitles"), count("phone_alignments"),
-                   count("phoneme_histograms"), dict(reasons), len(set(rejects["clip_id"].to_pylist())),
+    return Summary(len(clip_ids), len(subtitled), len(clips_of("phone_alignments")),
+                   len(clips_of("phoneme_histograms")), dict(reasons), len({r["clip_id"] for r in rejects}),
                    {s: statuses[s] for s in CUE_STATUSES if statuses[s]}, kept / caption if caption else None,
-                   count("clip_spans"))
+                   len(clips_of("clip_spans")), len(set(clip_ids) - settled))
 

@@ -1,18 +1,18 @@
 """A remote source end to end: a segment list naming a web page, its media downloaded
-with --download-media, then aligned; without the flag the clip waits for its media."""
+with --download-media, then aligned; without the flag the clip waits for its media, and
+while the site is rate-limited it waits for its subtitles."""
 
 from __future__ import annotations
 
+import json
 import shutil
-import threading
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from fixtures.librivox import needs_librivox
 from fixtures.s3 import s3_endpoint, s3_env  # noqa: F401  (fixtures)
+from fixtures.web import SiteHandler, serve
 from pipeline.corpus import load_corpus
 from pipeline.ingest import IngestConfig, _source_key
 from pipeline.refresh_stages import INGEST_STAGES, RefreshSettings
@@ -27,9 +27,8 @@ PAGE = """<!DOCTYPE html><html><head><title>talk</title></head><body><video cont
 <track kind="subtitles" srclang="en" label="English" src="talk.en.vtt"></video></body></html>"""
 
 
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, *args: object) -> None:
-        pass
+class TalkSite(SiteHandler):
+    """The talk's site: a test may rate-limit a path of it."""
 
 
 @pytest.fixture(scope="module")
@@ -42,11 +41,8 @@ def site(tmp_path_factory) -> str:
     shutil.copy(video, root / "talk.mp4")
     shutil.copy(video.with_suffix(".en.vtt"), root / "talk.en.vtt")
     (root / "index.html").write_text(PAGE)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(root)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/index.html"
-    httpd.shutdown()
-    httpd.server_close()
+    with serve(root, TalkSite) as base:
+        yield f"{base}/index.html"
 
 
 def ingest(segments: Path, warehouse: Warehouse, config: IngestConfig) -> None:
@@ -117,3 +113,29 @@ def test_a_rebuilt_object_store_warehouse_gets_its_shared_media_again(site: str,
     assert warehouse.read("rejects").num_rows == 0
     assert first and warehouse.read("phoneme_histograms")["n_phones"].to_pylist() == first
     assert list(warehouse.location.join("media").file_sizes()) == [f"{_source_key(site)}.mp4"]
+
+
+def test_a_clip_whose_site_is_rate_limited_waits_for_the_next_refresh(site: str, tmp_path: Path, monkeypatch) -> None:
+    """The subtitle track answering 429 through one scheduled refresh: the clip was rejected as ``fetch_failed``
+    and no later refresh looked at it again. Now it waits (no reject; the summary counts it; the clips stage,
+    asking for its media, waits too without asking the site again or counting a second run), and the next
+    refresh, whose subtitles stage Prefect must not answer from its cache, ingests it."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    from flows.refresh import refresh
+
+    segments = tmp_path / "segments.csv"
+    segments.write_text(f"clip_id,source,start_s,end_s,speaker_id\ntalk,{site},0,,speaker1\n")
+    fetch = FetchConfig(attempts=2, backoff_s=0.01, socket_timeout_s=5.0, download_media=True)
+    config = IngestConfig(cache_dir=tmp_path / "cache", fetch=fetch)
+    monkeypatch.setitem(TalkSite.rate_limited, "/talk.en.vtt", fetch.attempts)  # one refresh's tries
+    uri, waits = str(tmp_path / "warehouse"), tmp_path / "cache" / "subtitles" / f"{_source_key(site)}.waits.json"
+    with prefect_test_harness():
+        waited = refresh(str(segments), uri, config=config)
+        assert Warehouse(uri).read("rejects").num_rows == 0 and Warehouse(uri).read("clips").num_rows == 0
+        assert json.loads(waits.read_text())["runs"] == 1
+        again = refresh(str(segments), uri, config=config)
+    assert (waited.waiting, waited.subtitled, waited.rejected_clips) == (1, 0, 0)
+    assert "waiting for subtitles: 1 (source unavailable; tried again next run)" in waited.lines()
+    assert (again.waiting, again.subtitled, again.histograms, again.rejected_clips) == (0, 1, 1, 0)
+    assert set(Warehouse(uri).read("subtitles")["kind"].to_pylist()) == {"manual"} and not waits.exists()

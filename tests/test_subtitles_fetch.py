@@ -5,21 +5,20 @@ from __future__ import annotations
 import json
 import re
 import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from fixtures.web import SiteHandler, serve
 from pipeline.corpus import ClipSpec
-from pipeline.ingest import IngestConfig, subtitle_rows
+from pipeline.ingest import IngestConfig, _source_key, subtitle_rows
 from pipeline.stage import Reject
 from pipeline.subtitle_fetch import (
     FetchConfig,
     FetchError,
+    FetchUnavailable,
     NoEnglishSubtitles,
     Track,
     candidate_tracks,
@@ -36,20 +35,8 @@ PAGE = """<!DOCTYPE html><html><head><title>talk</title></head><body>
 FAST = FetchConfig(attempts=2, backoff_s=0.01, socket_timeout_s=2.0)
 
 
-class Handler(SimpleHTTPRequestHandler):
-    """Serves the folder; paths under /fail/ answer 503; counts requests."""
-
-    requests: list[str] = []
-
-    def do_GET(self) -> None:
-        Handler.requests.append(self.path)
-        if self.path.startswith("/fail/"):
-            self.send_error(503, "busy")
-            return
-        super().do_GET()
-
-    def log_message(self, *args: object) -> None:
-        pass
+class Handler(SiteHandler):
+    """The fetch tests' server: its requests and rate limits, emptied for each test."""
 
 
 @pytest.fixture()
@@ -61,13 +48,10 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     (root / "index.html").write_text(PAGE.format(
         track='<track kind="subtitles" srclang="en" label="English" src="clip.en.vtt">'))
     (root / "fr.html").write_text(PAGE.format(track='<track kind="subtitles" srclang="fr" src="clip.en.vtt">'))
-    Handler.requests = []
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", root
-    httpd.shutdown()
-    httpd.server_close()
+    Handler.requests.clear()
+    Handler.rate_limited.clear()
+    with serve(root, Handler) as base:
+        yield base, root
 
 
 @pytest.mark.integration
@@ -176,7 +160,8 @@ def test_a_track_format_that_fails_gives_way_to_the_next(server: tuple[str, Path
 @pytest.mark.integration
 def test_when_every_track_fails_one_reject_lists_each_attempt(server: tuple[str, Path], tmp_path: Path) -> None:
     """Manual and automatic tracks, each failing its own way: one ``fetch_failed`` reject says why each
-    failed, nothing is cached, and the next run fetches again (and gets the track once it is served)."""
+    failed, nothing is cached, and the next run fetches again (and gets the track once it is served).
+    The 503 track would make the source wait for a later run: here it is configured never to wait."""
     base, root = server
     (root / "page.vtt").write_text(WEB_PAGE)
     (root / "notes.vtt").write_text("these are not subtitles\n")
@@ -184,9 +169,11 @@ def test_when_every_track_fails_one_reject_lists_each_attempt(server: tuple[str,
     auto = {"en-orig": [{"ext": "json3", "url": f"{base}/x.json3"}, {"ext": "vtt", "url": f"{base}/page.vtt"}],
             "en": [{"ext": "vtt", "url": f"{base}/notes.vtt"}]}
     source, cache = info_json(tmp_path, manual, auto), tmp_path / "cache"
-    reject = subtitle_rows(ClipSpec("abc", str(source), 0.0, None), IngestConfig(cache_dir=cache, fetch=FAST))
+    config = IngestConfig(cache_dir=cache, fetch=replace(FAST, max_waits=0))
+    reject = subtitle_rows(ClipSpec("abc", str(source), 0.0, None), config)
     assert isinstance(reject, Reject) and reject.reason == "fetch_failed"
-    attempts = reject.detail.removeprefix(f"{source}: no en subtitle track could be fetched, 4 tried: ").split("; ")
+    detail = reject.detail.removesuffix(" (unavailable on 1 run(s) in a row; no longer waiting)")
+    attempts = detail.removeprefix(f"{source}: no en subtitle track could be fetched, 4 tried: ").split("; ")
     assert attempts[:3] == ["manual en vtt: cannot read after 1 attempt(s): HTTP Error 404: File not found",
                             "manual en srt: network error after 2 attempt(s): HTTP Error 503: busy",
                             "auto en-orig vtt: answered with a web page, not subtitles"]
@@ -194,8 +181,117 @@ def test_when_every_track_fails_one_reject_lists_each_attempt(server: tuple[str,
     assert Handler.requests.count("/fail/busy.srt") == 2 and "/x.json3" not in Handler.requests
     assert not [p for p in cache.rglob("*") if p.is_file()]  # no record, no subtitle file
     (root / "notes.vtt").write_text(VTT)
-    rows = subtitle_rows(ClipSpec("abc", str(source), 0.0, None), IngestConfig(cache_dir=cache, fetch=FAST))
+    rows = subtitle_rows(ClipSpec("abc", str(source), 0.0, None), config)
     assert [(r["kind"], r["lang"], r["text"]) for r in rows] == [("auto", "en", "hello from the server")]
+
+
+def manual_and_auto(root: Path, base: str, tmp_path: Path) -> Path:
+    """A saved info JSON whose manual and automatic English tracks are served at /manual.vtt and /auto.vtt."""
+    (root / "manual.vtt").write_text(VTT)
+    (root / "auto.vtt").write_text(VTT.replace("from the server", "from the recogniser"))
+    return info_json(tmp_path, {"en": [{"ext": "vtt", "url": f"{base}/manual.vtt"}]},
+                     {"en": [{"ext": "vtt", "url": f"{base}/auto.vtt"}]})
+
+
+def cached_files(cache: Path, source: str) -> list[str]:
+    """The files the ingest keeps in ``cache`` for ``source``, without its key: ``subs.json``, ``en.vtt``."""
+    return sorted(p.name.removeprefix(f"{_source_key(source)}.") for p in cache.rglob("*") if p.is_file())
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("limited", ["the page", "every track"])
+def test_a_rate_limited_source_waits_and_is_fetched_on_a_later_run(server: tuple[str, Path], tmp_path: Path,
+                                                                   limited: str) -> None:
+    """The page, or each subtitle track, answering 429 through one run's retries (a rate limit, an outage):
+    the clip waits (no reject, nothing saved but the count of runs waited) and a later run fetches it. Before,
+    a ``fetch_failed`` reject dropped it for good: no later run looks at a rejected clip again."""
+    base, root = server
+    if limited == "the page":
+        source, paths = f"{base}/index.html", ["/index.html"]
+    else:
+        source, paths = str(manual_and_auto(root, base, tmp_path)), ["/manual.vtt", "/auto.vtt"]
+    Handler.rate_limited.update(dict.fromkeys(paths, FAST.attempts))  # one run's tries
+    clip, config = ClipSpec("abc", source, 0.0, None), IngestConfig(cache_dir=tmp_path / "cache", fetch=FAST)
+    assert subtitle_rows(clip, config) is None
+    assert cached_files(tmp_path / "cache", source) == ["waits.json"]
+    rows = subtitle_rows(clip, config)
+    assert [(r["kind"], r["text"]) for r in rows] == [("manual", "hello from the server")]
+    assert cached_files(tmp_path / "cache", source) == ["en.vtt", "subs.json"]  # the count of runs waited is gone
+
+
+@pytest.mark.integration
+def test_a_rate_limited_manual_track_does_not_lose_to_the_automatic_one(server: tuple[str, Path],
+                                                                        tmp_path: Path) -> None:
+    """The manual track answering 429 while the automatic one answers: the automatic captions were saved and
+    kept for good. Now nothing is saved, the automatic track is not even asked for, and a later run gets
+    the manual track."""
+    base, root = server
+    source, out = str(manual_and_auto(root, base, tmp_path)), tmp_path / "out"
+    Handler.rate_limited["/manual.vtt"] = FAST.attempts
+    with pytest.raises(FetchUnavailable, match=r"waiting for a better track than auto en vtt: manual en vtt: "
+                                               r"network error after 2 attempt\(s\): HTTP Error 429"):
+        fetch_subtitles(source, "abc", out, FAST)
+    assert "/auto.vtt" not in Handler.requests and [p.name for p in out.iterdir()] == ["abc.waits.json"]
+    got = fetch_subtitles(source, "abc", out, FAST)
+    assert (got.kind, got.lang, got.path.read_text()) == ("manual", "en", VTT)
+
+
+@pytest.mark.integration
+def test_another_format_of_a_rate_limited_track_is_no_worse(server: tuple[str, Path], tmp_path: Path) -> None:
+    """The manual track's VTT rate-limited, its SRT served: the same captions, taken without waiting."""
+    base, root = server
+    (root / "manual.srt").write_text(SRT)
+    formats = [{"ext": "vtt", "url": f"{base}/manual.vtt"}, {"ext": "srt", "url": f"{base}/manual.srt"}]
+    Handler.rate_limited["/manual.vtt"] = FAST.attempts
+    got = fetch_subtitles(str(info_json(tmp_path, {"en": formats}, {})), "abc", tmp_path / "out", FAST)
+    assert (got.kind, got.path.name) == ("manual", "abc.en.srt")
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("auto_answers", [True, False])
+def test_after_max_waits_runs_the_best_track_that_fetched_is_taken(server: tuple[str, Path], tmp_path: Path,
+                                                                   caplog: pytest.LogCaptureFixture,
+                                                                   auto_answers: bool) -> None:
+    """A rate limit that does not end: the source waits ``max_waits`` runs (a warning names the clip, the
+    source and why), then the next run takes the automatic captions, or with none to take is rejected
+    saying for how many runs it was unavailable."""
+    base, root = server
+    source = str(manual_and_auto(root, base, tmp_path))
+    Handler.rate_limited.update({"/manual.vtt": 100, "/auto.vtt": 0 if auto_answers else 100})
+    clip = ClipSpec("abc", source, 0.0, None)
+    config = IngestConfig(cache_dir=tmp_path / "cache", fetch=replace(FAST, max_waits=2))
+    for run in (1, 2):
+        with caplog.at_level("WARNING", logger="pipeline.ingest"):
+            assert subtitle_rows(clip, config) is None
+        assert caplog.messages[-1].startswith(f"abc waits for a later run: the subtitles of {source} are unavailable")
+        assert caplog.messages[-1].endswith(f"HTTP Error 429: Too Many Requests (unavailable on {run} run(s) in a row; "
+                                            "waits 2 at most)")
+    out = subtitle_rows(clip, config)
+    if auto_answers:
+        assert [(r["kind"], r["text"]) for r in out] == [("auto", "hello from the recogniser")]
+    else:
+        assert isinstance(out, Reject) and out.reason == "fetch_failed"
+        assert out.detail.startswith(f"{source}: no en subtitle track could be fetched, 2 tried: manual en vtt: "
+                                     "network error after 2 attempt(s): HTTP Error 429")
+        assert out.detail.endswith("(unavailable on 3 run(s) in a row; no longer waiting)")
+    assert "waits.json" not in cached_files(tmp_path / "cache", source)
+
+
+@pytest.mark.integration
+def test_a_source_unavailable_in_a_run_is_asked_once_and_counted_once_in_it(server: tuple[str, Path],
+                                                                             tmp_path: Path) -> None:
+    """Two clips of one video in one run (VoxCeleb has many): the second does not ask the rate-limited
+    site again, and the run counts once, so neither clip gives up before ``max_waits`` runs have passed."""
+    base, root = server
+    source = str(manual_and_auto(root, base, tmp_path))
+    Handler.rate_limited.update({"/manual.vtt": 100, "/auto.vtt": 100})
+    config = IngestConfig(cache_dir=tmp_path / "cache", fetch=replace(FAST, max_waits=1))
+    first, second = ClipSpec("a", source, 0.0, 5.0), ClipSpec("b", source, 5.0, None)
+    assert subtitle_rows(first, config, run="monday") is None
+    asked = len(Handler.requests)
+    assert subtitle_rows(second, config, run="monday") is None and len(Handler.requests) == asked
+    out = subtitle_rows(second, config, run="tuesday")
+    assert isinstance(out, Reject) and out.detail.endswith("(unavailable on 2 run(s) in a row; no longer waiting)")
 
 
 @pytest.mark.integration
@@ -208,9 +304,9 @@ def test_page_without_english_track(server: tuple[str, Path], tmp_path: Path) ->
 @pytest.mark.integration
 def test_server_errors_are_retried_then_reported(server: tuple[str, Path], tmp_path: Path) -> None:
     base, _ = server
-    with pytest.raises(FetchError, match="network error after 2 attempt") as err:
+    with pytest.raises(FetchUnavailable, match="network error after 2 attempt") as err:
         fetch_subtitles(f"{base}/fail/page.html", "x", tmp_path, FAST)
-    assert err.value.reason == "fetch_failed"
+    assert err.value.reason == "fetch_failed"  # should a caller reject it rather than wait
     assert Handler.requests.count("/fail/page.html") == 2
 
 

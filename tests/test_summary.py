@@ -26,3 +26,19 @@ def test_a_clip_rejected_by_two_stages_counts_once_among_the_rejected(tmp_path):
     lines = summary.lines()
     assert lines[0] == "clips in: 3"
     assert "rejected: 2" in lines and "  clips: bad_media: 1" in lines
+
+
+def test_a_clip_with_neither_subtitles_nor_a_subtitles_reject_waits(tmp_path):
+    """A remote clip whose site was unavailable has nothing written: the summary says it waits, and a
+    clip with subtitles or rejected by the subtitles stage does not."""
+    store = Warehouse(tmp_path / "wh")
+    cue = {"clip_id": "a", "cue": 0, "start_s": 0.0, "end_s": 1.0, "text_raw": "hi", "text": "hi", "kind": "manual",
+           "lang": "en"}
+    store.upsert("subtitles", pa.Table.from_pylist([cue], schema=table_spec("subtitles").schema))
+    reject = Reject("b", "subtitles", "no_english_subtitles", "b: none").to_row(datetime(2026, 11, 27, tzinfo=UTC))
+    store.upsert("rejects", pa.Table.from_pylist([reject], schema=table_spec("rejects").schema))
+    summary = summarize(store, ["a", "b", "c"])
+    assert (summary.subtitled, summary.rejected_clips, summary.waiting) == (1, 1, 1)
+    assert summary.lines()[:3] == ["clips in: 3", "with subtitles: 1",
+                                   "waiting for subtitles: 1 (source unavailable; tried again next run)"]
+    assert not any(line.startswith("waiting") for line in summarize(store, ["a", "b"]).lines())
