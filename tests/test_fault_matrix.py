@@ -1,10 +1,12 @@
 """The fault matrix of docs/reliability.md for the pipeline's writes, on real processes.
 
 Every run is the real ``talkface refresh`` / ``select-samples`` command in a
-subprocess (embedded Prefect) on the offline demo corpus, one clip per atomic
-batch. Faults are injected at named points (:mod:`warehouse.faults`), so each
-kill lands exactly where it is meant to. Every test ends with the warehouse
-compared row by row (and shard by shard) with an undisturbed run.
+subprocess on the offline demo corpus, one clip per atomic batch, reporting to
+the session's Prefect server (``prefect_server``; each command would otherwise
+start Prefect's embedded server, about 7 s a run). Faults are injected at named
+points (:mod:`warehouse.faults`), so each kill lands exactly where it is meant
+to. Every test ends with the warehouse compared row by row (and shard by shard)
+with an undisturbed run.
 """
 
 from __future__ import annotations
@@ -45,24 +47,20 @@ KILL_CHAIN = (
 )  # fmt: skip
 
 
-def _env(home: Path, **extra: str) -> dict[str, str]:
+def _env(home: Path, api: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_") and k != FAULT_ENV}
-    return {**env, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", **extra}
+    return {**env, "PREFECT_HOME": str(home), "PREFECT_API_URL": api, **extra}
 
 
-def _refresh(corpus: Path, warehouse: Path, home: Path, *flags: str, **env: str) -> subprocess.Popen:
+def _refresh(corpus: Path, warehouse: Path, home: Path, api: str, *flags: str, **env: str) -> subprocess.Popen:
     command = [str(BIN / "talkface"), "refresh", "--corpus", str(corpus), "--warehouse", str(warehouse),
                "--batch-size", "1", "--no-progress", "--cache-dir", str(warehouse.parent / "cache"), *flags]
-    return subprocess.Popen(command, env=_env(home, **env), cwd=REPO, stdout=subprocess.PIPE,
+    return subprocess.Popen(command, env=_env(home, api, **env), cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
 def _finish(process: subprocess.Popen) -> tuple[int, str]:
-    """Exit status and stderr; then the rest of its process group goes, as a supervisor would do.
-
-    Prefect's embedded server runs as a child process that outlives a killed
-    command (and holds its output pipes): a machine's death takes it too.
-    """
+    """Exit status and stderr; then the rest of its process group goes, as a machine's death takes it."""
     code = process.wait(timeout=300)
     try:
         os.killpg(process.pid, signal.SIGKILL)
@@ -112,17 +110,17 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def undisturbed(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def undisturbed(corpus: Path, prefect_server: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A refresh and a selection that nothing disturbed (``refreshed`` beside it: before the selection).
 
     Its stderr is quiet: no native library lines without ``-v``.
     """
     root = tmp_path_factory.mktemp("undisturbed")
-    code, err = _finish(_refresh(corpus, root / "warehouse", root / "prefect"))
+    code, err = _finish(_refresh(corpus, root / "warehouse", root / "prefect", prefect_server))
     assert code == 0, err[-3000:]
     assert not any(noise in err for noise in NATIVE_NOISE), err
     shutil.copytree(root / "warehouse", root / "refreshed")
-    selected = _select(root / "warehouse")
+    selected = _select(root / "warehouse", prefect_server)
     assert selected.returncode == 0, selected.stderr
     snap = snapshot(root / "warehouse")
     assert len(snap["clip_spans"]) == 3 and len(snap["feature_shards"]) == 3 and not snap["rejects"]
@@ -130,45 +128,46 @@ def undisturbed(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "warehouse"
 
 
-def _select(warehouse: Path, **env: str) -> subprocess.CompletedProcess:
+def _select(warehouse: Path, api: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(BIN / "select-samples"), "--warehouse", str(warehouse), "--nmin", "1", "--nmax", "3"],
-                          env=_env(warehouse.parent / "prefect", **env), capture_output=True, text=True, timeout=120)
+                          env=_env(warehouse.parent / "prefect", api, **env), capture_output=True, text=True,
+                          timeout=120)
 
 
 def test_a_refresh_killed_at_every_commit_point_reruns_to_the_undisturbed_warehouse(
-        corpus: Path, undisturbed: Path, tmp_path: Path):
+        corpus: Path, undisturbed: Path, prefect_server: str, tmp_path: Path):
     warehouse, home = tmp_path / "warehouse", tmp_path / "prefect"
     for point in KILL_CHAIN:
-        code, err = _finish(_refresh(corpus, warehouse, home, **{FAULT_ENV: point}))
+        code, err = _finish(_refresh(corpus, warehouse, home, prefect_server, **{FAULT_ENV: point}))
         assert code == -signal.SIGKILL, f"not killed at {point} (exit {code}): {err[-2000:]}"
-    code, err = _finish(_refresh(corpus, warehouse, home))
+    code, err = _finish(_refresh(corpus, warehouse, home, prefect_server))
     assert code == 0, err[-3000:]
-    assert _select(warehouse).returncode == 0
+    assert _select(warehouse, prefect_server).returncode == 0
     assert_same_warehouse(warehouse, undisturbed)
 
 
 def test_a_selection_killed_between_its_members_and_its_record_reruns_to_the_same_record(
-        undisturbed: Path, tmp_path: Path):
+        undisturbed: Path, prefect_server: str, tmp_path: Path):
     from warehouse.store import Warehouse
 
     warehouse = tmp_path / "warehouse"
     shutil.copytree(undisturbed.parent / "refreshed", warehouse)
-    killed = _select(warehouse, **{FAULT_ENV: "selection_members.committed"})
+    killed = _select(warehouse, prefect_server, **{FAULT_ENV: "selection_members.committed"})
     assert killed.returncode == -signal.SIGKILL
     store = Warehouse(warehouse)
     assert store.read("selection_members").num_rows and not store.read("selections").num_rows
-    assert _select(warehouse).returncode == 0
+    assert _select(warehouse, prefect_server).returncode == 0
     # Only the selection tables: a copied warehouse's shard rows still name the original's files.
     assert_same_warehouse(warehouse, undisturbed, tables=("selections", "selection_members"))
 
 
 def test_two_refreshes_at_once_on_one_warehouse_both_finish_without_losing_or_duplicating_a_row(
-        corpus: Path, undisturbed: Path, tmp_path: Path):
+        corpus: Path, undisturbed: Path, prefect_server: str, tmp_path: Path):
     """Delta's optimistic concurrency plus retried, idempotent writes."""
     warehouse = tmp_path / "shared" / "warehouse"
-    first = _refresh(corpus, warehouse, tmp_path / "prefect-1")
-    second = _refresh(corpus, warehouse, tmp_path / "prefect-2")
+    first = _refresh(corpus, warehouse, tmp_path / "prefect-1", prefect_server)
+    second = _refresh(corpus, warehouse, tmp_path / "prefect-2", prefect_server)
     (code_1, err_1), (code_2, err_2) = _finish(first), _finish(second)
     assert (code_1, code_2) == (0, 0), err_1[-2000:] + err_2[-2000:]
-    assert _select(warehouse).returncode == 0
+    assert _select(warehouse, prefect_server).returncode == 0
     assert_same_warehouse(warehouse, undisturbed)
