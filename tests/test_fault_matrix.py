@@ -3,7 +3,8 @@
 Every run is the real ``talkface refresh`` / ``select-samples`` command in a
 subprocess on the offline demo corpus, one clip per atomic batch, reporting to
 the session's Prefect server (``prefect_server``; each command would otherwise
-start Prefect's embedded server, about 7 s a run). Faults are injected at named
+start Prefect's embedded server, about 7 s a run), but where a test says it
+runs on the embedded server, as a plain ``talkface refresh`` does. Faults are injected at named
 points (:mod:`warehouse.faults`), so each kill lands exactly where it is meant
 to. Every test ends with the warehouse compared row by row (and shard by shard)
 with an undisturbed run.
@@ -47,12 +48,15 @@ KILL_CHAIN = (
 )  # fmt: skip
 
 
-def _env(home: Path, api: str, **extra: str) -> dict[str, str]:
+def _env(home: Path, api: str | None, **extra: str) -> dict[str, str]:
+    """The environment of a command reporting to the Prefect API ``api``; ``None``: its embedded server."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_") and k != FAULT_ENV}
-    return {**env, "PREFECT_HOME": str(home), "PREFECT_API_URL": api, **extra}
+    prefect = {"PREFECT_API_URL": api} if api else {"PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    return {**env, "PREFECT_HOME": str(home), **prefect, **extra}
 
 
-def _refresh(corpus: Path, warehouse: Path, home: Path, api: str, *flags: str, **env: str) -> subprocess.Popen:
+def _refresh(corpus: Path, warehouse: Path, home: Path, api: str | None, *flags: str,
+             **env: str) -> subprocess.Popen:
     command = [str(BIN / "talkface"), "refresh", "--corpus", str(corpus), "--warehouse", str(warehouse),
                "--batch-size", "1", "--no-progress", "--cache-dir", str(warehouse.parent / "cache"), *flags]
     return subprocess.Popen(command, env=_env(home, api, **env), cwd=REPO, stdout=subprocess.PIPE,
@@ -60,7 +64,11 @@ def _refresh(corpus: Path, warehouse: Path, home: Path, api: str, *flags: str, *
 
 
 def _finish(process: subprocess.Popen) -> tuple[int, str]:
-    """Exit status and stderr; then the rest of its process group goes, as a machine's death takes it."""
+    """Exit status and stderr; then the rest of its process group goes, as a supervisor would do.
+
+    Prefect's embedded server runs as a child process that outlives a killed
+    command (and holds its output pipes): a machine's death takes it too.
+    """
     code = process.wait(timeout=300)
     try:
         os.killpg(process.pid, signal.SIGKILL)
@@ -136,11 +144,14 @@ def _select(warehouse: Path, api: str, **env: str) -> subprocess.CompletedProces
 
 def test_a_refresh_killed_at_every_commit_point_reruns_to_the_undisturbed_warehouse(
         corpus: Path, undisturbed: Path, prefect_server: str, tmp_path: Path):
+    """The first kill and the clean rerun run on Prefect's embedded server, as a plain ``talkface refresh``
+    does, the kills between on the session's server."""
     warehouse, home = tmp_path / "warehouse", tmp_path / "prefect"
-    for point in KILL_CHAIN:
-        code, err = _finish(_refresh(corpus, warehouse, home, prefect_server, **{FAULT_ENV: point}))
+    for i, point in enumerate(KILL_CHAIN):
+        api = None if i == 0 else prefect_server
+        code, err = _finish(_refresh(corpus, warehouse, home, api, **{FAULT_ENV: point}))
         assert code == -signal.SIGKILL, f"not killed at {point} (exit {code}): {err[-2000:]}"
-    code, err = _finish(_refresh(corpus, warehouse, home, prefect_server))
+    code, err = _finish(_refresh(corpus, warehouse, home, None))
     assert code == 0, err[-3000:]
     assert _select(warehouse, prefect_server).returncode == 0
     assert_same_warehouse(warehouse, undisturbed)
