@@ -247,16 +247,44 @@ def _decode(data: bytes, path: Path) -> str:
 def _legacy_text(data: bytes, path: Path, not_utf8: UnicodeDecodeError) -> str:
     """Text of a file that is not UTF-8, in the code page charset-normalizer detects, if it reads as captions.
 
+    A file whose other lines with accents are UTF-8 was edited or joined in two tools: its lines that are
+    not UTF-8 are read in their code page (:func:`_mixed_lines`), the rest as UTF-8.
+
     Raises:
         SubtitleError: no code page reads it cleanly (binary junk), several read it
             differently, or the text has no cue timings or holds control characters.
     """
-    found = _detect_code_page(data)
+    found = _mixed_lines(data) or _detect_code_page(data)
     if found is None or "-->" not in found[1] or _CONTROL.search(found[1]):
         raise SubtitleError(f"{path}: not UTF-8 text ({not_utf8.reason} at byte {not_utf8.start}), nor captions "
                             "in a legacy code page the detector is sure of") from not_utf8
     log.info("%s: not UTF-8, read as %s (detected)", path, found[0])
     return found[1]
+
+
+def _mixed_lines(data: bytes) -> tuple[str, str] | None:
+    """``("UTF-8 and <code page>", text)`` of a UTF-8 file with some lines in a legacy code page, or ``None``
+    where no line beyond ASCII is UTF-8 (a legacy file throughout) or the other lines read in no code page.
+
+    Read whole in its code page, such a file's UTF-8 lines would turn to mojibake ("cafÃ©"); the code page
+    of the other lines is detected on those lines alone, cp1252 where the detector cannot tell.
+    """
+    lines = data.removeprefix(codecs.BOM_UTF8).splitlines(keepends=True)
+    utf8: list[str | None] = []
+    for line in lines:
+        try:
+            utf8.append(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            utf8.append(None)
+    if not any(text is not None and not text.isascii() for text in utf8):
+        return None
+    legacy = b"".join(line for line, text in zip(lines, utf8) if text is None)
+    code_page = (_detect_code_page(legacy) or (_WESTERN, ""))[0]
+    try:
+        text = "".join(text if text is not None else line.decode(code_page) for line, text in zip(lines, utf8))
+    except UnicodeDecodeError:
+        return None
+    return f"UTF-8 and {code_page}", text
 
 
 def _detect_code_page(data: bytes) -> tuple[str, str] | None:

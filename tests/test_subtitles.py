@@ -230,6 +230,18 @@ def test_a_utf8_file_is_never_detected_again(tmp_path: Path, caplog: pytest.LogC
     assert cues[1].text == "“That’s a naïve idea,” said Müller." and not caplog.records
 
 
+def test_a_utf8_file_with_lines_in_cp1252_reads_both(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Cues joined from two tools: read whole as cp1252, the UTF-8 lines were mojibake ("cafÃ©")."""
+    first, rest = CP1252_SRT.split("\n\n", 1)
+    path = tmp_path / "joined.srt"
+    path.write_bytes(first.encode("utf-8") + b"\n\n" + rest.encode("cp1252"))
+    with caplog.at_level("INFO", logger="pipeline.subtitles"):
+        cues = read_cues(path)
+    assert [c.text for c in cues] == ["We met at the café on Monday.", "“That’s a naïve idea,” said Müller.",
+                                      "Well — I suppose it works."]
+    assert "joined.srt: not UTF-8, read as UTF-8 and cp1252" in caplog.text
+
+
 def test_a_legacy_file_of_an_unknown_code_page_is_refused(tmp_path: Path) -> None:
     """Russian cp1251 on three cues reads cleanly as cp1251 and as Mac Cyrillic ("Привет" / "ѕривет"): the
     detector cannot tell, so neither is guessed."""
