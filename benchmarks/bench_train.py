@@ -111,7 +111,7 @@ def window_read_line(folder: Path, n_frames: int, seq_len: int) -> str:
     (folder / "shards" / "long.npz").unlink()
     return (f"# one {seq_len}-frame window of a {n_frames}-frame shard ({peaks['frames']:,.0f} MiB of frames), "
             f"peak MiB: {peaks['whole']:,.1f} read whole (read_shard), {peaks['window']:,.1f} by window "
-            f"(open_shard + frames); {peaks['write']:,.1f} to write it")
+            f"(open_shard + frames and mfcc); {peaks['write']:,.1f} to write it")
 
 
 def main() -> None:

@@ -354,6 +354,22 @@ def test_corrupt_shard_is_refused_naming_it(tmp_path, how, reader):
         reader(str(path))
 
 
+@pytest.mark.parametrize("reader", [read_shard, open_shard])
+@pytest.mark.parametrize("where", ["first", "last"])
+def test_a_flipped_byte_in_the_mfcc_is_refused_naming_the_shard(tmp_path, reader, where):
+    """One low mantissa bit of one MFCC value: still finite, so only the MFCC member's CRC-32 can refuse it,
+    at opening (not at the window that would hold it)."""
+    path = tmp_path / write_shard(Location.of(tmp_path), "clip", *synthetic_clip(12, seed=0))
+    with open_shard(str(path)) as shard:
+        stored = shard.stored_mfcc
+    offset = stored.data_at + (0 if where == "first" else 12 * stored.row_bytes - 4)
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x01  # little-endian float32: the value's lowest mantissa bit
+    path.write_bytes(bytes(data))
+    with pytest.raises(ShardError, match=re.escape(f"shard {path}: cannot be read (") + ".*mfcc.npy"):
+        reader(str(path))
+
+
 @pytest.mark.integration
 def test_training_on_a_corrupt_shard_stops_with_one_line_naming_it(tmp_path):
     manifest = write_shards(tmp_path, n_clips=1, n_frames=12)
@@ -393,7 +409,7 @@ def test_every_single_byte_flip_in_a_shard_is_refused_or_harmless_when_read_by_w
         damaged.write_bytes(data[:i] + bytes([data[i] ^ 0x10]) + data[i + 1:])
         try:
             with open_shard(str(damaged)) as shard:
-                got_frames, got_mfcc = shard.frames(0, shard.n_frames), shard.mfcc
+                got_frames, got_mfcc = shard.frames(0, shard.n_frames), shard.mfcc(0, shard.n_frames)
         except ShardError:
             continue
         assert np.array_equal(got_frames, frames) and np.array_equal(got_mfcc, mfcc), i

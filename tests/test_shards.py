@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
+import zipfile
 from datetime import UTC, datetime
 
 import numpy as np
@@ -12,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from fixtures.training_shards import shard_memory_peaks
-from warehouse.features import ShardError, ShardRecord, open_shard, read_shard, records_to_table, write_shard
+from warehouse.features import CRC_CHUNK, ShardError, ShardRecord, open_shard, read_shard, records_to_table, write_shard
 from warehouse.location import Location
 from warehouse.manifest import build_manifest, write_manifest
 from warehouse.store import Warehouse
@@ -143,11 +145,32 @@ def test_a_shard_read_by_window_gives_the_arrays_of_the_whole_read(tmp_path):
     frames, mfcc = read_shard(name, Location.of(tmp_path))
     with open_shard(name, Location.of(tmp_path)) as shard:
         assert shard.n_frames == 40
-        np.testing.assert_array_equal(shard.mfcc, mfcc)
-        for start, stop in [(0, 40), (0, 1), (39, 40), (7, 30), (12, 12)]:
+        for start, stop in [(0, 40), (0, 1), (39, 40), (7, 30), (12, 12), (40, 40)]:
             np.testing.assert_array_equal(shard.frames(start, stop), frames[start:stop])
-        with pytest.raises(IndexError, match="frames 30:41 of 40"):
-            shard.frames(30, 41)
+            np.testing.assert_array_equal(shard.mfcc(start, stop), mfcc[start:stop])
+        assert shard.mfcc(12, 12).shape == (0, 12, 35) and shard.mfcc(3, 4).dtype == np.float32
+
+
+@pytest.mark.parametrize("array", ["frames", "mfcc"])
+@pytest.mark.parametrize("start, stop", [(30, 41), (-1, 3), (5, 4), (41, 41)])
+def test_a_window_outside_the_shard_is_an_index_error(tmp_path, array, start, stop):
+    name = write_shard(Location.of(tmp_path), "clip", *_features(40))
+    with open_shard(name, Location.of(tmp_path)) as shard:
+        with pytest.raises(IndexError, match=f"clip.npz: {array} {start}:{stop} of 40"):
+            getattr(shard, array)(start, stop)
+
+
+def test_a_nan_in_the_last_chunk_of_a_long_mfcc_is_counted_at_open(tmp_path):
+    """open_shard counts non-finite values a chunk at a time (CRC_CHUNK bytes, some 5,000 frames): a NaN in the
+    first chunk and an inf in the last of 12,000 frames are both counted, in read_shard's message."""
+    n = 12_000
+    mfcc = np.zeros((n, 12, 35), np.float32)
+    assert mfcc.nbytes > 2 * CRC_CHUNK
+    mfcc[0, 0, 0], mfcc[n - 1, 11, 34] = np.nan, np.inf
+    np.savez(tmp_path / "long.npz", frames=np.zeros((n, 8, 8, 3), np.uint8), mfcc=mfcc)
+    for reader in (read_shard, open_shard):
+        with pytest.raises(ShardError, match=f"long.npz: mfcc values must be finite, 2 of {mfcc.size} are NaN or inf"):
+            reader(str(tmp_path / "long.npz"))
 
 
 def test_a_window_of_a_long_shard_is_read_without_the_rest_of_it(tmp_path):
@@ -159,19 +182,37 @@ def test_a_window_of_a_long_shard_is_read_without_the_rest_of_it(tmp_path):
     assert peaks["write"] < peaks["frames"] / 10, peaks
 
 
-def test_a_deflated_shard_is_read_whole_and_refused_by_window(tmp_path):
-    """Deflated frames (shards written before they were stored) sit at no fixed offset: open_shard names the cause."""
+def test_an_hour_long_shard_is_opened_and_read_by_window_without_its_mfcc_in_memory(tmp_path):
+    """An hour at 25 fps (90,000 frames, 151 MB of MFCC; 8-pixel crops keep the file small): opening it, which
+    checks every MFCC value, and reading one 70-frame window of frames and MFCC hold under a tenth of the
+    MFCC's bytes (11 MB when measured; 189 MB when open_shard held the MFCC whole)."""
+    peaks = shard_memory_peaks(Location.of(tmp_path), 90_000, size=8)
+    (tmp_path / "shards" / "long.npz").unlink()
+    assert 70 * 12 * 35 * 4 <= peaks["window"] < peaks["mfcc"] / 10, peaks
+
+
+@pytest.mark.parametrize("deflated", [("frames", "mfcc"), ("frames",), ("mfcc",)])
+def test_a_deflated_shard_is_read_whole_and_refused_by_window(tmp_path, deflated):
+    """A deflated array (shards written before they were stored) sits at no fixed offset: open_shard names the
+    member and the cause, whichever array it is."""
     frames, mfcc = _features(3)
-    np.savez_compressed(tmp_path / "old.npz", frames=frames, mfcc=mfcc)
-    np.testing.assert_array_equal(read_shard(str(tmp_path / "old.npz"))[0], frames)
-    with pytest.raises(ShardError, match="old.npz: cannot be read .*deflated"):
+    with zipfile.ZipFile(tmp_path / "old.npz", "w") as archive:
+        for name, array in [("frames", frames), ("mfcc", mfcc)]:
+            with io.BytesIO() as npy:
+                np.save(npy, array)
+                compression = zipfile.ZIP_DEFLATED if name in deflated else zipfile.ZIP_STORED
+                archive.writestr(f"{name}.npy", npy.getvalue(), compress_type=compression)
+    got_frames, got_mfcc = read_shard(str(tmp_path / "old.npz"))
+    np.testing.assert_array_equal(got_frames, frames)
+    np.testing.assert_array_equal(got_mfcc, mfcc)
+    with pytest.raises(ShardError, match=rf"old.npz: cannot be read \({deflated[0]}.npy is deflated"):
         open_shard(str(tmp_path / "old.npz"))
 
 
 def test_a_shard_cut_short_after_it_was_opened_is_named_when_a_window_is_gone(tmp_path):
     name = write_shard(Location.of(tmp_path), "clip", *_features(10))
     with open_shard(name, Location.of(tmp_path)) as shard:
-        os.truncate(tmp_path / name, shard.frames_at + 5 * 112 * 112 * 3)
+        os.truncate(tmp_path / name, shard.stored_frames.data_at + 5 * 112 * 112 * 3)
         assert shard.frames(0, 5).shape == (5, 112, 112, 3)
         with pytest.raises(ShardError, match="clip.npz: cannot be read .*the file ends after"):
             shard.frames(4, 6)

@@ -136,7 +136,7 @@ def test_features_live_under_the_warehouse_on_s3_and_training_streams_them(s3_en
     frames, _ = read_shard(uri)
     assert (frames == clips["c1"][0]).all()
     with open_shard(uri) as shard:
-        assert (shard.frames(3, 10) == frames[3:10]).all() and (shard.mfcc == clips["c1"][1]).all()
+        assert (shard.frames(3, 10) == frames[3:10]).all() and (shard.mfcc(3, 10) == clips["c1"][1][3:10]).all()
     batch = ShardStream(clips_from_manifest(manifest, seq_len=8), batch_size=2, seq_len=8, seed=0).batch(0)
     assert tuple(batch["frames"].shape) == (2, 8, 112, 112, 3)
 

@@ -2,8 +2,8 @@
 
 A manifest row names one clip and its shard (format and reader:
 :mod:`warehouse.features`), on a local disk or object storage. A worker keeps
-its last few shards open (:class:`warehouse.features.Shard`: the MFCC in memory)
-and reads only the frames of each window, so its memory does not grow with the
+its last few shards open (:class:`warehouse.features.Shard`) and reads only the
+frames and MFCC of each window, so its memory does not grow with the
 length of a clip's span. Relative shard
 names are read against the manifest's folder, or the warehouse's root when the
 manifest comes from the warehouse.
@@ -162,7 +162,7 @@ class ShardStream(IterableDataset):
             ref = int(rng.integers(n))  # identity frame: any frame of the clip
             refs.append(shard.frames(ref, ref + 1)[0])
             frames.append(shard.frames(start, start + self.seq_len))
-            mfccs.append(shard.mfcc[start:start + self.seq_len])
+            mfccs.append(shard.mfcc(start, start + self.seq_len))
         return {
             "reference": torch.from_numpy(np.stack(refs)),  # (B, H, W, 3) uint8
             "frames": torch.from_numpy(np.stack(frames)),  # (B, T, H, W, 3) uint8
