@@ -10,6 +10,7 @@ import pytest
 
 from fixtures.librivox import needs_librivox, transcripts, wav
 from pipeline.align import AlignmentError, Utterance, make_aligner
+from pipeline.align.base import AlignedPhone
 from pipeline.align.g2p import Pronouncer, strip_stress
 from pipeline.audio import decode_audio
 from pipeline.phonemes import to_cmu39
@@ -137,3 +138,24 @@ def test_sixty_seconds_of_continuous_speech_aligns_in_chunks(aligner, caplog) ->
     assert phones[-1].word in ("himself", "<sil>", "</s>")
     himself = [p for p in phones if p.word == "himself"]
     assert duration - 1.5 < himself[-1].end_s <= duration
+
+
+def _placed(word_scores: list[float]) -> list[tuple[int, AlignedPhone]]:
+    """One 100 ms phone per word, scoring ``word_scores[i]`` per frame: what a rung placed."""
+    return [(i, AlignedPhone(-1, f"w{i}", "AH", 0.1 * i, 0.1 * (i + 1), score))
+            for i, score in enumerate(word_scores)]
+
+
+@pytest.mark.parametrize(("scores", "ends"), [
+    ([-17.0] * 10, True),  # a good average
+    ([-22.0] * 10, True),  # a fair average, every word trusted: spontaneous speech matching its caption
+    ([-17.0] * 9 + [-70.0], False),  # the same fair average (-22.3) with a word untrusted: a later rung may place it
+    ([-70.0] + [-15.0] * 9, False),  # an untrusted word at an edge: squeezed into a window too short
+    ([-13.0] * 8 + [-70.0] + [-13.0], False),  # ... the second word from an edge too
+    ([-13.0] * 4 + [-70.0] + [-13.0] * 5, True),  # a good average with a reduced word inside: not the window's fault
+    ([-26.0] * 10, False),  # a poor average
+])  # fmt: skip
+def test_which_placements_end_the_recovery_ladder(scores: list[float], ends: bool) -> None:
+    from pipeline.align.sphinx import SphinxAligner
+
+    assert SphinxAligner()._good_enough(_placed(scores), len(scores)) is ends
