@@ -176,9 +176,7 @@ def test_refresh_flow_and_cli(corpus: Path, tmp_path: Path) -> None:
 def test_two_pages_with_the_same_file_name_keep_their_own_subtitles(tmp_path: Path) -> None:
     """Two talks served as '.../a/index.html' and '.../b/index.html': each clip gets its own page's track,
     not the one fetched first for the other (their cached fetches were both named 'index.html')."""
-    from functools import partial
-    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-    from threading import Thread
+    from fixtures.web import SiteHandler, serve
 
     for talk, words in (("a", "first talk words"), ("b", "second talk words")):
         (tmp_path / "www" / talk).mkdir(parents=True)
@@ -186,14 +184,8 @@ def test_two_pages_with_the_same_file_name_keep_their_own_subtitles(tmp_path: Pa
         (tmp_path / "www" / talk / "index.html").write_text(
             '<html><body><video><source src="talk.mp4" type="video/mp4">'
             '<track kind="subtitles" srclang="en" src="talk.en.vtt"></video></body></html>')
-    handler = type("Quiet", (SimpleHTTPRequestHandler,), {"log_message": lambda *args: None})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(tmp_path / "www")))
-    Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        config = IngestConfig(cache_dir=tmp_path / "cache")
-        texts = {talk: [row["text"] for row in subtitle_rows(ClipSpec(
-            talk, f"http://127.0.0.1:{httpd.server_address[1]}/{talk}/index.html"), config)] for talk in "ab"}
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    config = IngestConfig(cache_dir=tmp_path / "cache")
+    with serve(tmp_path / "www", type("Talks", (SiteHandler,), {})) as url:
+        texts = {talk: [row["text"] for row in subtitle_rows(ClipSpec(talk, f"{url}/{talk}/index.html"), config)]
+                 for talk in "ab"}
     assert texts == {"a": ["first talk words"], "b": ["second talk words"]}
