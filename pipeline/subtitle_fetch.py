@@ -229,14 +229,13 @@ def fetch_subtitles(source: str, key: str, out_dir: Path, config: FetchConfig = 
         if not may_wait:
             raise FetchError(f"{exc} (unavailable on {waits.runs + 1} run(s) in a row; no longer waiting)") from exc
         waits, waiting = _Waits(waits.runs + 1, run, str(exc)), True
-        _write_whole(waits_path, json.dumps(asdict(waits), indent=1).encode("utf-8"))
+        _write_json(waits_path, asdict(waits))
         raise FetchUnavailable(waits.message(config)) from exc
     finally:
         if not waiting:  # the record lives while the source waits: fetched, failed for good or given up ends it
             waits_path.unlink(missing_ok=True)
-    data = {**asdict(fetched), "path": str(fetched.path),
-            "media_path": str(fetched.media_path) if fetched.media_path else None}
-    _write_whole(record, json.dumps(data, indent=1).encode("utf-8"))
+    _write_json(record, {**asdict(fetched), "path": str(fetched.path),
+                         "media_path": str(fetched.media_path) if fetched.media_path else None})
     return fetched
 
 
@@ -278,6 +277,11 @@ def _read_record(record: Path, config: FetchConfig) -> FetchedSubtitles | None:
     # fetched before without its media, which is now wanted: fetch again, or the clip never gets it
     wanted = fetched.media_path is not None or not config.download_media
     return fetched if fetched.path.is_file() and wanted else None
+
+
+def _write_json(path: Path, record: dict[str, Any]) -> None:
+    """Write the JSON ``record`` whole (see :func:`_write_whole`); :func:`_read_json` reads it."""
+    _write_whole(path, json.dumps(record, indent=1).encode("utf-8"))
 
 
 def _write_whole(path: Path, content: bytes) -> None:
