@@ -131,13 +131,10 @@ def load_npz(source: str | os.PathLike[str] | BinaryIO) -> dict[str, np.ndarray]
         Exception: numpy and zipfile raise several unrelated types for a damaged file
             (``zipfile.BadZipFile``, ``zlib.error``, ``ValueError``, ``EOFError`` ...).
     """
+    arrays = {}
     with zipfile.ZipFile(source) as archive:
-        return {name.removesuffix(".npy"): read_npz_member(archive, name) for name in archive.namelist()}
-
-
-def read_npz_member(archive: zipfile.ZipFile, name: str) -> np.ndarray:
-    """The array ``name`` (``"<array>.npy"``) of an open ``.npz``, its CRC-32 checked; raises as :func:`load_npz`."""
-    with archive.open(name) as member:
-        array = np.lib.format.read_array(member, allow_pickle=False)
-        member.read()  # reaching the member's end is what makes zipfile check its CRC-32
-    return array
+        for name in archive.namelist():
+            with archive.open(name) as member:
+                arrays[name.removesuffix(".npy")] = np.lib.format.read_array(member, allow_pickle=False)
+                member.read()  # reaching the member's end is what makes zipfile check its CRC-32
+    return arrays
