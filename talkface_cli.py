@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo-data": ("selection.demo_data_cli:demo_data", "Generate realistic demo phoneme histograms."),
     "tables": ("warehouse.cli:tables", "List the warehouse tables, versions and row counts."),
     "refresh": ("flows.refresh_cli:refresh", "Ingest a corpus: subtitles, alignment, phoneme histograms."),
+    "rejects": ("pipeline.rejects_cli:rejects", "Count and list the clips the refresh rejected, and retry them."),
     "train": ("training.cli:train", "Train the talking-face generator on a manifest (CPU or CUDA, torchrun DDP)."),
     "generate": ("training.cli:generate", "Make a talking-face mp4 from a face image and speech."),
     "evaluate": ("training.cli:evaluate", "Movement intensity, PSNR, SSIM and mouth landmark distance of a video."),

@@ -38,6 +38,9 @@ class Summary:
                        + (f"; caption words kept: {self.word_coverage:.1%}" if self.word_coverage is not None else ""))
         out.append(f"rejected: {self.rejected_clips}")
         out += [f"  {reason}: {n}" for reason, n in sorted(self.rejected.items())]
+        if self.rejected:
+            out.append("  (`talkface rejects --list` says why, clip by clip; "
+                       "`--retry` has the next refresh try them again)")
         return out
 
 

@@ -26,6 +26,8 @@ def test_a_clip_rejected_by_two_stages_counts_once_among_the_rejected(tmp_path):
     lines = summary.lines()
     assert lines[0] == "clips in: 3"
     assert "rejected: 2" in lines and "  clips: bad_media: 1" in lines
+    assert lines[-1].startswith("  (`talkface rejects --list` says why")
+    assert not summarize(store, ["c"]).lines()[-1].startswith("  (")  # no reject among the clips asked about
 
 
 def test_a_clip_with_neither_subtitles_nor_a_subtitles_reject_waits(tmp_path):

@@ -31,6 +31,8 @@ def test_upserts_versions_and_reads_work_on_s3(s3_env, request):
     rows = {r["clip_id"]: r["n_phones"] for r in store.read("phoneme_histograms").to_pylist()}
     assert rows == {"a": 39, "b": 78, "c": 78}
     assert store.read("phoneme_histograms", version=first).num_rows == 2
+    assert store.delete("phoneme_histograms", {"clip_id": ["a", "c"]}) == 2
+    assert store.read("phoneme_histograms")["clip_id"].to_pylist() == ["b"]
     assert store.uri == f"s3://talkface/{request.node.name}"
 
 

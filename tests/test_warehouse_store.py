@@ -82,6 +82,20 @@ def test_replace_clips_drops_rows_a_rerun_no_longer_produces(warehouse_uri):
     assert counts == {"a": 2, "b": 3}
 
 
+def test_delete_takes_the_rows_matching_every_column_in_one_version(warehouse_uri):
+    store = Warehouse(warehouse_uri)
+    assert store.delete("phone_alignments", {"clip_id": ["a"]}) == 0 and store.version("phone_alignments") is None
+    first = store.replace_clips("phone_alignments", pa.concat_tables([phones("a", 3), phones("b", 2),
+                                                                      phones("it's", 2)]), ["a", "b", "it's"])
+    assert store.delete("phone_alignments", {"clip_id": ["a", "it's"], "position": []}) == 0  # nothing can match
+    assert store.delete("phone_alignments", {"clip_id": ["a", "it's", "z"], "phone": ["AA"]}) == 5
+    assert store.read("phone_alignments")["clip_id"].to_pylist() == ["b", "b"]
+    assert store.version("phone_alignments") == first + 1 and store.read("phone_alignments", first).num_rows == 7
+    with pytest.raises(ValueError, match="table 'phone_alignments' has no column speaker"):
+        store.delete("phone_alignments", {"speaker": ["x"]})
+    assert store.delete("phone_alignments", {}) == 2 and store.read("phone_alignments").num_rows == 0
+
+
 def test_bad_writes_are_refused_before_anything_is_written(warehouse_uri):
     store = Warehouse(warehouse_uri)
     with pytest.raises(ValueError, match="duplicate keys"):

@@ -81,6 +81,11 @@ def _sql_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def _is_in(column: str, values: Iterable[str]) -> str:
+    """The SQL condition that ``column`` holds one of ``values``, for delta-rs's queries and predicates."""
+    return f'"{column}" IN (' + ", ".join(_sql_literal(v) for v in values) + ")"
+
+
 def _query(table: DeltaTable, spec: TableSpec, columns: list[str], where: str | None = None) -> pa.Table:
     """``columns`` of ``table`` (rows matching ``where``) in key order, read by delta-rs's engine.
 
@@ -236,7 +241,7 @@ class Warehouse:
         wanted = columns or spec.schema.names
         if table is None or not ids:
             return spec.empty().select(wanted)
-        return _query(table, spec, wanted, "clip_id IN (" + ", ".join(_sql_literal(i) for i in ids) + ")")
+        return _query(table, spec, wanted, _is_in("clip_id", ids))
 
     @_table_errors
     def upsert(self, name: str, data: pa.Table) -> int:
@@ -290,12 +295,33 @@ class Warehouse:
             raise ValueError(f"replace_groups({name!r}): data holds {column} values outside the ones replaced")
         if self._open(name) is None:
             self._create(spec)
-        predicate = f'"{column}" IN (' + ", ".join(_sql_literal(v) for v in wanted) + ")"
         fault_point(f"{name}.commit")
-        write_deltalake(self.table_uri(name), data, mode="overwrite", predicate=predicate, schema_mode="merge",
-                        storage_options=self.storage_options or None)
+        write_deltalake(self.table_uri(name), data, mode="overwrite", predicate=_is_in(column, wanted),
+                        schema_mode="merge", storage_options=self.storage_options or None)
         fault_point(f"{name}.committed")
         return self.version(name)
+
+    @_table_errors
+    def delete(self, name: str, match: Mapping[str, Iterable[str]]) -> int:
+        """Delete the rows whose every column named in ``match`` holds one of its values (no column
+        named: every row), in one atomic commit. The table's history keeps the deleted rows readable at
+        the versions before it.
+
+        Returns:
+            How many rows were deleted.
+        """
+        spec = table_spec(name)
+        unknown = [c for c in match if c not in spec.schema.names]
+        if unknown:
+            raise ValueError(f"table {name!r} has no column {', '.join(unknown)}")
+        wanted = {column: sorted(set(values)) for column, values in match.items()}
+        table = self._open(name)
+        if table is None or not all(wanted.values()):
+            return 0
+        fault_point(f"{name}.commit")
+        metrics = table.delete(" AND ".join(_is_in(c, v) for c, v in wanted.items()) or None)
+        fault_point(f"{name}.committed")
+        return int(metrics.get("num_deleted_rows", 0))
 
     def _create(self, spec: TableSpec) -> int:
         log.debug("creating table %s in %s", spec.name, self.uri)
