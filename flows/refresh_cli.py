@@ -33,6 +33,11 @@ from warehouse.options import warehouse_option
               help="With --download-media: download video at this height or less (the nearest above where a "
                    "source has none), H.264 first. The faces stage cuts 112-px crops, and decoding is the "
                    "costliest part of an HD clip (a 1080p frame about 2.5 720p ones); 0 = the best a site has.")
+@click.option("--cookies", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE",
+              help="A Netscape cookies file (as yt-dlp's --cookies takes) of an account that may see the "
+                   "videos a site shows only when signed in (age-restricted, members only, past a bot "
+                   "check). Read only: each fetch works on a private copy. Every worker must find it "
+                   "at this path.")
 @click.option("--min-coverage", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
               help="Reject a clip when its aligned cues hold less than this share of its caption words "
                    "(a failed or mismatched cue costs only that cue). Applies to the clips aligned "
@@ -58,8 +63,8 @@ from warehouse.options import warehouse_option
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
 @verbose_option
 def refresh(corpus: str, warehouse: str, aligner: str, cache_dir: Path, download_media: bool, max_height: int,
-            min_coverage: float, cue_pad: float, landmark_every: int, pin_core: bool, batch_size: int, task_size: int,
-            progress: bool, verbose: int) -> None:
+            cookies: Path | None, min_coverage: float, cue_pad: float, landmark_every: int, pin_core: bool,
+            batch_size: int, task_size: int, progress: bool, verbose: int) -> None:
     """Bring the warehouse up to date with a corpus: fetch and clean subtitles,
     probe media, force-align cues to phones (39 CMU classes), count phoneme
     histograms, then track the face, keep the longest valid span and write its
@@ -69,9 +74,10 @@ def refresh(corpus: str, warehouse: str, aligner: str, cache_dir: Path, download
     its caption words align (--min-coverage). Only clips that a stage has not yet written or rejected are
     processed, so re-running changes nothing and adding clips processes only the
     new ones. Bad clips go to the `rejects` table with stage and reason; the run
-    goes on. A remote clip whose site fails with network errors (an outage, a rate
-    limit) is not rejected but waits for the next run, 3 runs in a row at most
-    (docs/ingest.md). Prints a summary at the end.
+    goes on. A remote clip whose site fails with network errors or refuses it for a
+    while (an outage, a rate limit, a bot check) is not rejected but waits for the
+    next run, 3 runs in a row at most (docs/ingest.md). Prints a summary at the
+    end; `talkface rejects` lists the rejects and retries them.
     """
     from pipeline.corpus import CorpusError, load_corpus
 
@@ -88,7 +94,8 @@ def refresh(corpus: str, warehouse: str, aligner: str, cache_dir: Path, download
     base = IngestConfig()
     config = replace(base, cache_dir=cache_dir, batch_size=batch_size, task_size=task_size,
                      min_coverage=min_coverage, cue_pad_s=cue_pad,
-                     fetch=replace(base.fetch, download_media=download_media, max_height=max_height))
+                     fetch=replace(base.fetch, download_media=download_media, max_height=max_height,
+                                   cookie_file=str(cookies.resolve()) if cookies else None))
     faces = FacesConfig(keyframes=KeyframeConfig(every=landmark_every), pin_core=pin_core)
     summary = refresh_flow(corpus, warehouse, aligner, config, progress, faces)
     for line in summary.lines():

@@ -16,6 +16,12 @@ manual track is rate-limited). ``<key>.waits.json`` counts the runs in a row
 that ended so; after ``FetchConfig.max_waits`` of them the next run settles for
 the best track that fetches, or gives up with a plain :class:`FetchError`.
 
+A site that refuses the video with an error page is told apart by yt-dlp's
+words for it (``_REFUSALS``): a rate limit or bot check waits as network errors
+do, without retries in the run; a removed or private video raises
+:class:`VideoUnavailable`, a sign-in-only one :class:`SignInRequired` (each its
+own rejects reason). ``FetchConfig.cookie_file`` signs in, through a private copy.
+
 Automatic captions: YouTube lists the speech recogniser's own track as
 ``<lang>-orig`` and machine translations under plain language codes. When an
 ``-orig`` track exists and is not English, the video is not in English and its
@@ -29,8 +35,11 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shutil
+import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
@@ -66,6 +75,32 @@ class NoEnglishSubtitles(FetchError):
     reason = "no_english_subtitles"
 
 
+class VideoUnavailable(FetchError):
+    """The site says the video is gone or not shown here: removed, private, its account closed, or blocked
+    in this country. Apart from other fetch failures, so a retry of those does not ask for it again."""
+
+    reason = "video_unavailable"
+
+
+class SignInRequired(FetchError):
+    """The site shows the video only to a signed-in viewer (age-restricted, members only): a cookies file
+    of an account that may see it gets it (``FetchConfig.cookie_file``)."""
+
+    reason = "sign_in_required"
+
+
+# What yt-dlp's extractors say when a site refuses a video, checked in this order (a bot check also asks to
+# sign in). Rate limits and bot checks answer with an error page, not a network error: they pass, so the
+# source waits (FetchUnavailable); asking again within the run only prolongs them.
+_REFUSALS: tuple[tuple[re.Pattern[str], type[FetchError]], ...] = (
+    (re.compile(r"try again later|rate.limit|not a bot|captcha|too many requests", re.I), FetchUnavailable),
+    (re.compile(r"video unavailable|private video|has been removed|no longer available|has been terminated"
+                r"|not available in your country|not made this video available", re.I), VideoUnavailable),
+    (re.compile(r"sign in|age.restricted|members.only|join this channel|registered users|--cookies", re.I),
+     SignInRequired),
+)
+
+
 @dataclass(frozen=True)
 class FetchConfig:
     """How subtitles are fetched."""
@@ -83,6 +118,8 @@ class FetchConfig:
     # there is. The faces stage cuts 112-px crops, and decoding a 1080p frame costs about 2.5 720p ones
     max_height: int = 720
     allow_file_urls: bool = False  # follow file:// URLs (saved info JSON of a local mirror)
+    # a Netscape cookies file (yt-dlp's --cookies) of an account that may see sign-in-only videos; read only
+    cookie_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -162,18 +199,33 @@ def _translations_of(manual: dict[str, Any], lang: str) -> set[str]:
     return {f"{lang}-{key}" for key in manual}
 
 
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what caused it, outermost first (yt-dlp wraps the error it met in ``DownloadError``)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        yield seen
+        seen = getattr(seen, "cause", None) or seen.__cause__ or (
+            seen.exc_info[1] if getattr(seen, "exc_info", None) else None)
+
+
 def _is_network_error(exc: BaseException) -> bool:
     from yt_dlp.networking.exceptions import HTTPError, TransportError
 
-    seen: BaseException | None = exc
-    while seen is not None:
+    for seen in _causes(exc):
         if isinstance(seen, HTTPError):
             return seen.status >= 500 or seen.status == 429
         if isinstance(seen, (TransportError, TimeoutError, ConnectionError)):
             return True
-        seen = getattr(seen, "cause", None) or seen.__cause__ or (
-            seen.exc_info[1] if getattr(seen, "exc_info", None) else None)
     return False
+
+
+def _refusal(exc: BaseException) -> type[FetchError] | None:
+    """The kind of refusal a site's error page means (see ``_REFUSALS``), or ``None`` for another error."""
+    from yt_dlp.utils import GeoRestrictedError
+
+    if any(isinstance(seen, GeoRestrictedError) for seen in _causes(exc)):
+        return VideoUnavailable
+    return next((kind for pattern, kind in _REFUSALS if pattern.search(str(exc))), None)
 
 
 class _Logger:
@@ -308,17 +360,25 @@ def _with_retries(call: Callable[[], T], source: str, config: FetchConfig, track
         except FetchError:
             raise
         except Exception as exc:  # yt-dlp raises DownloadError wrapping anything
-            network = _is_network_error(exc)
+            network, refusal = _is_network_error(exc), _refusal(exc)
+            if refusal is not None and not network:
+                raise refusal(f"{what}: refused: {_first_line(exc)}{_HINTS.get(refusal, '')}") from exc
             if not network or attempt == config.attempts:
-                message = str(exc).removeprefix("ERROR: ").splitlines()[0][:300]
                 error = FetchUnavailable if network else FetchError
                 raise error(f"{what}: {'network error' if network else 'cannot read'} "
-                            f"after {attempt} attempt(s): {message}") from exc
+                            f"after {attempt} attempt(s): {_first_line(exc)}") from exc
             log.info("%s: network error (attempt %d of %d), retrying in %.1fs",
                      retrying, attempt, config.attempts, delay)
             time.sleep(delay)
             delay *= 2
     raise AssertionError("unreachable: attempts >= 1")
+
+
+_HINTS = {SignInRequired: " (talkface refresh --cookies FILE: a cookies file of an account that may see it)"}
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).removeprefix("ERROR: ").splitlines()[0][:300]
 
 
 def _refuse_web_page(content: bytes, what: str) -> None:
@@ -346,7 +406,7 @@ def _fetch(source: str, key: str, out_dir: Path, config: FetchConfig, patient: b
         "outtmpl": str(out_dir / f"{key}.%(ext)s"),
         "format_sort": media_format_sort(config.max_height),
     }
-    with yt_dlp.YoutubeDL(options) as ydl:
+    with _private_copy(config.cookie_file) as cookies, yt_dlp.YoutubeDL({**options, "cookiefile": cookies}) as ydl:
         info = _with_retries(lambda: _info(ydl, source), source, config)
         tracks = candidate_tracks(info, config.lang)
         track, content = _first_good_track(ydl, tracks, source, key, out_dir, config, patient)
@@ -357,6 +417,26 @@ def _fetch(source: str, key: str, out_dir: Path, config: FetchConfig, patient: b
     _write_whole(path, content)
     log.info("%s: %s subtitles -> %s", source, track.label, path.name)
     return FetchedSubtitles(source, path, track.kind, track.lang, media_path)
+
+
+@contextmanager
+def _private_copy(cookie_file: str | None) -> Iterator[str | None]:
+    """A copy of ``cookie_file`` for one fetch, removed after it: yt-dlp writes its cookies back to the file
+    when it closes, and the fetches of parallel tasks and workers would write the user's file at once.
+
+    Raises:
+        FetchUnavailable: the file cannot be read here (a worker without it); the clip waits, not rejected.
+    """
+    if cookie_file is None:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="talkface-cookies-") as folder:
+        copy = Path(folder) / "cookies.txt"
+        try:
+            shutil.copyfile(cookie_file, copy)
+        except OSError as exc:
+            raise FetchUnavailable(f"cookies file {cookie_file}: cannot read it on this machine ({exc})") from exc
+        yield str(copy)
 
 
 def _info(ydl: yt_dlp.YoutubeDL, source: str) -> dict[str, Any]:

@@ -386,3 +386,108 @@ def test_youtube_without_network_fails_fast(tmp_path: Path, caplog: pytest.LogCa
             fetch_subtitles("dQw4w9WgXcQ", "dQw4w9WgXcQ", tmp_path, FAST)
     assert sum("retrying" in r.message for r in caplog.records) == 1
     assert not list(tmp_path.glob("*.subs.json"))
+
+
+class CookieSite(SiteHandler):
+    """Serves ``/members/`` paths only to a request carrying the cookie ``session=member``, 403 otherwise."""
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/members/") and "session=member" not in (self.headers.get("Cookie") or ""):
+            self.requests.append(self.path)
+            self.send_error(403, "Forbidden")
+        else:
+            super().do_GET()
+
+
+@pytest.mark.integration
+def test_a_cookies_file_is_sent_and_never_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A track for signed-in viewers: refused without cookies, fetched with the user's cookies file, which
+    yt-dlp, writing its cookies back on close, leaves as it was (it writes a private copy, then removed)."""
+    root, scratch = tmp_path / "www", tmp_path / "tmp"
+    (root / "members").mkdir(parents=True)
+    scratch.mkdir()
+    (root / "members" / "track.vtt").write_text(VTT)
+    monkeypatch.setattr("tempfile.tempdir", str(scratch))
+    with serve(root, CookieSite) as base:
+        source = info_json(tmp_path, {"en": [{"ext": "vtt", "url": f"{base}/members/track.vtt"}]}, {})
+        with pytest.raises(FetchError, match="HTTP Error 403"):
+            fetch_subtitles(str(source), "abc", tmp_path / "out", FAST)
+        cookies = tmp_path / "cookies.txt"
+        cookies.write_text("# Netscape HTTP Cookie File\n127.0.0.1\tFALSE\t/\tFALSE\t0\tsession\tmember\n")
+        before = cookies.read_bytes()
+        got = fetch_subtitles(str(source), "abc", tmp_path / "out", replace(FAST, cookie_file=str(cookies)))
+    assert got.path.read_text() == VTT
+    assert cookies.read_bytes() == before and list(scratch.iterdir()) == []
+
+
+def test_a_cookies_file_missing_on_a_worker_makes_the_clip_wait(tmp_path: Path) -> None:
+    """The refresh command checks the file exists; a Dask worker elsewhere may lack it: a deployment fault,
+    so its clips wait for a run that can read it instead of being rejected."""
+    source = info_json(tmp_path, {"en": [{"ext": "vtt", "url": "http://127.0.0.1:9/track.vtt"}]}, {})
+    config = replace(FAST, cookie_file=str(tmp_path / "absent.txt"))
+    with pytest.raises(FetchUnavailable, match=f"cookies file {tmp_path / 'absent.txt'}: cannot read it on this"):
+        fetch_subtitles(str(source), "abc", tmp_path / "out", config)
+
+
+# The messages yt-dlp 2026.10.26's YouTube extractor (yt_dlp/extractor/youtube/_video.py) raises when YouTube
+# refuses a video; YouTube cannot be reached from this machine, so its answers are simulated by raising them.
+YOUTUBE_REFUSALS = [
+    ("This content isn't available, try again later. The current session has been rate-limited by YouTube for "
+     "up to an hour.", None),
+    ("Sign in to confirm you\u2019re not a bot. Use --cookies-from-browser or --cookies for the authentication.",
+     None),
+    ("Video unavailable. This video has been removed by the uploader", "video_unavailable"),
+    ("Private video. Sign in if you've been granted access to this video. Use --cookies-from-browser or --cookies "
+     "for the authentication.", "video_unavailable"),
+    ("Video unavailable. This video is no longer available because the YouTube account associated with this "
+     "video has been terminated.", "video_unavailable"),
+    ("Sign in to confirm your age. This video may be inappropriate for some users. Use --cookies-from-browser or "
+     "--cookies for the authentication.", "sign_in_required"),
+    ("Join this channel to get access to members-only content like this video, and other exclusive perks.",
+     "sign_in_required"),
+    ("Unable to extract yt initial data; please report this issue on https://github.com/yt-dlp/yt-dlp/issues",
+     "fetch_failed"),
+]
+
+
+@pytest.mark.parametrize("message, reason", YOUTUBE_REFUSALS, ids=["rate_limit", "bot_check", "removed", "private",
+                                                                    "terminated", "age", "members", "other"])
+def test_youtube_refusals_simulated_without_youtube_wait_or_get_their_own_reason(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, message: str, reason: str | None) -> None:
+    """All of these were ``fetch_failed`` before: an hour's rate limit rejected every clip of the run for good,
+    and a retry of fetch failures asked again for removed videos. Now a rate limit or bot check makes the clip
+    wait (asked once a run, not retried within it), and a removed or sign-in-only video has its own reason."""
+    from yt_dlp import YoutubeDL
+    from yt_dlp.utils import ExtractorError
+
+    asked = []
+
+    def refuse(self, url: str, download: bool = True) -> dict:
+        asked.append(url)
+        error = ExtractorError(message, video_id="dQw4w9WgXcQ", ie="youtube", expected=True)
+        self.report_error(str(error), error.format_traceback())  # as yt-dlp's own extract_info does
+
+    monkeypatch.setattr(YoutubeDL, "extract_info", refuse)
+    config = IngestConfig(cache_dir=tmp_path / "cache", fetch=FAST)
+    out = subtitle_rows(ClipSpec("abc", "dQw4w9WgXcQ", 0.0, None), config)
+    assert len(asked) == 1
+    if reason is None:
+        assert out is None
+    else:
+        assert isinstance(out, Reject) and out.reason == reason
+        assert out.detail.startswith("dQw4w9WgXcQ: ") and "[youtube] dQw4w9WgXcQ: " in out.detail
+        assert out.detail.endswith("may see it)") == (reason == "sign_in_required")
+
+
+def test_a_geo_restricted_video_is_unavailable_simulated_without_youtube(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from yt_dlp import YoutubeDL
+    from yt_dlp.utils import GeoRestrictedError
+
+    def refuse(self, url: str, download: bool = True) -> dict:
+        error = GeoRestrictedError("The uploader has not made this video available in your country")
+        self.report_error(str(error), error.format_traceback())
+
+    monkeypatch.setattr(YoutubeDL, "extract_info", refuse)
+    out = subtitle_rows(ClipSpec("abc", "dQw4w9WgXcQ", 0.0, None), IngestConfig(cache_dir=tmp_path, fetch=FAST))
+    assert isinstance(out, Reject) and out.reason == "video_unavailable"
