@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
+from flows.ingest_options import ingest_options, ingest_settings
 from selection.distances import DEFAULT_DISTANCE, DISTANCES
 from selection.methods import DEFAULT_METHOD, METHODS, SelectionParams
 from warehouse.location import Location, is_remote_uri
@@ -50,14 +52,17 @@ def _absolute(path: str) -> str:
               help="Dask scheduler (tcp://host:8786) the refresh tasks run on, through prefect-dask.")
 @click.option("--code-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where the workers find this repository (default: this checkout; /app in the images).")
+@ingest_options
 def deploy(corpus: str, warehouse: str, cron: str, timezone: str, cpu_pool: str, refresh_pool: str | None,
            gpu_pool: str, aligner: str,
            report_dir: str, runs_dir: str, nmin: int, nmax: int, k: int, seed: int, method: str, distance: str,
            train_config: str, train_steps: int | None, train_device: str | None, dask_address: str | None,
-           code_dir: Path | None) -> None:
+           code_dir: Path | None, **ingest: Any) -> None:
     """Create (or update) the deployments on the Prefect server at $PREFECT_API_URL:
     the refresh on a cron schedule, the selection after each successful refresh,
     and the training on the GPU pool whenever a new selection is announced.
+    The scheduled refresh runs with the options `talkface refresh` takes (from
+    --cache-dir on; --download-media for a corpus of YouTube ids or URLs).
     Start workers with `prefect worker start --pool <pool>` (docker-compose.yml does).
     """
     from flows.deployments import CODE_DIR, DeploySettings
@@ -65,10 +70,12 @@ def deploy(corpus: str, warehouse: str, cron: str, timezone: str, cpu_pool: str,
 
     if not os.environ.get("PREFECT_API_URL"):
         raise click.UsageError("set PREFECT_API_URL to the Prefect server's API (deployments need a server)")
+    config, faces = ingest_settings(**ingest)
     settings = DeploySettings(
         corpus=corpus if corpus.startswith("voxceleb:") or is_remote_uri(corpus) else _absolute(corpus),
         warehouse=_absolute(warehouse), report_dir=_absolute(report_dir), runs_dir=_absolute(runs_dir),
         cron=cron, timezone=timezone, cpu_pool=cpu_pool, refresh_pool=refresh_pool, gpu_pool=gpu_pool, aligner=aligner,
+        ingest=config, faces=faces,
         selection=SelectionParams(nmin, nmax, k, seed, method, distance), train_config=train_config,
         train_steps=train_steps, train_device=train_device, dask_address=dask_address,
         code_dir=code_dir or CODE_DIR)

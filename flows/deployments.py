@@ -1,7 +1,8 @@
 """The deployments, defined in code: scheduled refresh, selection after it, triggered training.
 
 - ``dataset-refresh/talkface-refresh`` runs :func:`flows.refresh.refresh` on a
-  cron schedule on the CPU work pool (or the MFA image's pool).
+  cron schedule on the CPU work pool (or the MFA image's pool), with the ingest
+  and faces settings ``deploy`` was given (those of ``talkface refresh``).
 - ``selection/talkface-selection`` runs :func:`flows.selection_flow.selection`
   whenever a run of that refresh deployment completes (a Prefect automation on
   the ``prefect.flow-run.Completed`` event of the refresh deployment).
@@ -18,8 +19,9 @@ runs with prefect-dask's ``DaskTaskRunner`` pointed at it (see
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from uuid import UUID
 
@@ -28,6 +30,8 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from flows.refresh import THREADS, refresh
 from flows.selection_flow import SELECTION_EVENT
+from pipeline.faces_stage import FacesConfig
+from pipeline.ingest import IngestConfig
 from selection.methods import SelectionParams
 
 DASK_ADDRESS_ENV = "TALKFACE_DASK_ADDRESS"
@@ -65,12 +69,20 @@ class DeploySettings:
     refresh_pool: str | None = None  # e.g. the MFA image's pool for aligner "mfa"; None: cpu_pool
     gpu_pool: str = "talkface-gpu"  # process work pool served by the GPU worker
     aligner: str = "pocketsphinx"
+    ingest: IngestConfig = field(default_factory=IngestConfig)  # the scheduled refresh's, as `refresh` takes them
+    faces: FacesConfig = field(default_factory=FacesConfig)
     selection: SelectionParams = field(default_factory=SelectionParams)
     train_config: str = "paper"
     train_steps: int | None = None  # None: the config's whole schedule
     train_device: str | None = None  # None: CUDA when present
     dask_address: str | None = None  # tcp://scheduler:8786 for the Dask scale-out
     code_dir: Path = CODE_DIR  # where the workers find this repository
+
+
+def as_json(settings: object) -> dict:
+    """A settings dataclass as the JSON a deployment stores (paths as strings); the flow run turns it back
+    into the dataclass its parameter names (Prefect validates parameters against the flow's signature)."""
+    return json.loads(json.dumps(asdict(settings), default=str))
 
 
 def _from_code(settings: DeploySettings, entrypoint: str) -> Flow:
@@ -102,7 +114,8 @@ def deploy(settings: DeploySettings) -> dict[str, UUID]:
     refresh_id = _from_code(settings, "flows/deployments.py:scheduled_refresh").to_deployment(
         REFRESH, schedules=[Cron(settings.cron, timezone=settings.timezone)], work_pool_name=refresh_pool,
         parameters={"corpus": settings.corpus, "warehouse_uri": settings.warehouse,
-                    "aligner_name": settings.aligner},
+                    "aligner_name": settings.aligner, "config": as_json(settings.ingest),
+                    "faces": as_json(settings.faces)},
         job_variables={"env": env}, concurrency_limit=1,  # two refreshes never write at once
     ).apply()
     after_refresh = DeploymentEventTrigger(

@@ -232,6 +232,41 @@ def test_the_deployment_without_dask_computes_on_as_many_threads_as_the_cli(monk
 
 
 @pytest.mark.integration
+def test_the_scheduled_refresh_runs_with_the_refresh_options_deploy_was_given(tmp_path: Path, prefect_api,
+                                                                              monkeypatch):
+    """The deployed refresh ran on the defaults whatever ``deploy`` was told: a corpus of YouTube ids never had
+    its media downloaded (its clips stopped after their subtitles). Now the deployment holds the settings
+    `talkface refresh` takes, and the flow run reads them back as its configuration."""
+    from dataclasses import replace
+
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    from flows.deploy_cli import deploy
+    from flows.refresh import refresh
+    from pipeline.faces_stage import FacesConfig
+    from pipeline.ingest import IngestConfig
+    from pipeline.measure import KeyframeConfig
+
+    cookies = tmp_path / "cookies.txt"
+    cookies.write_text("# Netscape HTTP Cookie File\n")
+    monkeypatch.setenv("PREFECT_API_URL", PREFECT_API_URL.value())
+    done = CliRunner().invoke(deploy, [
+        "--corpus", "voxceleb:meta", "--warehouse", str(tmp_path / "wh"), "--cron", "0 0 1 1 *",
+        "--download-media", "--max-height", "480", "--cookies", str(cookies), "--min-coverage", "0.4",
+        "--cue-pad", "0.8", "--landmark-every", "5", "--no-pin-core", "--batch-size", "10", "--cache-dir", "cache"])
+    assert done.exit_code == 0, done.output
+    with get_client(sync_client=True) as client:
+        stored = client.read_deployment_by_name("dataset-refresh/talkface-refresh").parameters
+    parameters = refresh.validate_parameters(stored)
+    base = IngestConfig()
+    assert parameters["config"] == replace(
+        base, cache_dir=Path("cache"), batch_size=10, min_coverage=0.4, cue_pad_s=0.8,
+        fetch=replace(base.fetch, download_media=True, max_height=480, cookie_file=str(cookies)))
+    assert parameters["faces"] == FacesConfig(keyframes=KeyframeConfig(every=5), pin_core=False)
+
+
+@pytest.mark.integration
 @needs_librivox
 def test_a_bad_clip_is_rejected_but_a_stage_that_cannot_run_fails_the_flow(tmp_path: Path, prefect_api):
     from flows.refresh import refresh
