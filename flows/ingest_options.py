@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from pipeline.face_options import face_filter_options, faces_config
 from warehouse.location import DEFAULT_CACHE_DIR
 
 if TYPE_CHECKING:
@@ -46,11 +47,6 @@ _OPTIONS = (
                       "in this run; clips aligned before keep their outcome."),
     click.option("--cue-pad", type=click.FloatRange(0.0, 5.0), default=0.5, show_default=True, metavar="SECONDS",
                  help="How far the aligner searches beyond a cue's caption times (caption times are hints)."),
-    click.option("--landmark-every", type=click.IntRange(1), default=1, show_default=True, metavar="N",
-                 help="Run the face mesh on every Nth frame only; the frames between two of them are "
-                      "interpolated where the face barely moved (within 3 degrees and 5 percent of its size), "
-                      "measured otherwise. Faster on still talking heads, poses a little less exact "
-                      "(docs/faces.md); 1 measures every frame."),
     click.option("--pin-core/--no-pin-core", default=True, show_default=True,
                  help="Track each clip's face on one free CPU core, so that the face mesh's threads "
                       "hand frames over on one core (less CPU and faster; docs/faces.md). Cores are "
@@ -66,23 +62,22 @@ _OPTIONS = (
 
 
 def ingest_options(command: F) -> F:
-    """Add the refresh's options to ``command``; it receives them as keyword arguments for :func:`ingest_settings`."""
+    """Add the refresh's options (the face filter's among them) to ``command``; it receives them as keyword
+    arguments for :func:`ingest_settings`."""
     for option in reversed(_OPTIONS):
         command = option(command)
-    return command
+    return face_filter_options(command)
 
 
 def ingest_settings(cache_dir: Path, download_media: bool, max_height: int, cookies: Path | None,
-                    min_coverage: float, cue_pad: float, landmark_every: int, pin_core: bool, batch_size: int,
-                    task_size: int) -> tuple[IngestConfig, FacesConfig]:
+                    min_coverage: float, cue_pad: float, pin_core: bool, batch_size: int, task_size: int,
+                    **face_filter: Any) -> tuple[IngestConfig, FacesConfig]:
     """The refresh's configuration from the values of :func:`ingest_options`."""
-    from pipeline.faces_stage import FacesConfig
     from pipeline.ingest import IngestConfig
-    from pipeline.measure import KeyframeConfig
 
     base = IngestConfig()
     config = replace(base, cache_dir=cache_dir, batch_size=batch_size, task_size=task_size,
                      min_coverage=min_coverage, cue_pad_s=cue_pad,
                      fetch=replace(base.fetch, download_media=download_media, max_height=max_height,
                                    cookie_file=str(cookies.resolve()) if cookies else None))
-    return config, FacesConfig(keyframes=KeyframeConfig(every=landmark_every), pin_core=pin_core)
+    return config, faces_config(**face_filter, pin_core=pin_core)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from cli_contract import configure_output, verbose_option
+from pipeline.face_options import face_filter_options, faces_config
 
 
 @click.command()
@@ -16,31 +18,22 @@ from cli_contract import configure_output, verbose_option
               help="Contact sheet: draw one frame in this many.")
 @click.option("--columns", type=click.IntRange(min=1), default=6, show_default=True,
               help="Contact sheet: tiles per row.")
-@click.option("--max-yaw", type=float, default=25.0, show_default=True, help="Valid-frame yaw limit, degrees.")
-@click.option("--max-pitch", type=float, default=20.0, show_default=True, help="Valid-frame pitch limit, degrees.")
-@click.option("--max-roll", type=float, default=25.0, show_default=True, help="Valid-frame roll limit, degrees.")
-@click.option("--min-frames", type=click.IntRange(min=1), default=70, show_default=True,
-              help="Shortest valid run that keeps a clip (the training sequence length).")
-@click.option("--landmark-every", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
-              help="The face mesh on keyframes, as `talkface refresh --landmark-every N` runs it; "
-                   "interpolated frames are labelled.")
+@face_filter_options
 @verbose_option
-def overlay(video: Path, out: Path, every: int, columns: int, max_yaw: float, max_pitch: float,
-            max_roll: float, min_frames: int, landmark_every: int, verbose: int) -> None:
+def overlay(video: Path, out: Path, every: int, columns: int, verbose: int, **face_filter: Any) -> None:
     """Check the face filter by eye: write VIDEO with its landmarks (green on valid
     frames, red otherwise), yaw/pitch/roll, frame status and a green bar under the
     kept span. OUT ending in .png writes a contact sheet of every --every-th frame;
-    .mp4 writes the whole clip at 25 fps. Nothing is written to the warehouse.
+    .mp4 writes the whole clip at 25 fps; with --landmark-every, interpolated frames
+    are labelled. The filter's options are those of `talkface refresh`: what the
+    overlay shows with them is what a refresh keeps. Nothing is written to the
+    warehouse.
     """
-    from pipeline.faces_stage import FacesConfig
-    from pipeline.measure import KeyframeConfig
     from pipeline.overlay import OverlayConfig, render_overlay
-    from pipeline.spans import SpanConfig
     from pipeline.video import VideoError
 
     configure_output(verbose)
-    config = FacesConfig(span=SpanConfig(max_yaw=max_yaw, max_pitch=max_pitch, max_roll=max_roll,
-                                         min_frames=min_frames), keyframes=KeyframeConfig(every=landmark_every))
+    config = faces_config(**face_filter)
     try:
         span = render_overlay(video, out, config, OverlayConfig(every=every, columns=columns))
     except (ValueError, VideoError) as exc:

@@ -247,6 +247,7 @@ def test_the_scheduled_refresh_runs_with_the_refresh_options_deploy_was_given(tm
     from pipeline.faces_stage import FacesConfig
     from pipeline.ingest import IngestConfig
     from pipeline.measure import KeyframeConfig
+    from pipeline.spans import SpanConfig
 
     cookies = tmp_path / "cookies.txt"
     cookies.write_text("# Netscape HTTP Cookie File\n")
@@ -254,7 +255,8 @@ def test_the_scheduled_refresh_runs_with_the_refresh_options_deploy_was_given(tm
     done = CliRunner().invoke(deploy, [
         "--corpus", "voxceleb:meta", "--warehouse", str(tmp_path / "wh"), "--cron", "0 0 1 1 *",
         "--download-media", "--max-height", "480", "--cookies", str(cookies), "--min-coverage", "0.4",
-        "--cue-pad", "0.8", "--landmark-every", "5", "--no-pin-core", "--batch-size", "10", "--cache-dir", "cache"])
+        "--cue-pad", "0.8", "--landmark-every", "5", "--no-pin-core", "--batch-size", "10", "--cache-dir", "cache",
+        "--max-yaw", "30", "--min-frames", "50"])
     assert done.exit_code == 0, done.output
     with get_client(sync_client=True) as client:
         stored = client.read_deployment_by_name("dataset-refresh/talkface-refresh").parameters
@@ -263,7 +265,8 @@ def test_the_scheduled_refresh_runs_with_the_refresh_options_deploy_was_given(tm
     assert parameters["config"] == replace(
         base, cache_dir=Path("cache"), batch_size=10, min_coverage=0.4, cue_pad_s=0.8,
         fetch=replace(base.fetch, download_media=True, max_height=480, cookie_file=str(cookies)))
-    assert parameters["faces"] == FacesConfig(keyframes=KeyframeConfig(every=5), pin_core=False)
+    assert parameters["faces"] == FacesConfig(span=SpanConfig(max_yaw=30.0, min_frames=50),
+                                              keyframes=KeyframeConfig(every=5), pin_core=False)
 
 
 @pytest.mark.integration
