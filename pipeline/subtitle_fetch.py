@@ -406,6 +406,8 @@ def _fetch(source: str, key: str, out_dir: Path, config: FetchConfig, patient: b
         "outtmpl": str(out_dir / f"{key}.%(ext)s"),
         "format_sort": media_format_sort(config.max_height),
     }
+    if config.download_media and (ffmpeg := _ffmpeg()) is not None:
+        options["ffmpeg_location"] = ffmpeg
     with _private_copy(config.cookie_file) as cookies, yt_dlp.YoutubeDL({**options, "cookiefile": cookies}) as ydl:
         info = _with_retries(lambda: _info(ydl, source), source, config)
         tracks = candidate_tracks(info, config.lang)
@@ -417,6 +419,21 @@ def _fetch(source: str, key: str, out_dir: Path, config: FetchConfig, patient: b
     _write_whole(path, content)
     log.info("%s: %s subtitles -> %s", source, track.label, path.name)
     return FetchedSubtitles(source, path, track.kind, track.lang, media_path)
+
+
+def _ffmpeg() -> str | None:
+    """The ffmpeg for yt-dlp to join a video-only and an audio-only format with: imageio-ffmpeg's static build
+    where the system has none on PATH (``None``: yt-dlp finds the system's). Without one, yt-dlp takes the
+    best format that holds both, which on YouTube is 360p whatever ``max_height`` asks for."""
+    if shutil.which("ffmpeg"):
+        return None
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except (ImportError, RuntimeError) as exc:  # RuntimeError: no binary for this platform
+        log.warning("no ffmpeg to join video and audio formats (%s): media come in the best single format", exc)
+        return None
 
 
 @contextmanager

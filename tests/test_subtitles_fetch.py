@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -106,6 +108,49 @@ def test_media_is_downloaded_at_the_height_asked_for_h264_first(server: tuple[st
     got = fetch_subtitles(str(source), "abc", tmp_path / "out", replace(FAST, download_media=True,
                                                                          max_height=max_height))
     assert got.media_path.read_bytes() == want.encode()
+
+
+@pytest.mark.integration
+def test_video_and_audio_formats_of_their_own_are_joined_at_the_height_asked_for(server: tuple[str, Path],
+                                                                                 tmp_path: Path) -> None:
+    """Formats as YouTube lists them: 720p video alone, audio alone, and one 360p file holding both (real
+    media, served over HTTP). Without an ffmpeg to join two formats, yt-dlp took the 360p file whatever
+    ``max_height`` asked for; imageio-ffmpeg's now joins the 720p video with the audio."""
+    import av
+
+    from fixtures.media import tone_after, write_media
+
+    base, root = server
+    write_media(root / "both360.mp4", tone_after(0.0, 2.0, 44100), video_s=2.0, size=(640, 360))
+    write_media(root / "video720.mp4", None, video_s=2.0, size=(1280, 720))
+    write_media(root / "audio.m4a", tone_after(0.0, 2.0, 44100))
+    formats = [
+        {"format_id": "18", "url": f"{base}/both360.mp4", "ext": "mp4", "width": 640, "height": 360,
+         "vcodec": "avc1.42001E", "acodec": "mp4a.40.2"},
+        {"format_id": "136", "url": f"{base}/video720.mp4", "ext": "mp4", "width": 1280, "height": 720,
+         "vcodec": "avc1.4d401f", "acodec": "none"},
+        {"format_id": "140", "url": f"{base}/audio.m4a", "ext": "m4a", "vcodec": "none", "acodec": "mp4a.40.2"},
+    ]
+    info = json.loads(info_json(tmp_path, {"en": [{"ext": "vtt", "url": f"{base}/clip.en.vtt"}]}, {}).read_text())
+    source = tmp_path / "media.info.json"
+    source.write_text(json.dumps({**info, "formats": formats}))
+    got = fetch_subtitles(str(source), "abc", tmp_path / "out", replace(FAST, download_media=True))
+    assert "/both360.mp4" not in Handler.requests
+    with av.open(str(got.media_path)) as container:
+        assert [(s.type, s.codec_context.height if s.type == "video" else None) for s in container.streams] == [
+            ("video", 720), ("audio", None)]
+        assert all(abs(float(s.duration * s.time_base) - 2.0) < 0.1 for s in container.streams)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["abc.en.vtt", "abc.mp4", "abc.subs.json"]
+
+
+def test_yt_dlp_finds_the_javascript_runtime_and_challenge_solver_youtube_needs() -> None:
+    """yt-dlp solves YouTube's JavaScript challenges with the yt-dlp-ejs scripts in a JavaScript runtime; without
+    them YouTube withholds formats ("some formats may be missing"). Installed as yt-dlp's `default` and `deno`
+    extras, found in the environment's scripts folder (its verbose header lists both)."""
+    header = subprocess.run([sys.executable, "-m", "yt_dlp", "--verbose", "--ignore-config"], capture_output=True,
+                            text=True, timeout=120).stderr
+    assert re.search(r"^\[debug\] JS runtimes: .*\bdeno-\d", header, re.M), header
+    assert re.search(r"^\[debug\] Optional libraries: .*\byt_dlp_ejs-\d", header, re.M), header
 
 
 @pytest.mark.integration
