@@ -32,8 +32,10 @@ from the German subtitles); they do not count either.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -265,6 +267,12 @@ def fetch_subtitles(source: str, key: str, out_dir: Path, config: FetchConfig = 
             in a row (the message says how many).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
+    with _held(out_dir / f".{key}.lock"):
+        return _fetch_or_wait(source, key, out_dir, config, run)
+
+
+def _fetch_or_wait(source: str, key: str, out_dir: Path, config: FetchConfig, run: str | None) -> FetchedSubtitles:
+    """:func:`fetch_subtitles` of a source no one else is fetching: the saved fetch, a new one, or a wait."""
     record = out_dir / f"{key}.subs.json"
     cached = _read_record(record, config)
     if cached is not None:
@@ -289,6 +297,31 @@ def fetch_subtitles(source: str, key: str, out_dir: Path, config: FetchConfig = 
     _write_json(record, {**asdict(fetched), "path": str(fetched.path),
                          "media_path": str(fetched.media_path) if fetched.media_path else None})
     return fetched
+
+
+@contextmanager
+def _held(lock: Path) -> Iterator[None]:
+    """Hold the lock file ``lock`` (removed when released) against the threads and processes of this machine.
+
+    The clips of one video in two parallel tasks (VoxCeleb's segments either side of a batch boundary)
+    fetched it at once, both downloading its media into the same partial file. The second now waits, then
+    finds the first one's fetch saved. A waiter that got the lock on a file the holder had already removed
+    tries again on the new one, so two never hold it at once.
+    """
+    while True:
+        handle = open(lock, "a")  # noqa: SIM115 - held past this block, closed below
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            if os.fstat(handle.fileno()).st_ino == os.stat(lock).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        handle.close()
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+        handle.close()
 
 
 @dataclass(frozen=True)

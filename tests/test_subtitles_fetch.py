@@ -7,6 +7,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -151,6 +152,40 @@ def test_yt_dlp_finds_the_javascript_runtime_and_challenge_solver_youtube_needs(
                             text=True, timeout=120).stderr
     assert re.search(r"^\[debug\] JS runtimes: .*\bdeno-\d", header, re.M), header
     assert re.search(r"^\[debug\] Optional libraries: .*\byt_dlp_ejs-\d", header, re.M), header
+
+
+class SlowSite(SiteHandler):
+    """Serves media slowly, as a large download is: two fetches of one video overlap."""
+
+    def do_GET(self) -> None:
+        if self.path.endswith(".mp4"):
+            time.sleep(0.5)
+        super().do_GET()
+
+
+@pytest.mark.integration
+def test_two_clips_of_one_video_fetched_at_once_download_it_once(tmp_path: Path) -> None:
+    """Segments of one video either side of a batch boundary are fetched by two parallel tasks: both
+    downloaded its media into the same partial file. The second now waits for the first and takes its fetch."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fixtures.media import tone_after, write_media
+
+    root = tmp_path / "www"
+    root.mkdir()
+    write_media(root / "talk.mp4", tone_after(0.0, 2.0, 44100), video_s=2.0)
+    (root / "talk.en.vtt").write_text(VTT)
+    with serve(root, SlowSite) as base:
+        info = json.loads(info_json(tmp_path, {"en": [{"ext": "vtt", "url": f"{base}/talk.en.vtt"}]}, {}).read_text())
+        source = tmp_path / "media.info.json"
+        source.write_text(json.dumps({**info, "formats": [
+            {"format_id": "18", "url": f"{base}/talk.mp4", "ext": "mp4", "vcodec": "mp4v", "acodec": "mp4a.40.2"}]}))
+        config, out = replace(FAST, download_media=True), tmp_path / "out"
+        with ThreadPoolExecutor(2) as pool:
+            got = list(pool.map(lambda _: fetch_subtitles(str(source), "abc", out, config), range(2)))
+    assert got[0] == got[1] and SlowSite.requests.count("/talk.mp4") == 1
+    assert got[0].media_path.read_bytes() == (root / "talk.mp4").read_bytes()
+    assert sorted(p.name for p in out.iterdir()) == ["abc.en.vtt", "abc.mp4", "abc.subs.json"]  # no lock left
 
 
 @pytest.mark.integration
