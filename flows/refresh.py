@@ -17,9 +17,9 @@ A batch of a costly stage (alignment, faces) is computed as tasks of
 ``IngestConfig.task_size`` clips spread over the task runner's workers
 (:meth:`RefreshSettings.task_size`), and written once. An ingest task's result
 is cached by Prefect under a key of its inputs (clip segments, media and
-subtitle files, input rows) and of the code version of ``pipeline`` and ``warehouse``
-(:mod:`pipeline.fingerprint`): a run killed between computing and writing a
-batch does not recompute it. The stages that write files (clips: media shared
+subtitle files, input rows), of the code version of ``pipeline`` and ``warehouse``
+(:mod:`pipeline.fingerprint`) and, for alignment, of the aligner's version: a run
+killed between computing and writing a batch does not recompute it. The stages that write files (clips: media shared
 under a remote warehouse; faces: shards) are not cached: a cached result would
 not bring a deleted file back. Nor is subtitles: a remote clip waits while its
 source is unavailable (network errors, a rate limit), and the next run must
@@ -44,7 +44,7 @@ from pipeline.corpus import ClipSpec, load_corpus
 from pipeline.faces_stage import FacesConfig
 from pipeline.fingerprint import batch_key
 from pipeline.ingest import IngestConfig
-from pipeline.refresh_stages import STAGES, RefreshSettings, stage_named
+from pipeline.refresh_stages import STAGES, RefreshSettings, stage_named, worker_aligner
 from pipeline.stage import ClipResult, ClipWork, Stage, pending, read_work, write_results
 from pipeline.summary import Summary, summarize
 from warehouse.store import Warehouse
@@ -59,7 +59,10 @@ def _batch_cache_key(context, parameters: dict) -> str | None:
     if not stage_named(parameters["stage"]).cacheable:
         return None
     settings: RefreshSettings = parameters["settings"]
-    aligner = settings.aligner if parameters["stage"] == "align" else None
+    aligner = None
+    if parameters["stage"] == "align":  # the version too: an upgraded aligner (MFA is installed apart) aligns anew
+        used = worker_aligner(settings.aligner, settings.ingest.cue_pad_s)  # computed where the task runs
+        aligner = (settings.aligner, used.version)
     # The warehouse too: the clips stage names media it shared under a remote warehouse.
     return batch_key(parameters["stage"], parameters["work"], (settings.warehouse, settings.ingest, aligner))
 

@@ -43,6 +43,20 @@ def test_the_key_follows_inputs_settings_stage_and_code(tmp_path, monkeypatch):
     assert batch_key("subtitles", [work], IngestConfig()) != edited
 
 
+def test_an_aligner_of_another_version_misses_the_cache(tmp_path, monkeypatch):
+    """Stage code and inputs the same, the aligner upgraded (MFA is installed apart from this package): a
+    batch of clips retried after their rejects were forgotten was answered with the old aligner's results."""
+    from flows.refresh import _batch_cache_key
+    from pipeline.refresh_stages import worker_aligner
+
+    parameters = {"stage": "align", "work": [clip(tmp_path)], "settings": RefreshSettings(str(tmp_path / "wh"))}
+    before = _batch_cache_key(None, parameters)
+    assert _batch_cache_key(None, parameters) == before
+    aligner = worker_aligner("pocketsphinx", IngestConfig().cue_pad_s)  # this thread's, as the task's would be
+    monkeypatch.setattr(aligner, "version", aligner.version + ".post1")
+    assert _batch_cache_key(None, parameters) != before
+
+
 def test_code_version_is_a_stable_hash_of_the_pipeline_and_warehouse_sources(monkeypatch):
     from pipeline.fingerprint import PACKAGES
 
