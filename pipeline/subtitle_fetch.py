@@ -32,6 +32,7 @@ from the German subtitles); they do not count either.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import logging
@@ -381,6 +382,8 @@ def _with_retries(call: Callable[[], T], source: str, config: FetchConfig, track
     """``call()``, tried again after network errors, ``config.attempts`` times in all, waiting longer each time.
 
     Raises:
+        OSError: no room on this machine to store a download (a full disk, a quota): raised as it is, so the
+            run stops instead of rejecting every clip after it; nothing is rejected, a rerun goes on.
         FetchUnavailable: the last network error; its message starts with the label of the ``track``
             fetched (the source's failure lists them), else with ``source``.
         FetchError: any other error, at once; its message starts the same way.
@@ -393,6 +396,10 @@ def _with_retries(call: Callable[[], T], source: str, config: FetchConfig, track
         except FetchError:
             raise
         except Exception as exc:  # yt-dlp raises DownloadError wrapping anything
+            full = next((c for c in _causes(exc) if isinstance(c, OSError) and c.errno in _NO_ROOM), None)
+            if full is not None:  # not the source's fault: every clip after it would be rejected the same way
+                raise OSError(full.errno, f"{what}: no room to store the download ({full.strerror}): free some "
+                                          "under the cache folder (--cache-dir) and run again") from exc
             network, refusal = _is_network_error(exc), _refusal(exc)
             if refusal is not None and not network:
                 raise refusal(f"{what}: refused: {_first_line(exc)}{_HINTS.get(refusal, '')}") from exc
@@ -406,6 +413,8 @@ def _with_retries(call: Callable[[], T], source: str, config: FetchConfig, track
             delay *= 2
     raise AssertionError("unreachable: attempts >= 1")
 
+
+_NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})  # a full disk, a quota, a file size limit
 
 _HINTS = {SignInRequired: " (talkface refresh --cookies FILE: a cookies file of an account that may see it)"}
 

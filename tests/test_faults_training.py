@@ -28,6 +28,7 @@ import numpy as np
 import pytest
 import torch
 
+from fixtures.disks import small_tmpfs
 from fixtures.training_shards import synthetic_clip, write_shards
 from talkface_cli import cli, run_cli
 from training.config import tiny_config
@@ -191,18 +192,13 @@ class SmallDisk:
 def small_disk(tmp_path) -> Iterator[SmallDisk]:
     """A ``DISK_BYTES`` tmpfs, or where mounting is not allowed a file-size limit on the child."""
     folder = tmp_path / "disk"
-    folder.mkdir()
-    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={DISK_BYTES}", "tmpfs", str(folder)],
-                           capture_output=True)
-    if mount.returncode == 0:
-        try:
+    with small_tmpfs(folder, DISK_BYTES) as mounted:
+        if mounted:
             yield SmallDisk(folder, (), os.strerror(errno.ENOSPC))
-        finally:
-            subprocess.run(["umount", str(folder)], check=True)
-    elif shutil.which("prlimit"):
-        yield SmallDisk(folder, ("prlimit", f"--fsize={DISK_BYTES}"), os.strerror(errno.EFBIG))
-    else:
-        pytest.skip("cannot mount a tmpfs and no prlimit to simulate a full disk")
+        elif shutil.which("prlimit"):
+            yield SmallDisk(folder, ("prlimit", f"--fsize={DISK_BYTES}"), os.strerror(errno.EFBIG))
+        else:
+            pytest.skip("cannot mount a tmpfs and no prlimit to simulate a full disk")
 
 
 @pytest.mark.integration

@@ -189,6 +189,35 @@ def test_two_clips_of_one_video_fetched_at_once_download_it_once(tmp_path: Path)
 
 
 @pytest.mark.integration
+def test_a_download_that_fills_the_disk_stops_the_run_instead_of_rejecting_the_clip(server: tuple[str, Path],
+                                                                                    tmp_path: Path) -> None:
+    """The cache's disk full during a media download (a real tmpfs): this was a ``fetch_failed`` reject, and
+    so was every clip after it, the corpus lost to a full disk. Now it is an error that stops the stage, naming
+    the source and the cause; nothing is rejected, and a run with room fetches the clip."""
+    import errno
+
+    from fixtures.disks import small_tmpfs
+
+    base, root = server
+    (root / "big.mp4").write_bytes(bytes(range(256)) * 4096)  # 1 MiB
+    info = json.loads(info_json(tmp_path, {"en": [{"ext": "vtt", "url": f"{base}/clip.en.vtt"}]}, {}).read_text())
+    source = tmp_path / "media.info.json"
+    source.write_text(json.dumps({**info, "formats": [
+        {"format_id": "18", "url": f"{base}/big.mp4", "ext": "mp4", "vcodec": "mp4v", "acodec": "mp4a.40.2"}]}))
+    clip = ClipSpec("abc", str(source), 0.0, None)
+    with small_tmpfs(tmp_path / "cache", 256 * 1024) as mounted:
+        if not mounted:
+            pytest.skip("cannot mount a tmpfs here (not root)")
+        config = IngestConfig(cache_dir=tmp_path / "cache", fetch=replace(FAST, download_media=True))
+        with pytest.raises(OSError, match=f"^.Errno {errno.ENOSPC}. {re.escape(str(source))}: no room to store "
+                                          r"the download \(No space left on device\)") as raised:
+            subtitle_rows(clip, config)
+        assert raised.value.errno == errno.ENOSPC and not isinstance(raised.value, FetchError)
+    rows = subtitle_rows(clip, IngestConfig(cache_dir=tmp_path / "roomy", fetch=replace(FAST, download_media=True)))
+    assert [r["text"] for r in rows] == ["hello from the server"]
+
+
+@pytest.mark.integration
 def test_a_fetch_record_left_half_written_is_fetched_again(server: tuple[str, Path], tmp_path: Path) -> None:
     """A run killed while writing ``<key>.subs.json``: the next run fetches again, not a JSONDecodeError."""
     base, _ = server
