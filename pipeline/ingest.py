@@ -19,7 +19,7 @@ import hashlib
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline.align import AlignedPhone, Aligner, AlignmentError, CueOutcome, Utterance
@@ -270,6 +270,33 @@ def share_media(path: Path, target: Location) -> str:
 def _fetched(clip: ClipSpec, config: IngestConfig, run: str | None) -> FetchedSubtitles:
     """The remote clip's source fetched (once: cached under its key)."""
     return fetch_subtitles(clip.source, _source_key(clip.source), config.cache_dir / "subtitles", config.fetch, run)
+
+
+def with_media_at_hand(clip: ClipSpec, row: dict[str, object], config: IngestConfig,
+                       run: str | None = None) -> dict[str, object] | None:
+    """The clip's ``clips`` row, its downloaded media fetched again where the cache no longer holds them.
+
+    A download lives in the cache (``--cache-dir``), and with a local warehouse the ``clips`` row names it
+    there: a cache cleared to free room (as a full disk's error advises) made every clip not yet through
+    alignment and faces a ``decode_error`` reject. Now its source is fetched again (whatever
+    ``--download-media`` says: the clip's media were downloaded before) and the row, for this run, names
+    the new file. ``None``: the source is unavailable now, and the clip waits. Media that are no download,
+    or are on object storage (copied again from there), and a fetch that fails for good leave the row
+    as it is, so the stage rejects it naming the missing file.
+    """
+    uri = str(row["video_uri"])
+    if not clip.is_remote or not Location.of(uri).is_local or Path(uri).exists():
+        return row
+    log.info("%s: %s is no longer in the cache; fetching %s again", clip.clip_id, uri, clip.source)
+    try:
+        fetched = _fetched(clip, replace(config, fetch=replace(config.fetch, download_media=True)), run)
+    except FetchUnavailable as exc:
+        log.warning("%s waits for a later run: its media are gone from the cache and %s is unavailable: %s",
+                    clip.clip_id, clip.source, exc)
+        return None
+    except FetchError:
+        return row
+    return row if fetched.media_path is None else {**row, "video_uri": str(fetched.media_path)}
 
 
 def _fetched_media(clip: ClipSpec, config: IngestConfig, run: str | None) -> Path | None:

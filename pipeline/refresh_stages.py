@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from pipeline.align import BATCH_ALIGNERS, Aligner, make_aligner
 from pipeline.faces_stage import ClipInput, FacesConfig, process_clip
-from pipeline.ingest import IngestConfig, align_batch, clip_row, histogram_row, subtitle_rows
+from pipeline.ingest import IngestConfig, align_batch, clip_row, histogram_row, subtitle_rows, with_media_at_hand
 from pipeline.stage import ClipResult, ClipWork, Reject, Stage
 from warehouse.location import Location
 
@@ -85,10 +85,17 @@ def compute_clips(batch: Sequence[ClipWork], settings: RefreshSettings) -> list[
     return [_result("clips", w.clip_id, clip_row(w.clip, settings.ingest, shared, settings.run)) for w in batch]
 
 
+def _clip_rows(batch: Sequence[ClipWork], settings: RefreshSettings) -> list[dict[str, object] | None]:
+    """Each clip's ``clips`` row with its media at hand (see :func:`with_media_at_hand`); ``None``: it waits."""
+    return [with_media_at_hand(w.clip, w.rows["clips"][0], settings.ingest, settings.run) for w in batch]
+
+
 def compute_align(batch: Sequence[ClipWork], settings: RefreshSettings) -> list[ClipResult | None]:
     aligner = worker_aligner(settings.aligner, settings.ingest.cue_pad_s)
-    return list(align_batch([w.rows["clips"][0] for w in batch], [w.rows["subtitles"] for w in batch],
-                            aligner, settings.ingest))
+    ready = [(w, row) for w, row in zip(batch, _clip_rows(batch, settings), strict=True) if row is not None]
+    results = align_batch([row for _, row in ready], [w.rows["subtitles"] for w, _ in ready], aligner, settings.ingest)
+    aligned = {r.clip_id: r for r in results}
+    return [aligned.get(w.clip_id) for w in batch]
 
 
 def compute_histograms(batch: Sequence[ClipWork], settings: RefreshSettings) -> list[ClipResult | None]:
@@ -97,8 +104,9 @@ def compute_histograms(batch: Sequence[ClipWork], settings: RefreshSettings) -> 
 
 
 def compute_faces(batch: Sequence[ClipWork], settings: RefreshSettings) -> list[ClipResult | None]:
-    return [process_clip(ClipInput.from_row(w.rows["clips"][0]), settings.warehouse, settings.faces,
-                         settings.ingest.cache_dir) for w in batch]
+    return [None if row is None else process_clip(ClipInput.from_row(row), settings.warehouse, settings.faces,
+                                                  settings.ingest.cache_dir)
+            for row in _clip_rows(batch, settings)]
 
 
 STAGES: tuple[Stage, ...] = (

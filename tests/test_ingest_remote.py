@@ -139,3 +139,32 @@ def test_a_clip_whose_site_is_rate_limited_waits_for_the_next_refresh(site: str,
     assert "waiting for subtitles: 1 (source unavailable; tried again next run)" in waited.lines()
     assert (again.waiting, again.subtitled, again.histograms, again.rejected_clips) == (0, 1, 1, 0)
     assert set(Warehouse(uri).read("subtitles")["kind"].to_pylist()) == {"manual"} and not waits.exists()
+
+
+def test_media_cleared_from_the_cache_are_fetched_again_not_rejected(site: str, tmp_path: Path) -> None:
+    """A local warehouse's ``clips`` rows name the downloads in the cache. Cleared to free room (as a full
+    disk's error advises) between the stages, they made the clip a ``decode_error`` reject at alignment and at
+    the faces stage; now each stage fetches the source again, even on a run without --download-media."""
+    from pipeline.refresh_stages import stage_named
+
+    segments = tmp_path / "segments.csv"
+    segments.write_text(f"clip_id,source,start_s,end_s,speaker_id\ntalk,{site},0,,speaker1\n")
+    fetch = FetchConfig(attempts=2, backoff_s=0.01, socket_timeout_s=5.0)
+    warehouse, clips = Warehouse(tmp_path / "wh"), load_corpus(segments)
+
+    def run(names: tuple[str, ...], download_media: bool) -> None:
+        config = IngestConfig(cache_dir=tmp_path / "cache", fetch=FetchConfig(**{**fetch.__dict__,
+                                                                                "download_media": download_media}))
+        run_stages(warehouse, clips, [stage_named(n) for n in names], RefreshSettings(warehouse.uri, ingest=config))
+
+    run(("subtitles", "clips"), download_media=True)
+    media = Path(warehouse.read("clips").to_pylist()[0]["video_uri"])
+    downloads = TalkSite.requests.count("/talk.mp4")
+    for names in (("align", "histograms"), ("faces",)):
+        media.unlink()  # the cache cleared
+        run(names, download_media=False)
+        assert warehouse.read("rejects").to_pylist() == []
+        assert TalkSite.requests.count("/talk.mp4") == downloads + 1 and media.is_file()
+        downloads += 1
+    assert warehouse.read("phoneme_histograms").to_pylist()[0]["n_phones"] > 20
+    assert warehouse.read("clip_spans")["clip_id"].to_pylist() == ["talk"]
