@@ -26,16 +26,10 @@ from pipeline.align import AlignedPhone, Aligner, AlignmentError, CueOutcome, Ut
 from pipeline.align.base import KEPT_STATUSES, ClipAlignment, ClipAudio, align_clips
 from pipeline.audio import SAMPLE_RATE, MediaError, decode_audio, probe_media
 from pipeline.corpus import ClipSpec
+from pipeline.fetch_errors import FetchError, FetchUnavailable
 from pipeline.phonemes import histogram, to_cmu39
 from pipeline.stage import ClipResult, Reject
-from pipeline.subtitle_fetch import (
-    FetchConfig,
-    FetchedSubtitles,
-    FetchError,
-    FetchUnavailable,
-    fetch_subtitles,
-    is_youtube_id,
-)
+from pipeline.subtitle_fetch import FetchConfig, FetchedSubtitles, fetch_subtitles, is_youtube_id
 from pipeline.subtitles import CueConfig, SubtitleError, prepare_cues, read_cues, speakable_words
 from warehouse.location import DEFAULT_CACHE_DIR, Location, copy_if_changed
 

@@ -16,11 +16,10 @@ manual track is rate-limited). ``<key>.waits.json`` counts the runs in a row
 that ended so; after ``FetchConfig.max_waits`` of them the next run settles for
 the best track that fetches, or gives up with a plain :class:`FetchError`.
 
-A site that refuses the video with an error page is told apart by yt-dlp's
-words for it (``_REFUSALS``): a rate limit or bot check waits as network errors
-do, without retries in the run; a removed or private video raises
-:class:`VideoUnavailable`, a sign-in-only one :class:`SignInRequired` (each its
-own rejects reason). ``FetchConfig.cookie_file`` signs in, through a private copy.
+What a failed request means is :mod:`pipeline.fetch_errors`' to say: a site
+refusing the video (a rate limit waits, a removed or sign-in-only video has its
+own rejects reason), a full disk (the run stops). ``FetchConfig.cookie_file``
+signs in, through a private copy.
 
 Automatic captions: YouTube lists the speech recogniser's own track as
 ``<lang>-orig`` and machine translations under plain language codes. When an
@@ -32,7 +31,6 @@ from the German subtitles); they do not count either.
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import json
 import logging
@@ -47,6 +45,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
+from pipeline.fetch_errors import (
+    FetchError,
+    FetchUnavailable,
+    NoEnglishSubtitles,
+    final_error,
+    first_line,
+    is_network_error,
+)
 from pipeline.subtitles import SubtitleError, parse_cues
 
 if TYPE_CHECKING:
@@ -57,51 +63,6 @@ T = TypeVar("T")
 
 SUBTITLE_EXTS: tuple[str, ...] = ("vtt", "srt")
 _YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
-
-
-class FetchError(RuntimeError):
-    """Subtitles could not be fetched; ``reason`` is the stable rejects-table reason."""
-
-    reason = "fetch_failed"
-
-
-class FetchUnavailable(FetchError):
-    """Network errors outlasted the retries (an outage, a rate limit): a later run may fetch the source.
-
-    A caller that cannot wait treats it as any :class:`FetchError`.
-    """
-
-
-class NoEnglishSubtitles(FetchError):
-    """The source has neither manual nor automatic English subtitles."""
-
-    reason = "no_english_subtitles"
-
-
-class VideoUnavailable(FetchError):
-    """The site says the video is gone or not shown here: removed, private, its account closed, or blocked
-    in this country. Apart from other fetch failures, so a retry of those does not ask for it again."""
-
-    reason = "video_unavailable"
-
-
-class SignInRequired(FetchError):
-    """The site shows the video only to a signed-in viewer (age-restricted, members only): a cookies file
-    of an account that may see it gets it (``FetchConfig.cookie_file``)."""
-
-    reason = "sign_in_required"
-
-
-# What yt-dlp's extractors say when a site refuses a video, checked in this order (a bot check also asks to
-# sign in). Rate limits and bot checks answer with an error page, not a network error: they pass, so the
-# source waits (FetchUnavailable); asking again within the run only prolongs them.
-_REFUSALS: tuple[tuple[re.Pattern[str], type[FetchError]], ...] = (
-    (re.compile(r"try again later|rate.limit|not a bot|captcha|too many requests", re.I), FetchUnavailable),
-    (re.compile(r"video unavailable|private video|has been removed|no longer available|has been terminated"
-                r"|not available in your country|not made this video available", re.I), VideoUnavailable),
-    (re.compile(r"sign in|age.restricted|members.only|join this channel|registered users|--cookies", re.I),
-     SignInRequired),
-)
 
 
 @dataclass(frozen=True)
@@ -200,35 +161,6 @@ def _translations_of(manual: dict[str, Any], lang: str) -> set[str]:
     """Automatic-caption keys that are machine translations of a manual track into ``lang``: yt-dlp names
     them ``<to>-<from>``, so without them an ``en-de`` track would pass for English captions of the video."""
     return {f"{lang}-{key}" for key in manual}
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """``exc`` and what caused it, outermost first (yt-dlp wraps the error it met in ``DownloadError``)."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        yield seen
-        seen = getattr(seen, "cause", None) or seen.__cause__ or (
-            seen.exc_info[1] if getattr(seen, "exc_info", None) else None)
-
-
-def _is_network_error(exc: BaseException) -> bool:
-    from yt_dlp.networking.exceptions import HTTPError, TransportError
-
-    for seen in _causes(exc):
-        if isinstance(seen, HTTPError):
-            return seen.status >= 500 or seen.status == 429
-        if isinstance(seen, (TransportError, TimeoutError, ConnectionError)):
-            return True
-    return False
-
-
-def _refusal(exc: BaseException) -> type[FetchError] | None:
-    """The kind of refusal a site's error page means (see ``_REFUSALS``), or ``None`` for another error."""
-    from yt_dlp.utils import GeoRestrictedError
-
-    if any(isinstance(seen, GeoRestrictedError) for seen in _causes(exc)):
-        return VideoUnavailable
-    return next((kind for pattern, kind in _REFUSALS if pattern.search(str(exc))), None)
 
 
 class _Logger:
@@ -382,11 +314,10 @@ def _with_retries(call: Callable[[], T], source: str, config: FetchConfig, track
     """``call()``, tried again after network errors, ``config.attempts`` times in all, waiting longer each time.
 
     Raises:
-        OSError: no room on this machine to store a download (a full disk, a quota): raised as it is, so the
-            run stops instead of rejecting every clip after it; nothing is rejected, a rerun goes on.
-        FetchUnavailable: the last network error; its message starts with the label of the ``track``
-            fetched (the source's failure lists them), else with ``source``.
-        FetchError: any other error, at once; its message starts the same way.
+        OSError: no room on this machine to store a download (see :func:`final_error`).
+        FetchUnavailable: the last network error, or a rate limit at once; its message starts with the label
+            of the ``track`` fetched (the source's failure lists them), else with ``source``.
+        FetchError: any other error, at once (a refusal as its own kind); its message starts the same way.
     """
     what, retrying = (source, source) if track is None else (track.label, f"{source}: {track.label}")
     delay = config.backoff_s
@@ -396,31 +327,19 @@ def _with_retries(call: Callable[[], T], source: str, config: FetchConfig, track
         except FetchError:
             raise
         except Exception as exc:  # yt-dlp raises DownloadError wrapping anything
-            full = next((c for c in _causes(exc) if isinstance(c, OSError) and c.errno in _NO_ROOM), None)
-            if full is not None:  # not the source's fault: every clip after it would be rejected the same way
-                raise OSError(full.errno, f"{what}: no room to store the download ({full.strerror}): free some "
-                                          "under the cache folder (--cache-dir) and run again") from exc
-            network, refusal = _is_network_error(exc), _refusal(exc)
-            if refusal is not None and not network:
-                raise refusal(f"{what}: refused: {_first_line(exc)}{_HINTS.get(refusal, '')}") from exc
+            final = final_error(exc, what)
+            if final is not None:
+                raise final from exc
+            network = is_network_error(exc)
             if not network or attempt == config.attempts:
                 error = FetchUnavailable if network else FetchError
                 raise error(f"{what}: {'network error' if network else 'cannot read'} "
-                            f"after {attempt} attempt(s): {_first_line(exc)}") from exc
+                            f"after {attempt} attempt(s): {first_line(exc)}") from exc
             log.info("%s: network error (attempt %d of %d), retrying in %.1fs",
                      retrying, attempt, config.attempts, delay)
             time.sleep(delay)
             delay *= 2
     raise AssertionError("unreachable: attempts >= 1")
-
-
-_NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})  # a full disk, a quota, a file size limit
-
-_HINTS = {SignInRequired: " (talkface refresh --cookies FILE: a cookies file of an account that may see it)"}
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).removeprefix("ERROR: ").splitlines()[0][:300]
 
 
 def _refuse_web_page(content: bytes, what: str) -> None:
