@@ -7,6 +7,8 @@ runner: threads, or Dask workers that share nothing but object storage;
 writes in the flow process), ``selection_flow`` selects, reports and
 announces, ``training_flow`` trains on an announced selection, ``deployments``
 wires them with a schedule and triggers, ``demo`` runs all three offline.
+``ingest_options`` holds the refresh's options, shared by ``talkface refresh``
+and ``talkface deploy`` (the scheduled refresh runs with them).
 """
 
 import os
