@@ -219,14 +219,15 @@ class Figure:
 def run_stage(client: Client, stage: Stage, warehouse: Warehouse, clips: list, settings: RefreshSettings) -> Figure:
     """Submit every task the stage still needs, write the results batch after batch; measure it."""
     from flows.batches import run_in_batches
-    from pipeline.stage import pending, read_work, write_results
+    from pipeline.stage import batch_together, pending, read_work, write_results
 
     (workers, local), wall = cluster_cpu(client), time.perf_counter()
     todo = set(pending(warehouse, stage, [c.clip_id for c in clips]))
     work = read_work(warehouse, stage, [c for c in clips if c.clip_id in todo])
     run_in_batches(stage.name, work, settings.ingest.batch_size,
                    submit=lambda task: client.submit(_compute, stage.name, task, settings, pure=False),
-                   write=lambda results: write_results(warehouse, stage, results), task_size=settings.task_size(stage))
+                   write=lambda results: write_results(warehouse, stage, results), task_size=settings.task_size(stage),
+                   together=batch_together(stage))
     workers_after, local_after = cluster_cpu(client)
     return Figure(stage.name, len(todo), time.perf_counter() - wall, workers_after - workers, local_after - local)
 

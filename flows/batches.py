@@ -26,9 +26,11 @@ Result = TypeVar("Result")
 
 def run_in_batches(label: str, items: Sequence[Item], batch_size: int,
                    submit: Callable[[list[Item]], PrefectFuture[list[Result]]],
-                   write: Callable[[list[Result]], None], progress: bool = False, task_size: int | None = None) -> int:
+                   write: Callable[[list[Result]], None], progress: bool = False, task_size: int | None = None,
+                   together: Callable[[Item], object] | None = None) -> int:
     """Submit every task of ``items`` (``task_size`` each, default a whole batch), then write each
-    batch's results (its tasks' lists, joined) in submission order.
+    batch's results (its tasks' lists, joined) in submission order. Items alike in ``together`` go in one
+    batch (:func:`pipeline.stage.in_batches`).
 
     A batch whose computation raised fails the flow when its result is read:
     per-clip problems never raise (they become rejects), so an exception here
@@ -39,7 +41,7 @@ def run_in_batches(label: str, items: Sequence[Item], batch_size: int,
     """
     from tqdm import tqdm
 
-    batches = in_batches(items, batch_size)
+    batches = in_batches(items, batch_size, together)
     futures = [[submit(task) for task in in_batches(batch, task_size or batch_size)] for batch in batches]
     with tqdm(total=len(items), desc=f"{label:>10}", unit="clip", disable=not progress or not items) as bar:
         for batch, tasks in zip(batches, futures, strict=True):

@@ -45,7 +45,7 @@ from pipeline.faces_stage import FacesConfig
 from pipeline.fingerprint import batch_key
 from pipeline.ingest import IngestConfig
 from pipeline.refresh_stages import STAGES, RefreshSettings, stage_named, worker_aligner
-from pipeline.stage import ClipResult, ClipWork, Stage, pending, read_work, write_results
+from pipeline.stage import ClipResult, ClipWork, Stage, batch_together, pending, read_work, write_results
 from pipeline.summary import Summary, summarize
 from warehouse.store import Warehouse
 
@@ -100,6 +100,7 @@ def run_stage(stage: Stage, clips: list[ClipSpec], warehouse: Warehouse, setting
         submit=lambda batch: compute_task.submit(stage.name, batch, settings),
         write=lambda results: write_task(warehouse, stage.name, results),
         progress=progress, task_size=settings.task_size(stage),
+        together=batch_together(stage),
     )
 
 

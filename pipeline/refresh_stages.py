@@ -112,8 +112,9 @@ def compute_faces(batch: Sequence[ClipWork], settings: RefreshSettings) -> list[
 STAGES: tuple[Stage, ...] = (
     # not cached: a remote clip that waited for its source must be fetched again next run, not answered with the
     # cached wait for 7 days; fetches are cached on disk (<key>.subs.json) and parsing is cheap
-    Stage("subtitles", (), ("subtitles",), compute_subtitles, cacheable=False),
-    Stage("clips", (), ("clips",), compute_clips, cacheable=False),  # copies media under a remote warehouse
+    Stage("subtitles", (), ("subtitles",), compute_subtitles, cacheable=False, whole_sources=True),
+    # copies media under a remote warehouse
+    Stage("clips", (), ("clips",), compute_clips, cacheable=False, whole_sources=True),
     Stage("align", ("clips", "subtitles"), ("cue_outcomes", "phone_alignments"), compute_align, spread=True),
     Stage("histograms", ("phone_alignments", "cue_outcomes"), ("phoneme_histograms",), compute_histograms),
     Stage("faces", ("clips", "phoneme_histograms"), ("poses", "feature_shards", "clip_spans"), compute_faces,

@@ -24,6 +24,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -33,6 +34,7 @@ from warehouse.store import Warehouse
 from warehouse.tables import table_spec
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,9 @@ class Stage:
     # otherwise on a later run with the same inputs (a clip waiting for an unavailable source)
     cacheable: bool = True
     spread: bool = False  # costly per clip: a batch is computed as tasks of a few clips, spread over workers
+    # fetches per source: a batch holds every pending clip of a source, so that two batches on two workers
+    # never both download it (the segments of one video either side of a batch boundary did)
+    whole_sources: bool = False
 
     @property
     def output(self) -> str:
@@ -143,11 +148,32 @@ def write_results(warehouse: Warehouse, stage: Stage, results: Sequence[ClipResu
                                                          schema=table_spec("rejects").schema))
 
 
-def in_batches(items: Sequence, size: int) -> list[list]:
-    """``items`` cut into consecutive lists of at most ``size``."""
+def in_batches(items: Sequence[T], size: int, together: Callable[[T], object] | None = None) -> list[list[T]]:
+    """``items`` cut into consecutive lists of at most ``size``.
+
+    With ``together``, the items alike in ``together(item)`` go in one list (in the order each first comes),
+    lists being filled with whole groups; a group larger than ``size`` is a list of its own.
+    """
     if size < 1:  # a negative size would cut nothing and silently compute nothing
         raise ValueError(f"batch or task size must be at least 1, got {size}")
-    return [list(items[i:i + size]) for i in range(0, len(items), size)]
+    if together is None:
+        return [list(items[i:i + size]) for i in range(0, len(items), size)]
+    groups: dict[object, list[T]] = {}
+    for item in items:
+        groups.setdefault(together(item), []).append(item)
+    batches: list[list[T]] = []
+    for group in groups.values():
+        if batches and len(batches[-1]) + len(group) <= size:
+            batches[-1] += group
+        else:
+            batches.append(list(group))
+    return batches
+
+
+def batch_together(stage: Stage) -> Callable[[ClipWork], object] | None:
+    """What the clips a batch of ``stage`` keeps together share (:func:`in_batches`): their source for a stage
+    that fetches per source (``Stage.whole_sources``), else nothing."""
+    return (lambda work: work.clip.source) if stage.whole_sources else None
 
 
 def run_stages(warehouse: Warehouse, clips: Sequence[ClipSpec], stages: Sequence[Stage], settings: object,
@@ -155,6 +181,6 @@ def run_stages(warehouse: Warehouse, clips: Sequence[ClipSpec], stages: Sequence
     """Every stage over the clips that need it, in this process, batch after batch (no Prefect)."""
     by_id = {c.clip_id: c for c in clips}
     for stage in stages:
-        todo = [by_id[c] for c in pending(warehouse, stage, list(by_id))]
-        for batch in in_batches(todo, batch_size):
-            write_results(warehouse, stage, stage.compute(read_work(warehouse, stage, batch), settings))
+        work = read_work(warehouse, stage, [by_id[c] for c in pending(warehouse, stage, list(by_id))])
+        for batch in in_batches(work, batch_size, batch_together(stage)):
+            write_results(warehouse, stage, stage.compute(batch, settings))

@@ -115,6 +115,22 @@ def test_the_refresh_stages_and_their_settings_cross_process_boundaries():
             in_batches(list(range(5)), size)
 
 
+def test_batches_of_a_stage_that_fetches_per_source_keep_each_source_whole(tmp_path):
+    """Segments of one video either side of a batch boundary went to two batches, computed on two workers
+    that both downloaded the video. The stages that fetch now keep a source's clips in one batch."""
+    assert in_batches(list("aabbbca"), 3, together=str) == [["a", "a", "a"], ["b", "b", "b"], ["c"]]
+    assert in_batches(list("abbbbc"), 3, together=str) == [["a"], ["b", "b", "b", "b"], ["c"]]  # a big group alone
+    assert in_batches(list("abc"), 2, together=str) == [["a", "b"], ["c"]]
+    sources = ["v1", "v1", "v2", "v2", "v2", "v1"]  # a segment list need not hold a video's clips together
+    clips = [ClipSpec(f"c{i}", source) for i, source in enumerate(sources)]
+    seen: list[list[str]] = []
+    fetching = Stage("fetch", (), ("subtitles",), lambda batch, _: seen.append([w.clip.source for w in batch]) or [
+        ClipResult(w.clip_id, {"subtitles": [cue(w.clip_id, 0)]}) for w in batch], whole_sources=True)
+    run_stages(Warehouse(tmp_path / "wh"), clips, [fetching], None, batch_size=4)
+    assert seen == [["v1", "v1", "v1"], ["v2", "v2", "v2"]]
+    assert [s.whole_sources for s in STAGES] == [True, True, False, False, False]  # subtitles and clips fetch
+
+
 def test_a_batch_is_computed_as_tasks_on_parallel_workers_and_written_once_in_order():
     from concurrent.futures import ThreadPoolExecutor
 
