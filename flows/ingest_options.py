@@ -36,6 +36,11 @@ _OPTIONS = (
                  help="With --download-media: download video at this height or less (the nearest above where a "
                       "source has none), H.264 first. The faces stage cuts 112-px crops, and decoding is the "
                       "costliest part of an HD clip (a 1080p frame about 2.5 720p ones); 0 = the best a site has."),
+    click.option("--prune-downloads/--keep-downloads", default=False, show_default=True,
+                 help="After the run, remove the downloaded media of sources whose clips are all done (a span "
+                      "written, or rejected); the subtitles stay. A clip retried later fetches its source again, "
+                      "unless the site has removed the video since. Downloads are most of the cache (an hour "
+                      "of 720p video is about 0.7 GB)."),
     click.option("--cookies", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE",
                  help="A Netscape cookies file (as yt-dlp's --cookies takes) of an account that may see the "
                       "videos a site shows only when signed in (age-restricted, members only, past a bot "
@@ -69,15 +74,15 @@ def ingest_options(command: F) -> F:
     return face_filter_options(command)
 
 
-def ingest_settings(cache_dir: Path, download_media: bool, max_height: int, cookies: Path | None,
-                    min_coverage: float, cue_pad: float, pin_core: bool, batch_size: int, task_size: int,
-                    **face_filter: Any) -> tuple[IngestConfig, FacesConfig]:
+def ingest_settings(cache_dir: Path, download_media: bool, max_height: int, prune_downloads: bool,
+                    cookies: Path | None, min_coverage: float, cue_pad: float, pin_core: bool, batch_size: int,
+                    task_size: int, **face_filter: Any) -> tuple[IngestConfig, FacesConfig]:
     """The refresh's configuration from the values of :func:`ingest_options`."""
     from pipeline.ingest import IngestConfig
 
     base = IngestConfig()
     config = replace(base, cache_dir=cache_dir, batch_size=batch_size, task_size=task_size,
-                     min_coverage=min_coverage, cue_pad_s=cue_pad,
+                     min_coverage=min_coverage, cue_pad_s=cue_pad, prune_downloads=prune_downloads,
                      fetch=replace(base.fetch, download_media=download_media, max_height=max_height,
                                    cookie_file=str(cookies.resolve()) if cookies else None))
     return config, faces_config(**face_filter, pin_core=pin_core)

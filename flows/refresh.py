@@ -33,6 +33,7 @@ Runs in Prefect's embedded (ephemeral) mode by default; set
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from prefect import flow, task
@@ -43,10 +44,20 @@ from flows.batches import IO_RETRIES, run_in_batches
 from pipeline.corpus import ClipSpec, load_corpus
 from pipeline.faces_stage import FacesConfig
 from pipeline.fingerprint import batch_key
-from pipeline.ingest import IngestConfig
+from pipeline.ingest import IngestConfig, Pruned, prune_downloads
 from pipeline.refresh_stages import STAGES, RefreshSettings, stage_named, worker_aligner
-from pipeline.stage import ClipResult, ClipWork, Stage, batch_together, pending, read_work, write_results
+from pipeline.stage import (
+    ClipResult,
+    ClipWork,
+    Stage,
+    batch_together,
+    done_clips,
+    pending,
+    read_work,
+    write_results,
+)
 from pipeline.summary import Summary, summarize
+from warehouse.location import Location
 from warehouse.store import Warehouse
 
 CACHE_FOR = timedelta(days=7)
@@ -91,6 +102,12 @@ def write_task(warehouse: Warehouse, stage: str, results: list[ClipResult | None
     write_results(warehouse, stage_named(stage), results)
 
 
+@task(cache_policy=NO_CACHE, **IO_RETRIES)
+def prune_task(warehouse: Warehouse, clips: list[ClipSpec], config: IngestConfig) -> Pruned:
+    """The downloads of sources whose clips are all done, removed (``--prune-downloads``)."""
+    return prune_downloads(done_clips(warehouse, STAGES), clips, config, Location.of(warehouse.uri))
+
+
 def run_stage(stage: Stage, clips: list[ClipSpec], warehouse: Warehouse, settings: RefreshSettings,
               progress: bool) -> int:
     """Run one stage over the clips it has not seen yet; returns how many it processed."""
@@ -122,4 +139,5 @@ def refresh(corpus: str, warehouse_uri: str, aligner_name: str = "pocketsphinx",
     clips = load_corpus_task(corpus)
     for stage in STAGES:
         run_stage(stage, clips, warehouse, settings, progress)
-    return summarize(warehouse, [c.clip_id for c in clips])
+    summary = summarize(warehouse, [c.clip_id for c in clips])
+    return replace(summary, pruned=prune_task(warehouse, clips, config)) if config.prune_downloads else summary

@@ -29,7 +29,7 @@ from pipeline.corpus import ClipSpec
 from pipeline.fetch_errors import FetchError, FetchUnavailable
 from pipeline.phonemes import histogram, to_cmu39
 from pipeline.stage import ClipResult, Reject
-from pipeline.subtitle_fetch import FetchConfig, FetchedSubtitles, fetch_subtitles, is_youtube_id
+from pipeline.subtitle_fetch import FetchConfig, FetchedSubtitles, fetch_subtitles, is_youtube_id, saved_media
 from pipeline.subtitles import CueConfig, SubtitleError, prepare_cues, read_cues, speakable_words
 from warehouse.location import DEFAULT_CACHE_DIR, Location, copy_if_changed
 
@@ -47,6 +47,7 @@ class IngestConfig:
     task_size: int = 1  # clips per compute task of a costly stage (alignment, faces), spread over the workers
     min_coverage: float = 0.5  # reject a clip whose kept cues hold less of its caption words
     cue_pad_s: float = 0.5  # the aligner searches this far beyond a cue's caption times
+    prune_downloads: bool = False  # after a refresh, remove the downloads of sources whose clips are all done
 
 
 def local_file(uri: str | Path, config: IngestConfig) -> Path:
@@ -110,7 +111,7 @@ def clip_row(clip: ClipSpec, config: IngestConfig, shared: Location | None = Non
     if clip.start_s >= info.duration_s:
         return _segment_past_end(clip, media, info.duration_s)
     if downloaded and shared is not None and not shared.is_local:
-        media = share_media(Path(media), shared.join("media", f"{_source_key(clip.source)}{Path(media).suffix}"))
+        media = share_media(Path(media), _shared_copy(shared, clip.source, Path(media)))
     return {"clip_id": clip.clip_id, "speaker_id": clip.speaker_id, "source": clip.source,
             "video_uri": str(media), "start_s": clip.start_s,
             "end_s": clip.end_s if clip.end_s is not None else info.duration_s,
@@ -255,6 +256,11 @@ def _source_key(source: str) -> str:
     return safe_id(f"{tail}-{hashlib.sha1(source.encode()).hexdigest()[:10]}")
 
 
+def _shared_copy(shared: Location, source: str, download: Path) -> Location:
+    """Where the download of ``source`` is shared under a warehouse on object storage."""
+    return shared.join("media", f"{_source_key(source)}{download.suffix}")
+
+
 def share_media(path: Path, target: Location) -> str:
     """Copy a downloaded media file to ``target`` (once: a copy of the same size is kept); returns its URI."""
     copy_if_changed(Location.of(path), target)
@@ -274,12 +280,13 @@ def with_media_at_hand(clip: ClipSpec, row: dict[str, object], config: IngestCon
     there: a cache cleared to free room (as a full disk's error advises) made every clip not yet through
     alignment and faces a ``decode_error`` reject. Now its source is fetched again (whatever
     ``--download-media`` says: the clip's media were downloaded before) and the row, for this run, names
-    the new file. ``None``: the source is unavailable now, and the clip waits. Media that are no download,
-    or are on object storage (copied again from there), and a fetch that fails for good leave the row
-    as it is, so the stage rejects it naming the missing file.
+    the new file; so for its copy shared under a warehouse on object storage (removed by
+    :func:`prune_downloads`). ``None``: the source is unavailable now, and the clip waits. Media that are
+    no download, and a fetch that fails for good, leave the row as it is, so the stage rejects it naming
+    the missing file.
     """
     uri = str(row["video_uri"])
-    if not clip.is_remote or not Location.of(uri).is_local or Path(uri).exists():
+    if not clip.is_remote or Location.of(uri).size() is not None:
         return row
     log.info("%s: %s is no longer in the cache; fetching %s again", clip.clip_id, uri, clip.source)
     try:
@@ -291,6 +298,50 @@ def with_media_at_hand(clip: ClipSpec, row: dict[str, object], config: IngestCon
     except FetchError:
         return row
     return row if fetched.media_path is None else {**row, "video_uri": str(fetched.media_path)}
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """What :func:`prune_downloads` removed."""
+
+    sources: int = 0
+    files: int = 0
+    bytes: int = 0
+
+
+def prune_downloads(done: set[str], clips: Sequence[ClipSpec], config: IngestConfig,
+                    shared: Location | None = None) -> Pruned:
+    """Remove the downloads no clip needs any more: a source's, once every clip cut from it is ``done``.
+
+    Downloads are the largest part of the cache (an hour of 720p video is about 0.7 GB) and were never
+    removed. The file in the cache goes, and its copy under ``shared`` (a warehouse on object storage);
+    the fetched subtitles stay. Nothing is lost for good: a stage that needs the media again (a reject
+    retried) fetches the source again (:func:`with_media_at_hand`), unless the site has removed the
+    video since.
+
+    Args:
+        done: the clips no stage will look at again unless asked (a span written, or a reject).
+        clips: the corpus; clips with local media are never touched.
+    """
+    by_source: dict[str, list[str]] = {}
+    for clip in clips:
+        if clip.is_remote:
+            by_source.setdefault(clip.source, []).append(clip.clip_id)
+    pruned = Pruned()
+    for source, ids in by_source.items():
+        download = saved_media(config.cache_dir / "subtitles", _source_key(source))
+        if download is None or not done.issuperset(ids):
+            continue
+        files = [Location.of(download)]
+        if shared is not None and not shared.is_local:
+            files.append(_shared_copy(shared, source, download))
+        sizes = [f.size() for f in files]
+        for f in files:
+            f.delete()
+        log.info("%s: its %d clip(s) are done; removed %s", source, len(ids), ", ".join(f.uri for f in files))
+        pruned = Pruned(pruned.sources + 1, pruned.files + sum(n is not None for n in sizes),
+                        pruned.bytes + sum(n or 0 for n in sizes))
+    return pruned
 
 
 def _fetched_media(clip: ClipSpec, config: IngestConfig, run: str | None) -> Path | None:

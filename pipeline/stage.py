@@ -115,6 +115,11 @@ def pending(warehouse: Warehouse, stage: Stage, clip_ids: Sequence[str]) -> list
     return [c for c in clip_ids if c not in done and all(c in have for have in ready)]
 
 
+def done_clips(warehouse: Warehouse, stages: Sequence[Stage]) -> set[str]:
+    """Clips no stage takes again unless asked to: written by the last of ``stages``, or rejected by any."""
+    return _clip_ids(warehouse, stages[-1].output) | _clip_ids(warehouse, "rejects")
+
+
 def read_work(warehouse: Warehouse, stage: Stage, clips: Sequence[ClipSpec]) -> list[ClipWork]:
     """Each clip's rows of the stage's input tables (one read per table for the whole batch)."""
     ids = [c.clip_id for c in clips]

@@ -281,6 +281,12 @@ def _read_json(path: Path, parse: Callable[[Any], T]) -> T | None:
         return None
 
 
+def saved_media(out_dir: Path, key: str) -> Path | None:
+    """The media file a fetch of ``key`` saved in ``out_dir``, while it is still there."""
+    fetched = _read_record(out_dir / f"{key}.subs.json", FetchConfig())
+    return None if fetched is None else fetched.media_path
+
+
 def _read_record(record: Path, config: FetchConfig) -> FetchedSubtitles | None:
     """The fetch ``record`` describes, or ``None`` to fetch again: no record, an unreadable one, or one
     without the media now wanted."""

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.align.base import CUE_STATUSES, KEPT_STATUSES
+from pipeline.ingest import Pruned
 from warehouse.store import Warehouse
 
 
@@ -27,6 +28,7 @@ class Summary:
     word_coverage: float | None = None  # caption words aligned in kept cues / caption words
     spans: int = 0  # clips with a valid face span and a feature shard
     waiting: int = 0  # clips with neither subtitles nor a subtitles reject: their source was unavailable
+    pruned: Pruned | None = None  # downloads removed after the run (--prune-downloads)
 
     def lines(self) -> list[str]:
         out = [f"clips in: {self.clips_in}", f"with subtitles: {self.subtitled}"]
@@ -41,6 +43,9 @@ class Summary:
         if self.rejected:
             out.append("  (`talkface rejects --list` says why, clip by clip; "
                        "`--retry` has the next refresh try them again)")
+        if self.pruned is not None:
+            out.append(f"downloads removed: {self.pruned.files} file(s) of {self.pruned.sources} source(s) whose "
+                       f"clips are all done, {self.pruned.bytes / 1e6:.1f} MB")
         return out
 
 

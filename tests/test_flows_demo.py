@@ -274,6 +274,7 @@ def test_the_scheduled_refresh_runs_with_the_refresh_options_deploy_was_given(tm
 def test_a_bad_clip_is_rejected_but_a_stage_that_cannot_run_fails_the_flow(tmp_path: Path, prefect_api):
     from flows.refresh import refresh
     from pipeline.demo_corpus import build_demo_corpus
+    from pipeline.ingest import IngestConfig, Pruned
     from warehouse.store import Warehouse
 
     corpus = tmp_path / "corpus"
@@ -281,9 +282,10 @@ def test_a_bad_clip_is_rejected_but_a_stage_that_cannot_run_fails_the_flow(tmp_p
     (corpus / "broken.mp4").write_bytes(b"not a video at all")
     shutil.copy(good.with_suffix(".en.vtt"), corpus / "broken.en.vtt")
 
-    summary = refresh(str(corpus), str(tmp_path / "ok"))
+    summary = refresh(str(corpus), str(tmp_path / "ok"), config=IngestConfig(prune_downloads=True))
     assert (summary.clips_in, summary.histograms) == (2, 1)
     assert summary.rejected == {"clips: bad_media": 1}
+    assert summary.pruned == Pruned() and "downloads removed: 0 file(s) of 0 source(s)" in summary.lines()[-1]
     assert Warehouse(tmp_path / "ok").read("clip_spans")["clip_id"].to_pylist() == [good.stem]
 
     state = refresh(str(corpus), str(tmp_path / "no-mfa"), aligner_name="mfa", return_state=True)

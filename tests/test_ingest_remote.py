@@ -168,3 +168,55 @@ def test_media_cleared_from_the_cache_are_fetched_again_not_rejected(site: str, 
         downloads += 1
     assert warehouse.read("phoneme_histograms").to_pylist()[0]["n_phones"] > 20
     assert warehouse.read("clip_spans")["clip_id"].to_pylist() == ["talk"]
+
+
+def test_downloads_of_finished_sources_are_pruned_and_fetched_again_for_a_retry(site: str, tmp_path: Path) -> None:
+    """Downloads were never removed: with a corpus of long videos they fill the disk. --prune-downloads removes a
+    source's once all its clips are done (here: rejected by a faces filter set too tight); retrying the
+    reject with a looser filter fetches the source again and cuts the span."""
+    from pipeline.faces_stage import FacesConfig
+    from pipeline.ingest import Pruned, prune_downloads
+    from pipeline.refresh_stages import STAGES, stage_named
+    from pipeline.spans import SpanConfig
+    from pipeline.stage import done_clips
+
+    segments = tmp_path / "segments.csv"
+    segments.write_text(f"clip_id,source,start_s,end_s,speaker_id\ntalk,{site},0,,speaker1\n")
+    config = IngestConfig(cache_dir=tmp_path / "cache", prune_downloads=True, fetch=FetchConfig(
+        attempts=2, backoff_s=0.01, socket_timeout_s=5.0, download_media=True))
+    warehouse, clips = Warehouse(tmp_path / "wh"), load_corpus(segments)
+    tight = RefreshSettings(warehouse.uri, ingest=config, faces=FacesConfig(span=SpanConfig(min_frames=10_000)))
+    run_stages(warehouse, clips, STAGES, tight)
+    assert [(r["stage"], r["reason"]) for r in warehouse.read("rejects").to_pylist()] == [("faces", "too_short")]
+    media = Path(warehouse.read("clips").to_pylist()[0]["video_uri"])
+    size, downloads = media.stat().st_size, TalkSite.requests.count("/talk.mp4")
+
+    assert prune_downloads(done_clips(warehouse, STAGES), clips, config) == Pruned(1, 1, size)
+    assert not media.exists() and [p.suffix for p in media.parent.glob("*.vtt")] == [".vtt"]  # subtitles stay
+    assert prune_downloads(done_clips(warehouse, STAGES), clips, config) == Pruned()
+
+    warehouse.delete("rejects", {"stage": ["faces"]})  # talkface rejects --stage faces --retry
+    run_stages(warehouse, clips, [stage_named("faces")], RefreshSettings(warehouse.uri, ingest=config))
+    assert warehouse.read("clip_spans")["clip_id"].to_pylist() == ["talk"] and warehouse.read("rejects").num_rows == 0
+    assert TalkSite.requests.count("/talk.mp4") == downloads + 1
+
+
+def test_a_pruned_shared_copy_on_an_object_store_is_fetched_again(site: str, tmp_path: Path, s3_env,
+                                                                  request) -> None:
+    """Under a warehouse on S3 the shared copy goes too, and a stage that needs it fetches the source again."""
+    from pipeline.ingest import prune_downloads
+    from pipeline.refresh_stages import stage_named
+    from warehouse.location import Location
+
+    segments = tmp_path / "segments.csv"
+    segments.write_text(f"clip_id,source,start_s,end_s,speaker_id\ntalk,{site},0,,speaker1\n")
+    config = IngestConfig(cache_dir=tmp_path / "cache", fetch=FetchConfig(attempts=2, backoff_s=0.01,
+                                                                          socket_timeout_s=5.0, download_media=True))
+    warehouse, clips = Warehouse(f"s3://talkface/{request.node.name}"), load_corpus(segments)
+    settings = RefreshSettings(warehouse.uri, ingest=config)
+    run_stages(warehouse, clips, [stage_named("subtitles"), stage_named("clips")], settings)
+    assert prune_downloads({"talk"}, clips, config, Location.of(warehouse.uri)).files == 2
+    assert list(warehouse.location.join("media").file_sizes()) == []
+    run_stages(warehouse, clips, [stage_named("align"), stage_named("histograms")], settings)
+    assert warehouse.read("phoneme_histograms")["clip_id"].to_pylist() == ["talk"]
+    assert warehouse.read("rejects").num_rows == 0

@@ -115,6 +115,14 @@ class Location:
         info = filesystem.get_file_info(path)
         return info.size if info.type == fs.FileType.File else None
 
+    def delete(self) -> None:
+        """Remove the file here; nothing when there is none."""
+        from pyarrow import fs
+
+        filesystem, path = self.filesystem()
+        if filesystem.get_file_info(path).type == fs.FileType.File:
+            filesystem.delete_file(path)
+
     def read_bytes(self) -> bytes:
         """The whole file (``OSError`` naming it when it is missing or unreadable)."""
         if self.is_local:
