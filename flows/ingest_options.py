@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., object])
 
-_OPTIONS = (
+_OPTIONS = (  # fetching and alignment; then the face filter's (pipeline.face_options), then _RUNNING
     click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
                  default=DEFAULT_CACHE_DIR, show_default=True,
                  help="Where fetched subtitles (and media, with --download-media) are kept per source, "
@@ -52,6 +52,8 @@ _OPTIONS = (
                       "in this run; clips aligned before keep their outcome."),
     click.option("--cue-pad", type=click.FloatRange(0.0, 5.0), default=0.5, show_default=True, metavar="SECONDS",
                  help="How far the aligner searches beyond a cue's caption times (caption times are hints)."),
+)
+_RUNNING = (
     click.option("--pin-core/--no-pin-core", default=True, show_default=True,
                  help="Track each clip's face on one free CPU core, so that the face mesh's threads "
                       "hand frames over on one core (less CPU and faster; docs/faces.md). Cores are "
@@ -69,9 +71,12 @@ _OPTIONS = (
 def ingest_options(command: F) -> F:
     """Add the refresh's options (the face filter's among them) to ``command``; it receives them as keyword
     arguments for :func:`ingest_settings`."""
+    for option in reversed(_RUNNING):
+        command = option(command)
+    command = face_filter_options(command)
     for option in reversed(_OPTIONS):
         command = option(command)
-    return face_filter_options(command)
+    return command
 
 
 def ingest_settings(cache_dir: Path, download_media: bool, max_height: int, prune_downloads: bool,
