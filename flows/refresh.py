@@ -27,6 +27,10 @@ fetch it again, not serve the cached wait.
 Warehouse reads and writes are retried on transient errors (object stores,
 commit conflicts); they are idempotent, so a retry never duplicates.
 
+The run's summary (clips in, subtitled, aligned, with a span, rejects by reason)
+is the flow's result and its ``refresh-summary`` artifact in the Prefect UI, so a
+scheduled run says what it did without its logs.
+
 Runs in Prefect's embedded (ephemeral) mode by default; set
 ``PREFECT_API_URL`` to report to a server instead.
 """
@@ -37,6 +41,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -140,4 +145,7 @@ def refresh(corpus: str, warehouse_uri: str, aligner_name: str = "pocketsphinx",
     for stage in STAGES:
         run_stage(stage, clips, warehouse, settings, progress)
     summary = summarize(warehouse, [c.clip_id for c in clips])
-    return replace(summary, pruned=prune_task(warehouse, clips, config)) if config.prune_downloads else summary
+    if config.prune_downloads:
+        summary = replace(summary, pruned=prune_task(warehouse, clips, config))
+    create_markdown_artifact(summary.markdown(), key="refresh-summary", description=f"refresh of {corpus}")
+    return summary

@@ -30,23 +30,40 @@ class Summary:
     waiting: int = 0  # clips with neither subtitles nor a subtitles reject: their source was unavailable
     pruned: Pruned | None = None  # downloads removed after the run (--prune-downloads)
 
-    def lines(self) -> list[str]:
-        out = [f"clips in: {self.clips_in}", f"with subtitles: {self.subtitled}"]
+    def rows(self) -> list[tuple[str, str]]:
+        """(what, how many) in reading order: what :meth:`lines` prints and :meth:`markdown` tabulates.
+        A rejects reason is indented under the rejected count."""
+        out = [("clips in", f"{self.clips_in}"), ("with subtitles", f"{self.subtitled}")]
         if self.waiting:
-            out.append(f"waiting for subtitles: {self.waiting} (source unavailable; tried again next run)")
-        out += [f"aligned: {self.aligned}", f"histograms: {self.histograms}", f"face spans: {self.spans}"]
+            out.append(("waiting for subtitles", f"{self.waiting} (source unavailable; tried again next run)"))
+        out += [("aligned", f"{self.aligned}"), ("histograms", f"{self.histograms}"), ("face spans", f"{self.spans}")]
         if self.cues:
-            out.append("cues: " + ", ".join(f"{n} {status}" for status, n in self.cues.items())
-                       + (f"; caption words kept: {self.word_coverage:.1%}" if self.word_coverage is not None else ""))
-        out.append(f"rejected: {self.rejected_clips}")
-        out += [f"  {reason}: {n}" for reason, n in sorted(self.rejected.items())]
-        if self.rejected:
-            out.append("  (`talkface rejects --list` says why, clip by clip; "
-                       "`--retry` has the next refresh try them again)")
+            out.append(("cues", ", ".join(f"{n} {status}" for status, n in self.cues.items())
+                        + (f"; caption words kept: {self.word_coverage:.1%}" if self.word_coverage is not None
+                           else "")))
+        out.append(("rejected", f"{self.rejected_clips}"))
+        out += [(f"  {reason}", f"{n}") for reason, n in sorted(self.rejected.items())]
         if self.pruned is not None:
-            out.append(f"downloads removed: {self.pruned.files} file(s) of {self.pruned.sources} source(s) whose "
-                       f"clips are all done, {self.pruned.bytes / 1e6:.1f} MB")
+            out.append(("downloads removed", f"{self.pruned.files} file(s) of {self.pruned.sources} source(s) whose "
+                                             f"clips are all done, {self.pruned.bytes / 1e6:.1f} MB"))
         return out
+
+    def lines(self) -> list[str]:
+        """The summary ``talkface refresh`` prints."""
+        out = [f"{what}: {n}" for what, n in self.rows()]
+        if self.rejected:  # after the last reason
+            out.insert(max(i for i, line in enumerate(out) if line.startswith("  ")) + 1, f"  ({REJECTS_HINT})")
+        return out
+
+    def markdown(self) -> str:
+        """The summary as a markdown table: the refresh flow's artifact in the Prefect UI."""
+        rows = "".join(f"| {'&nbsp;&nbsp;' + what.strip() if what.startswith(' ') else what} | {n} |\n"
+                       for what, n in self.rows())
+        return f"| | |\n|---|---|\n{rows}" + (f"\n{REJECTS_HINT}.\n" if self.rejected else "")
+
+
+REJECTS_HINT = "`talkface rejects --list` says why, clip by clip; `--retry` has the next refresh try them again"
+"""Where to go from the rejects a summary counts."""
 
 
 def summarize(warehouse: Warehouse, clip_ids: Sequence[str]) -> Summary:

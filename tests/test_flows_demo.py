@@ -272,6 +272,8 @@ def test_the_scheduled_refresh_runs_with_the_refresh_options_deploy_was_given(tm
 @pytest.mark.integration
 @needs_librivox
 def test_a_bad_clip_is_rejected_but_a_stage_that_cannot_run_fails_the_flow(tmp_path: Path, prefect_api):
+    from prefect.artifacts import Artifact
+
     from flows.refresh import refresh
     from pipeline.demo_corpus import build_demo_corpus
     from pipeline.ingest import IngestConfig, Pruned
@@ -286,6 +288,8 @@ def test_a_bad_clip_is_rejected_but_a_stage_that_cannot_run_fails_the_flow(tmp_p
     assert (summary.clips_in, summary.histograms) == (2, 1)
     assert summary.rejected == {"clips: bad_media": 1}
     assert summary.pruned == Pruned() and "downloads removed: 0 file(s) of 0 source(s)" in summary.lines()[-1]
+    published = Artifact.get("refresh-summary").data  # what a scheduled run did, in the Prefect UI
+    assert "| clips in | 2 |" in published and "| &nbsp;&nbsp;clips: bad_media | 1 |" in published
     assert Warehouse(tmp_path / "ok").read("clip_spans")["clip_id"].to_pylist() == [good.stem]
 
     state = refresh(str(corpus), str(tmp_path / "no-mfa"), aligner_name="mfa", return_state=True)

@@ -27,6 +27,9 @@ def test_a_clip_rejected_by_two_stages_counts_once_among_the_rejected(tmp_path):
     assert lines[0] == "clips in: 3"
     assert "rejected: 2" in lines and "  clips: bad_media: 1" in lines
     assert lines[-1].startswith("  (`talkface rejects --list` says why")
+    table = summary.markdown().splitlines()  # the refresh flow's artifact: the same rows, as a table
+    assert table[:3] == ["| | |", "|---|---|", "| clips in | 3 |"]
+    assert "| &nbsp;&nbsp;faces: no_face | 1 |" in table and table[-1].startswith("`talkface rejects --list`")
     assert not summarize(store, ["c"]).lines()[-1].startswith("  (")  # no reject among the clips asked about
 
 
