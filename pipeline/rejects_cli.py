@@ -3,14 +3,16 @@
 A stage never looks at a clip it rejected again (:func:`pipeline.stage.pending`),
 so a clip rejected for a cause that has since gone (a site that blocked the
 fetcher, a yt-dlp that needed an update, a threshold set too tight) stays out
-until its reject is forgotten. ``--retry`` does that for the rejects matched, in
-one Delta commit (the table's history keeps them); the next ``talkface refresh``
-of the same corpus then processes those clips again from that stage on.
+until its reject is forgotten. ``--retry`` does that for exactly the rejects
+listed (a Delta commit per stage; the table's history keeps them); the next
+``talkface refresh`` of the same corpus then processes those clips again from
+that stage on.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
 
 import click
 import pyarrow as pa
@@ -23,11 +25,22 @@ from warehouse.store import Warehouse
 STAGE_NAMES = tuple(stage.name for stage in STAGES)
 
 
-def matching(rejects: pa.Table, match: dict[str, tuple[str, ...]]) -> pa.Table:
-    """The rows of ``rejects`` whose every column named in ``match`` holds one of its values."""
+def matching(rejects: pa.Table, match: dict[str, tuple[str, ...]], since: datetime | None = None) -> pa.Table:
+    """The rows of ``rejects`` whose every column named in ``match`` holds one of its values, written at
+    ``since`` or later."""
     for column, values in match.items():
         rejects = rejects.filter(pc.is_in(rejects[column], value_set=pa.array(values, pa.string())))
+    if since is not None:
+        rejects = rejects.filter(pc.greater_equal(rejects["at"], pa.scalar(since, rejects.schema.field("at").type)))
     return rejects
+
+
+def forget(store: Warehouse, rows: list[dict[str, object]]) -> int:
+    """Delete exactly these rejects (by their key, clip and stage), one commit per stage; how many went."""
+    by_stage: dict[str, list[str]] = {}
+    for row in rows:
+        by_stage.setdefault(str(row["stage"]), []).append(str(row["clip_id"]))
+    return sum(store.delete("rejects", {"stage": [stage], "clip_id": ids}) for stage, ids in by_stage.items())
 
 
 def count_lines(rows: list[dict[str, object]]) -> list[str]:
@@ -47,12 +60,16 @@ def count_lines(rows: list[dict[str, object]]) -> list[str]:
               help="Only the rejects with this reason, as the counts print it (repeatable): fetch_failed, "
                    "low_coverage, no_face, ...")
 @click.option("--clip", "clip_ids", multiple=True, metavar="CLIP_ID", help="Only this clip's rejects (repeatable).")
-@click.option("--list", "listing", is_flag=True, help="Print every matching reject: clip, stage, reason, detail.")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]), metavar="UTC_TIME",
+              help="Only the rejects written at this time (UTC) or later, e.g. those of a night a site was down: "
+                   "2026-11-26 or 2026-11-26T22:00.")
+@click.option("--list", "listing", is_flag=True,
+              help="Print every matching reject: clip, stage, reason, when (UTC), detail; tab-separated.")
 @click.option("--retry", is_flag=True,
               help="Forget the matching rejects: the next refresh of the same corpus processes those clips again "
                    "from the stage that rejected them.")
 def rejects(warehouse: str, stages: tuple[str, ...], reasons: tuple[str, ...], clip_ids: tuple[str, ...],
-            listing: bool, retry: bool) -> None:
+            since: datetime | None, listing: bool, retry: bool) -> None:
     """Count the clips the refresh stages rejected, by stage and reason; list them; retry them.
 
     \b
@@ -65,15 +82,18 @@ def rejects(warehouse: str, stages: tuple[str, ...], reasons: tuple[str, ...], c
         raise ValueError(f"{store.uri}: no refresh has run here yet (no rejects or {STAGE_NAMES[0]} table)")
     match = {column: values for column, values in
              (("stage", stages), ("reason", reasons), ("clip_id", clip_ids)) if values}
-    rows = matching(store.read("rejects"), match).to_pylist()
-    filtered = " matching " + " ".join(f"--{c.removesuffix('_id')} {v}" for c, vs in match.items() for v in vs)
+    since = since.replace(tzinfo=UTC) if since is not None else None
+    rows = matching(store.read("rejects"), match, since).to_pylist()
+    filters = [f"--{c.removesuffix('_id')} {v}" for c, vs in match.items() for v in vs]
+    filters += [f"--since {since:%Y-%m-%dT%H:%M:%S}"] if since is not None else []
     click.echo(f"warehouse: {store.uri}")
-    click.echo(f"rejects{filtered if match else ''}: {len(rows)} ({len({r['clip_id'] for r in rows})} clips)")
+    click.echo(f"rejects{' matching ' + ' '.join(filters) if filters else ''}: {len(rows)} "
+               f"({len({r['clip_id'] for r in rows})} clips)")
     for line in count_lines(rows):
         click.echo(line)
     if listing:
         for r in rows:
-            click.echo(f"{r['clip_id']}\t{r['stage']}\t{r['reason']}\t{r['detail']}")
+            click.echo(f"{r['clip_id']}\t{r['stage']}\t{r['reason']}\t{r['at']:%Y-%m-%dT%H:%M:%S}\t{r['detail']}")
     if retry and rows:
-        deleted = store.delete("rejects", match)
-        click.echo(f"retrying {deleted} reject(s): the next refresh of the corpus processes those clips again")
+        click.echo(f"retrying {forget(store, rows)} reject(s): the next refresh of the corpus processes those clips "
+                   "again")

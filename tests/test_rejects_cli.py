@@ -4,8 +4,11 @@ with the subtitles stage fetching from a real loopback HTTP site."""
 from __future__ import annotations
 
 import json
+import re
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from cli_contract import run_cli
@@ -17,6 +20,7 @@ from pipeline.rejects_cli import rejects
 from pipeline.stage import ClipResult, Reject, pending, run_stages, write_results
 from pipeline.subtitle_fetch import FetchConfig
 from warehouse.store import Warehouse
+from warehouse.tables import table_spec
 
 VTT = "WEBVTT\n\n00:00:00.500 --> 00:00:02.000\nhello from the server\n"
 WEB_PAGE = "<!DOCTYPE html><html><body>Before you continue</body></html>"
@@ -66,7 +70,29 @@ def test_filters_narrow_the_listing_and_combine(warehouse: Warehouse, capsys) ->
     assert code == 0
     assert out[1] == ("rejects matching --stage faces --stage subtitles --reason no_face --reason fetch_failed "
                       "--clip it's --clip a: 2 (2 clips)")
-    assert out[-2:] == ["a\tsubtitles\tfetch_failed\ta: why", "it's\tfaces\tno_face\tit's: why"]
+    listed = [line.split("\t") for line in out[-2:]]  # clip, stage, reason, when (UTC), detail
+    assert [row[:3] + row[4:] for row in listed] == [["a", "subtitles", "fetch_failed", "a: why"],
+                                                     ["it's", "faces", "no_face", "it's: why"]]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", row[3]) for row in listed)
+
+
+def test_since_picks_the_rejects_of_a_night_and_retry_forgets_exactly_those(tmp_path: Path, capsys) -> None:
+    """The fetch failures of the night a site was down, and not those of the week before; a clip rejected by
+    two stages keeps the reject that was not listed."""
+    store = Warehouse(tmp_path / "wh")
+    night, before = datetime(2026, 11, 26, 23, 30, tzinfo=UTC), datetime(2026, 11, 19, 12, 0, tzinfo=UTC)
+    rows = [Reject("a", "subtitles", "fetch_failed", "a: down").to_row(night),
+            Reject("b", "subtitles", "fetch_failed", "b: gone").to_row(before),
+            Reject("b", "clips", "bad_media", "b: truncated").to_row(night)]
+    store.upsert("rejects", pa.Table.from_pylist(rows, schema=table_spec("rejects").schema))
+    code, out, _ = run(capsys, "--warehouse", store.uri, "--since", "2026-11-26T22:00", "--list")
+    assert out[1] == "rejects matching --since 2026-11-26T22:00:00: 2 (2 clips)"
+    assert out[-2:] == ["a\tsubtitles\tfetch_failed\t2026-11-26T23:30:00\ta: down",
+                        "b\tclips\tbad_media\t2026-11-26T23:30:00\tb: truncated"]
+    run(capsys, "--warehouse", store.uri, "--since", "2026-11-20", "--stage", "subtitles", "--retry")
+    assert rejected(store) == {("b", "subtitles", "fetch_failed"), ("b", "clips", "bad_media")}
+    run(capsys, "--warehouse", store.uri, "--clip", "b", "--since", "2026-11-26", "--retry")
+    assert rejected(store) == {("b", "subtitles", "fetch_failed")}  # b's other reject was not listed
 
 
 def test_retry_forgets_only_the_matching_rejects_and_history_keeps_them(warehouse: Warehouse, capsys) -> None:
@@ -77,7 +103,7 @@ def test_retry_forgets_only_the_matching_rejects_and_history_keeps_them(warehous
     assert code == 0 and out[-1] == "retrying 2 reject(s): the next refresh of the corpus processes those clips again"
     assert rejected(warehouse) == set(REJECTED) - {("a", "subtitles", "fetch_failed"), ("it's", "faces", "no_face")}
     assert pending(warehouse, stage_named("subtitles"), ["a", "b", "c"]) == ["a"]
-    assert warehouse.version("rejects") == before + 1  # one commit
+    assert warehouse.version("rejects") == before + 2  # a commit per stage
     assert len(warehouse.read("rejects", version=before)) == len(REJECTED)
 
 
@@ -122,8 +148,10 @@ def test_a_clip_rejected_for_a_cause_since_gone_is_fetched_after_a_retry(tmp_pat
         refresh()
         assert rejected(store) == {("talk", "subtitles", "fetch_failed")}
         code, out, _ = run(capsys, "--warehouse", store.uri, "--list")
-        assert out[-1] == (f"talk\tsubtitles\tfetch_failed\t{source}: no en subtitle track could be fetched, 1 "
-                           "tried: manual en vtt: answered with a web page, not subtitles")
+        assert out[-1].split("\t")[:3] + out[-1].split("\t")[4:] == [
+            "talk", "subtitles", "fetch_failed",
+            f"{source}: no en subtitle track could be fetched, 1 tried: manual en vtt: answered with a web page, "
+            "not subtitles"]
         (root / "track.vtt").write_text(VTT)
         asked = len(Site.requests)
         refresh()
