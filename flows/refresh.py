@@ -21,9 +21,9 @@ subtitle files, input rows), of the code version of ``pipeline`` and ``warehouse
 (:mod:`pipeline.fingerprint`) and, for alignment, of the aligner's version: a run
 killed between computing and writing a batch does not recompute it. The stages
 that write files (clips: media shared under a remote warehouse; faces: shards)
-are not cached: a cached result would not bring a deleted file back. Nor is subtitles: a remote clip waits while its
-source is unavailable (network errors, a rate limit), and the next run must
-fetch it again, not serve the cached wait.
+are not cached: a cached result would not bring a deleted file back. Nor is
+subtitles: a remote clip waits while its source is unavailable (network errors,
+a rate limit), and the next run must fetch it again, not serve the cached wait.
 Warehouse reads and writes are retried on transient errors (object stores,
 commit conflicts); they are idempotent, so a retry never duplicates.
 

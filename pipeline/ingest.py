@@ -335,9 +335,7 @@ def prune_downloads(done: set[str], clips: Sequence[ClipSpec], config: IngestCon
         files = [Location.of(download)]
         if shared is not None and not shared.is_local:
             files.append(_shared_copy(shared, source, download))
-        sizes = [f.size() for f in files]
-        for f in files:
-            f.delete()
+        sizes = [f.delete() for f in files]
         log.info("%s: its %d clip(s) are done; removed %s", source, len(ids), ", ".join(f.uri for f in files))
         pruned = Pruned(pruned.sources + 1, pruned.files + sum(n is not None for n in sizes),
                         pruned.bytes + sum(n or 0 for n in sizes))

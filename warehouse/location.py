@@ -115,13 +115,16 @@ class Location:
         info = filesystem.get_file_info(path)
         return info.size if info.type == fs.FileType.File else None
 
-    def delete(self) -> None:
-        """Remove the file here; nothing when there is none."""
+    def delete(self) -> int | None:
+        """Remove the file here, and return its size in bytes; ``None``, and nothing done, when there is none."""
         from pyarrow import fs
 
         filesystem, path = self.filesystem()
-        if filesystem.get_file_info(path).type == fs.FileType.File:
-            filesystem.delete_file(path)
+        info = filesystem.get_file_info(path)
+        if info.type != fs.FileType.File:
+            return None
+        filesystem.delete_file(path)
+        return info.size
 
     def read_bytes(self) -> bytes:
         """The whole file (``OSError`` naming it when it is missing or unreadable)."""

@@ -86,6 +86,13 @@ def _is_in(column: str, values: Iterable[str]) -> str:
     return f'"{column}" IN (' + ", ".join(_sql_literal(v) for v in values) + ")"
 
 
+def _require_columns(spec: TableSpec, columns: Iterable[str]) -> None:
+    """Raise ``ValueError`` naming the table and the ``columns`` it lacks, if any."""
+    unknown = [c for c in columns if c not in spec.schema.names]
+    if unknown:
+        raise ValueError(f"table {spec.name!r} has no column {', '.join(unknown)}")
+
+
 def _query(table: DeltaTable, spec: TableSpec, columns: list[str], where: str | None = None) -> pa.Table:
     """``columns`` of ``table`` (rows matching ``where``) in key order, read by delta-rs's engine.
 
@@ -95,9 +102,7 @@ def _query(table: DeltaTable, spec: TableSpec, columns: list[str], where: str | 
     active exception", delta-rs issue #2184). The query engine reads in Rust,
     honours every reader feature of the table, and exits cleanly.
     """
-    unknown = [c for c in columns if c not in spec.schema.names]
-    if unknown:
-        raise ValueError(f"table {spec.name!r} has no column {', '.join(unknown)}")
+    _require_columns(spec, columns)
     # A version written before a column was added lacks it: the column reads as nulls.
     present = {field.name for field in table.schema().fields}
     stored = [c for c in columns if c in present]
@@ -310,10 +315,7 @@ class Warehouse:
         Returns:
             How many rows were deleted.
         """
-        spec = table_spec(name)
-        unknown = [c for c in match if c not in spec.schema.names]
-        if unknown:
-            raise ValueError(f"table {name!r} has no column {', '.join(unknown)}")
+        _require_columns(table_spec(name), match)
         wanted = {column: sorted(set(values)) for column, values in match.items()}
         table = self._open(name)
         if table is None or not all(wanted.values()):
