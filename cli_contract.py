@@ -12,10 +12,13 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
+from typing import TypeVar
 
 import click
 
 DEBUG_ENV = "TALKFACE_DEBUG"
+F = TypeVar("F", bound=Callable[..., object])
 
 # Lines that native libraries write straight to file descriptor 2, which no
 # Python logging setting reaches: absl's "W0000 00:00:..." lines from
@@ -23,6 +26,17 @@ DEBUG_ENV = "TALKFACE_DEBUG"
 NATIVE_NOISE = (r"^[IW][0-9]{4} [0-9:.]+ +[0-9]+ [A-Za-z0-9_.]+:[0-9]+\]"
                 r"|^INFO: Created TensorFlow Lite"
                 r"|^WARNING: All log messages before absl::InitializeLog")
+
+
+def options(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+    """One decorator applying click ``decorators`` (options, or groups of them made by this) as if stacked
+    in the order given, so that ``--help`` lists them in that order."""
+    def apply(command: F) -> F:
+        for decorator in reversed(decorators):
+            command = decorator(command)
+        return command
+
+    return apply
 
 
 def run_cli(command: click.Command, prog_name: str, args: list[str] | None = None) -> int:

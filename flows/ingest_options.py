@@ -8,13 +8,13 @@ subtitles. Kept free of heavy imports (``--help`` answers fast).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from cli_contract import options
 from pipeline.face_options import face_filter_options, faces_config
 from warehouse.location import DEFAULT_CACHE_DIR
 
@@ -22,9 +22,7 @@ if TYPE_CHECKING:
     from pipeline.faces_stage import FacesConfig
     from pipeline.ingest import IngestConfig
 
-F = TypeVar("F", bound=Callable[..., object])
-
-_OPTIONS = (  # fetching and alignment; then the face filter's (pipeline.face_options), then _RUNNING
+_FETCH_AND_ALIGN = (
     click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
                  default=DEFAULT_CACHE_DIR, show_default=True,
                  help="Where fetched subtitles (and media, with --download-media) are kept per source, "
@@ -68,15 +66,9 @@ _RUNNING = (
 )
 
 
-def ingest_options(command: F) -> F:
-    """Add the refresh's options (the face filter's among them) to ``command``; it receives them as keyword
-    arguments for :func:`ingest_settings`."""
-    for option in reversed(_RUNNING):
-        command = option(command)
-    command = face_filter_options(command)
-    for option in reversed(_OPTIONS):
-        command = option(command)
-    return command
+ingest_options = options(*_FETCH_AND_ALIGN, face_filter_options, *_RUNNING)
+"""The refresh's options, the face filter's among them, listed in that order; the command receives them as
+keyword arguments for :func:`ingest_settings`."""
 
 
 def ingest_settings(cache_dir: Path, download_media: bool, max_height: int, prune_downloads: bool,

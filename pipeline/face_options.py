@@ -5,17 +5,16 @@ is what the refresh keeps with it. Kept free of heavy imports (``--help`` answer
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import click
+
+from cli_contract import options
 
 if TYPE_CHECKING:
     from pipeline.faces_stage import FacesConfig
 
-F = TypeVar("F", bound=Callable[..., object])
-
-_OPTIONS = (
+face_filter_options = options(
     click.option("--max-yaw", type=click.FloatRange(min=0), default=25.0, show_default=True, metavar="DEGREES",
                  help="A frame whose head turns further than this either way is not valid (one cheek shows)."),
     click.option("--max-pitch", type=click.FloatRange(min=0), default=20.0, show_default=True, metavar="DEGREES",
@@ -32,14 +31,7 @@ _OPTIONS = (
                       "measured otherwise. Faster on still talking heads, poses a little less exact "
                       "(docs/faces.md); 1 measures every frame."),
 )
-
-
-def face_filter_options(command: F) -> F:
-    """Add the face filter's options to ``command``; it receives them as keyword arguments for
-    :func:`faces_config`."""
-    for option in reversed(_OPTIONS):
-        command = option(command)
-    return command
+"""The face filter's options; the command receives them as keyword arguments for :func:`faces_config`."""
 
 
 def faces_config(max_yaw: float, max_pitch: float, max_roll: float, min_frames: int, landmark_every: int,
