@@ -35,10 +35,11 @@ _FETCH_AND_ALIGN = (
                       "source has none), H.264 first. The faces stage cuts 112-px crops, and decoding is the "
                       "costliest part of an HD clip (a 1080p frame about 2.5 720p ones); 0 = the best a site has."),
     click.option("--prune-downloads/--keep-downloads", default=False, show_default=True,
-                 help="After the run, remove the downloaded media of sources whose clips are all done (a span "
-                      "written, or rejected); the subtitles stay. A clip retried later fetches its source again, "
-                      "unless the site has removed the video since. Downloads are most of the cache (an hour "
-                      "of 720p video is about 0.7 GB)."),
+                 help="After the run, remove the cached media of sources whose clips are all done (a span "
+                      "written, or rejected): downloads and copies of remote media, on this machine, on every "
+                      "Dask worker and under a warehouse on object storage; the subtitles stay. A clip retried "
+                      "later fetches its source again, unless the site has removed the video since. Media are "
+                      "most of a cache (an hour of 720p video is about 0.7 GB)."),
     click.option("--cookies", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE",
                  help="A Netscape cookies file (as yt-dlp's --cookies takes) of an account that may see the "
                       "videos a site shows only when signed in (age-restricted, members only, past a bot "

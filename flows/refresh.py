@@ -43,13 +43,15 @@ from datetime import timedelta
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.batches import IO_RETRIES, run_in_batches
 from pipeline.corpus import ClipSpec, load_corpus
 from pipeline.faces_stage import FacesConfig
 from pipeline.fingerprint import batch_key
-from pipeline.ingest import IngestConfig, Pruned, prune_downloads
+from pipeline.ingest import IngestConfig
+from pipeline.prune import Pruned, done_sources, prune_cache, prune_shared
 from pipeline.refresh_stages import STAGES, RefreshSettings, stage_named, worker_aligner
 from pipeline.stage import (
     ClipResult,
@@ -109,8 +111,24 @@ def write_task(warehouse: Warehouse, stage: str, results: list[ClipResult | None
 
 @task(cache_policy=NO_CACHE, **IO_RETRIES)
 def prune_task(warehouse: Warehouse, clips: list[ClipSpec], config: IngestConfig) -> Pruned:
-    """The downloads of sources whose clips are all done, removed (``--prune-downloads``)."""
-    return prune_downloads(done_clips(warehouse, STAGES), clips, config, Location.of(warehouse.uri))
+    """The cached media of sources whose clips are all done, removed (``--prune-downloads``): in this
+    process's cache, in every Dask worker's (the stages fetched and copied media there), and the shared
+    copies under a warehouse on object storage."""
+    rows = warehouse.read("clips", columns=["clip_id", "video_uri"]).to_pylist()
+    media = {r["clip_id"]: r["video_uri"] for r in rows}
+    sources = done_sources(done_clips(warehouse, STAGES), clips, media)
+    pruned = prune_cache(sources, config.cache_dir)
+    workers = _dask_client()
+    if workers is not None:
+        for on_worker in workers.run(prune_cache, sources, config.cache_dir).values():
+            pruned += on_worker
+    return pruned + prune_shared(sources, Location.of(warehouse.uri))
+
+
+def _dask_client():
+    """The Dask client of the flow's task runner (prefect-dask's ``DaskTaskRunner``); ``None`` with threads."""
+    context = FlowRunContext.get()
+    return getattr(context.task_runner, "client", None) if context is not None else None
 
 
 def run_stage(stage: Stage, clips: list[ClipSpec], warehouse: Warehouse, settings: RefreshSettings,

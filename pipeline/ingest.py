@@ -47,7 +47,7 @@ class IngestConfig:
     task_size: int = 1  # clips per compute task of a costly stage (alignment, faces), spread over the workers
     min_coverage: float = 0.5  # reject a clip whose kept cues hold less of its caption words
     cue_pad_s: float = 0.5  # the aligner searches this far beyond a cue's caption times
-    prune_downloads: bool = False  # after a refresh, remove the downloads of sources whose clips are all done
+    prune_downloads: bool = False  # after a refresh, remove cached media of sources whose clips are all done
 
 
 def local_file(uri: str | Path, config: IngestConfig) -> Path:
@@ -281,7 +281,7 @@ def with_media_at_hand(clip: ClipSpec, row: dict[str, object], config: IngestCon
     alignment and faces a ``decode_error`` reject. Now its source is fetched again (whatever
     ``--download-media`` says: the clip's media were downloaded before) and the row, for this run, names
     the new file; so for its copy shared under a warehouse on object storage (removed by
-    :func:`prune_downloads`). ``None``: the source is unavailable now, and the clip waits. Media that are
+    :mod:`pipeline.prune`). ``None``: the source is unavailable now, and the clip waits. Media that are
     no download, and a fetch that fails for good, leave the row as it is, so the stage rejects it naming
     the missing file.
     """
@@ -300,46 +300,9 @@ def with_media_at_hand(clip: ClipSpec, row: dict[str, object], config: IngestCon
     return row if fetched.media_path is None else {**row, "video_uri": str(fetched.media_path)}
 
 
-@dataclass(frozen=True)
-class Pruned:
-    """What :func:`prune_downloads` removed."""
-
-    sources: int = 0
-    files: int = 0
-    bytes: int = 0
-
-
-def prune_downloads(done: set[str], clips: Sequence[ClipSpec], config: IngestConfig,
-                    shared: Location | None = None) -> Pruned:
-    """Remove the downloads no clip needs any more: a source's, once every clip cut from it is ``done``.
-
-    Downloads are the largest part of the cache (an hour of 720p video is about 0.7 GB) and were never
-    removed. The file in the cache goes, and its copy under ``shared`` (a warehouse on object storage);
-    the fetched subtitles stay. Nothing is lost for good: a stage that needs the media again (a reject
-    retried) fetches the source again (:func:`with_media_at_hand`), unless the site has removed the
-    video since.
-
-    Args:
-        done: the clips no stage will look at again unless asked (a span written, or a reject).
-        clips: the corpus; clips with local media are never touched.
-    """
-    by_source: dict[str, list[str]] = {}
-    for clip in clips:
-        if clip.is_remote:
-            by_source.setdefault(clip.source, []).append(clip.clip_id)
-    pruned = Pruned()
-    for source, ids in by_source.items():
-        download = saved_media(config.cache_dir / "subtitles", _source_key(source))
-        if download is None or not done.issuperset(ids):
-            continue
-        files = [Location.of(download)]
-        if shared is not None and not shared.is_local:
-            files.append(_shared_copy(shared, source, download))
-        sizes = [f.delete() for f in files]
-        log.info("%s: its %d clip(s) are done; removed %s", source, len(ids), ", ".join(f.uri for f in files))
-        pruned = Pruned(pruned.sources + 1, pruned.files + sum(n is not None for n in sizes),
-                        pruned.bytes + sum(n or 0 for n in sizes))
-    return pruned
+def downloaded_media(source: str, cache_dir: Path) -> Path | None:
+    """The media file of remote ``source`` downloaded into ``cache_dir``, while it is still there."""
+    return saved_media(cache_dir / "subtitles", _source_key(source))
 
 
 def _fetched_media(clip: ClipSpec, config: IngestConfig, run: str | None) -> Path | None:

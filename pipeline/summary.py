@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.align.base import CUE_STATUSES, KEPT_STATUSES
-from pipeline.ingest import Pruned
+from pipeline.prune import Pruned
 from warehouse.store import Warehouse
 
 
@@ -28,7 +28,7 @@ class Summary:
     word_coverage: float | None = None  # caption words aligned in kept cues / caption words
     spans: int = 0  # clips with a valid face span and a feature shard
     waiting: int = 0  # clips with neither subtitles nor a subtitles reject: their source was unavailable
-    pruned: Pruned | None = None  # downloads removed after the run (--prune-downloads)
+    pruned: Pruned | None = None  # cached media removed after the run (--prune-downloads)
 
     def rows(self) -> list[tuple[str, str]]:
         """(what, how many) in reading order: what :meth:`lines` prints and :meth:`markdown` tabulates.
@@ -44,8 +44,8 @@ class Summary:
         out.append(("rejected", f"{self.rejected_clips}"))
         out += [(f"  {reason}", f"{n}") for reason, n in sorted(self.rejected.items())]
         if self.pruned is not None:
-            out.append(("downloads removed", f"{self.pruned.files} file(s) of {self.pruned.sources} source(s) whose "
-                                             f"clips are all done, {self.pruned.bytes / 1e6:.1f} MB"))
+            out.append(("downloads removed", f"{self.pruned.files} file(s) of {len(self.pruned.sources)} source(s) "
+                                             f"whose clips are all done, {self.pruned.bytes / 1e6:.1f} MB"))
         return out
 
     def lines(self) -> list[str]:

@@ -276,7 +276,8 @@ def test_a_bad_clip_is_rejected_but_a_stage_that_cannot_run_fails_the_flow(tmp_p
 
     from flows.refresh import refresh
     from pipeline.demo_corpus import build_demo_corpus
-    from pipeline.ingest import IngestConfig, Pruned
+    from pipeline.ingest import IngestConfig
+    from pipeline.prune import Pruned
     from warehouse.store import Warehouse
 
     corpus = tmp_path / "corpus"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from fixtures.s3 import s3_endpoint, s3_env  # noqa: F401  (fixtures)
 from fixtures.web import SiteHandler, serve
 from pipeline.corpus import load_corpus
 from pipeline.ingest import IngestConfig, _source_key
+from pipeline.prune import Pruned
 from pipeline.refresh_stages import INGEST_STAGES, RefreshSettings
 from pipeline.stage import run_stages
 from pipeline.subtitle_fetch import FetchConfig
@@ -175,7 +177,7 @@ def test_downloads_of_finished_sources_are_pruned_and_fetched_again_for_a_retry(
     source's once all its clips are done (here: rejected by a faces filter set too tight); retrying the
     reject with a looser filter fetches the source again and cuts the span."""
     from pipeline.faces_stage import FacesConfig
-    from pipeline.ingest import Pruned, prune_downloads
+    from pipeline.prune import Pruned, done_sources, prune_cache
     from pipeline.refresh_stages import STAGES, stage_named
     from pipeline.spans import SpanConfig
     from pipeline.stage import done_clips
@@ -191,9 +193,10 @@ def test_downloads_of_finished_sources_are_pruned_and_fetched_again_for_a_retry(
     media = Path(warehouse.read("clips").to_pylist()[0]["video_uri"])
     size, downloads = media.stat().st_size, TalkSite.requests.count("/talk.mp4")
 
-    assert prune_downloads(done_clips(warehouse, STAGES), clips, config) == Pruned(1, 1, size)
+    done = done_sources(done_clips(warehouse, STAGES), clips, {"talk": str(media)})
+    assert prune_cache(done, config.cache_dir) == Pruned(frozenset({site}), 1, size)
     assert not media.exists() and [p.suffix for p in media.parent.glob("*.vtt")] == [".vtt"]  # subtitles stay
-    assert prune_downloads(done_clips(warehouse, STAGES), clips, config) == Pruned()
+    assert prune_cache(done, config.cache_dir) == Pruned()
 
     warehouse.delete("rejects", {"stage": ["faces"]})  # talkface rejects --stage faces --retry
     run_stages(warehouse, clips, [stage_named("faces")], RefreshSettings(warehouse.uri, ingest=config))
@@ -204,7 +207,7 @@ def test_downloads_of_finished_sources_are_pruned_and_fetched_again_for_a_retry(
 def test_a_pruned_shared_copy_on_an_object_store_is_fetched_again(site: str, tmp_path: Path, s3_env,
                                                                   request) -> None:
     """Under a warehouse on S3 the shared copy goes too, and a stage that needs it fetches the source again."""
-    from pipeline.ingest import prune_downloads
+    from pipeline.prune import done_sources, prune_cache, prune_shared
     from pipeline.refresh_stages import stage_named
     from warehouse.location import Location
 
@@ -215,8 +218,57 @@ def test_a_pruned_shared_copy_on_an_object_store_is_fetched_again(site: str, tmp
     warehouse, clips = Warehouse(f"s3://talkface/{request.node.name}"), load_corpus(segments)
     settings = RefreshSettings(warehouse.uri, ingest=config)
     run_stages(warehouse, clips, [stage_named("subtitles"), stage_named("clips")], settings)
-    assert prune_downloads({"talk"}, clips, config, Location.of(warehouse.uri)).files == 2
+    done = done_sources({"talk"}, clips, {"talk": warehouse.read("clips")["video_uri"][0].as_py()})
+    assert prune_cache(done, config.cache_dir).files == 1  # the download; no stage here copied the shared one
+    assert prune_shared(done, Location.of(warehouse.uri)).files == 1
     assert list(warehouse.location.join("media").file_sizes()) == []
     run_stages(warehouse, clips, [stage_named("align"), stage_named("histograms")], settings)
     assert warehouse.read("phoneme_histograms")["clip_id"].to_pylist() == ["talk"]
     assert warehouse.read("rejects").num_rows == 0
+
+
+def test_pruning_reaches_the_media_every_dask_worker_cached_and_the_shared_copy(site: str, tmp_path: Path,
+                                                                                 s3_endpoint, monkeypatch) -> None:
+    """On the Dask scale-out the workers fetch and copy the media into their own caches; the flow process
+    holds none. --prune-downloads looked only in the flow's cache, so it removed nothing there, not even the
+    shared copy on S3 (it found no download record naming it), and said "0 file(s)". Now every worker's cache
+    and the shared copy are pruned, and the summary counts each file once."""
+    from contextlib import ExitStack
+
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+    from prefect_dask import DaskTaskRunner
+
+    from fixtures.prefect_server import free_port
+    from fixtures.topology import STORAGE, Topology, start_dask
+    from flows.refresh import refresh
+
+    segments = tmp_path / "segments.csv"
+    segments.write_text(f"clip_id,source,start_s,end_s,speaker_id\ntalk,{site},0,,speaker1\n"
+                        f"talk2,{site},1.0,,speaker1\n")
+    fetch = FetchConfig(attempts=2, backoff_s=0.01, socket_timeout_s=5.0, download_media=True)
+    keep = IngestConfig(cache_dir=Path("talkface-cache"), fetch=fetch)  # relative: each machine's own folder
+    (tmp_path / "flow").mkdir()
+    monkeypatch.chdir(tmp_path / "flow")
+
+    def cached(*patterns: str) -> list[str]:
+        return sorted(str(p.relative_to(tmp_path)) for pattern in patterns for p in tmp_path.glob(pattern))
+
+    with prefect_test_harness(), ExitStack() as stack:
+        top = Topology(tmp_path, PREFECT_API_URL.value(), s3_endpoint, f"tcp://127.0.0.1:{free_port()}",
+                       "s3://talkface/pruned-on-dask")
+        for name in STORAGE:
+            monkeypatch.setenv(name, top.values[name])
+        start_dask(stack, top)()
+        on_dask = refresh.with_options(task_runner=DaskTaskRunner(address=top.scheduler))
+        first = on_dask(str(segments), top.warehouse, config=keep)
+        media = cached("dask-worker-*/talkface-cache/**/*.mp4")
+        shared = Warehouse(top.warehouse).location.join("media")
+        sizes = sum((tmp_path / m).stat().st_size for m in media) + sum(shared.file_sizes().values())
+        pruned = on_dask(str(segments), top.warehouse, config=replace(keep, prune_downloads=True))
+
+    assert (first.spans, first.rejected_clips, pruned.spans) == (2, 0, 2)
+    assert media and cached("flow/**/*.mp4") == []  # the workers downloaded and copied it, the flow did not
+    assert pruned.pruned == Pruned(frozenset({site}), len(media) + 1, sizes)
+    assert cached("dask-worker-*/talkface-cache/**/*.mp4") == [] and shared.file_sizes() == {}
+    assert cached("dask-worker-*/talkface-cache/subtitles/*.vtt")  # the subtitles stay

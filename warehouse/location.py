@@ -188,9 +188,13 @@ class Location:
         """
         if self.is_local:
             return self.path
-        target = Path(cache_dir).expanduser() / "remote" / self.cache_name
+        target = self.cached_at(cache_dir)
         copy_if_changed(self, Location.of(target))
         return target
+
+    def cached_at(self, cache_dir: str | os.PathLike[str]) -> Path:
+        """Where :meth:`local_copy` keeps this remote file's copy in ``cache_dir`` (whether it is there or not)."""
+        return Path(cache_dir).expanduser() / "remote" / self.cache_name
 
     @property
     def cache_name(self) -> str:
