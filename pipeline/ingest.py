@@ -290,7 +290,7 @@ def with_media_at_hand(clip: ClipSpec, row: dict[str, object], config: IngestCon
         return row
     log.info("%s: %s is no longer in the cache; fetching %s again", clip.clip_id, uri, clip.source)
     try:
-        fetched = _fetched(clip, replace(config, fetch=replace(config.fetch, download_media=True)), run)
+        fetched = _fetched(clip, downloading(config, True), run)
     except FetchUnavailable as exc:
         log.warning("%s waits for a later run: its media are gone from the cache and %s is unavailable: %s",
                     clip.clip_id, clip.source, exc)
@@ -298,6 +298,11 @@ def with_media_at_hand(clip: ClipSpec, row: dict[str, object], config: IngestCon
     except FetchError:
         return row
     return row if fetched.media_path is None else {**row, "video_uri": str(fetched.media_path)}
+
+
+def downloading(config: IngestConfig, media: bool) -> IngestConfig:
+    """``config`` with its fetches downloading the media of remote sources, or not."""
+    return replace(config, fetch=replace(config.fetch, download_media=media))
 
 
 def downloaded_media(source: str, cache_dir: Path) -> Path | None:

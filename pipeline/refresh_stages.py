@@ -23,7 +23,15 @@ from dataclasses import dataclass, field
 
 from pipeline.align import BATCH_ALIGNERS, Aligner, make_aligner
 from pipeline.faces_stage import ClipInput, FacesConfig, process_clip
-from pipeline.ingest import IngestConfig, align_batch, clip_row, histogram_row, subtitle_rows, with_media_at_hand
+from pipeline.ingest import (
+    IngestConfig,
+    align_batch,
+    clip_row,
+    downloading,
+    histogram_row,
+    subtitle_rows,
+    with_media_at_hand,
+)
 from pipeline.stage import ClipResult, ClipWork, Reject, Stage
 from warehouse.location import Location
 
@@ -77,7 +85,12 @@ def _result(stage: str, clip_id: str, out: list[dict] | dict | Reject | None) ->
 
 
 def compute_subtitles(batch: Sequence[ClipWork], settings: RefreshSettings) -> list[ClipResult | None]:
-    return [_result("subtitles", w.clip_id, subtitle_rows(w.clip, settings.ingest, settings.run)) for w in batch]
+    """Under a warehouse on object storage (the scale-out), the subtitles alone: the media are the clips
+    stage's to fetch. Its task may run on another machine, which downloaded the whole video again."""
+    config = settings.ingest
+    if not Location.of(settings.warehouse).is_local:
+        config = downloading(config, False)
+    return [_result("subtitles", w.clip_id, subtitle_rows(w.clip, config, settings.run)) for w in batch]
 
 
 def compute_clips(batch: Sequence[ClipWork], settings: RefreshSettings) -> list[ClipResult | None]:

@@ -92,6 +92,27 @@ def test_downloaded_media_go_to_an_object_store_warehouse_for_other_workers(site
     assert warehouse.read("phoneme_histograms")["clip_id"].to_pylist() == ["talk", "talk2"]
 
 
+def test_under_an_object_store_warehouse_the_media_are_downloaded_once_by_the_clips_stage(site: str, tmp_path: Path,
+                                                                                          s3_env, request) -> None:
+    """The scale-out runs the subtitles and clips stages as tasks that may land on two machines: the subtitles
+    stage downloaded the video with its track, and the clips stage, finding no download in its own cache,
+    downloaded it again. Under a warehouse on object storage the subtitles stage now fetches the track alone."""
+    from pipeline.refresh_stages import stage_named
+
+    segments = tmp_path / "segments.csv"
+    segments.write_text(f"clip_id,source,start_s,end_s,speaker_id\ntalk,{site},0,,speaker1\n")
+    fetch = FetchConfig(attempts=2, backoff_s=0.01, socket_timeout_s=5.0, download_media=True)
+    warehouse, clips = Warehouse(f"s3://talkface/{request.node.name}"), load_corpus(segments)
+    downloads = TalkSite.requests.count("/talk.mp4")
+    for stage, machine in (("subtitles", "a"), ("clips", "b")):  # two machines: two caches
+        config = IngestConfig(cache_dir=tmp_path / machine, fetch=fetch)
+        run_stages(warehouse, clips, [stage_named(stage)], RefreshSettings(warehouse.uri, ingest=config))
+        if stage == "subtitles":
+            assert warehouse.read("subtitles").num_rows > 0 and not list((tmp_path / "a").rglob("*.mp4"))
+    assert TalkSite.requests.count("/talk.mp4") == downloads + 1
+    assert warehouse.read("clips")["video_uri"].to_pylist() == [f"{warehouse.uri}/media/{_source_key(site)}.mp4"]
+
+
 def test_a_rebuilt_object_store_warehouse_gets_its_shared_media_again(site: str, tmp_path: Path, s3_env,
                                                                        request) -> None:
     """The warehouse wiped and refreshed again: the clips stage must copy the media back, not answer from
@@ -261,7 +282,9 @@ def test_pruning_reaches_the_media_every_dask_worker_cached_and_the_shared_copy(
             monkeypatch.setenv(name, top.values[name])
         start_dask(stack, top)()
         on_dask = refresh.with_options(task_runner=DaskTaskRunner(address=top.scheduler))
+        downloads = TalkSite.requests.count("/talk.mp4")
         first = on_dask(str(segments), top.warehouse, config=keep)
+        assert TalkSite.requests.count("/talk.mp4") == downloads + 1  # by the clips stage alone
         media = cached("dask-worker-*/talkface-cache/**/*.mp4")
         shared = Warehouse(top.warehouse).location.join("media")
         sizes = sum((tmp_path / m).stat().st_size for m in media) + sum(shared.file_sizes().values())
