@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pipeline.align import BATCH_ALIGNERS, Aligner, make_aligner
 from pipeline.faces_stage import ClipInput, FacesConfig, process_clip
@@ -84,23 +84,42 @@ def _result(stage: str, clip_id: str, out: list[dict] | dict | Reject | None) ->
     return ClipResult(clip_id, {stage: out if isinstance(out, list) else [out]})
 
 
+FETCH_WAITS = "fetch-waits"
+"""The folder under a warehouse on object storage holding each waiting source's record (:func:`fetching`)."""
+
+
+def fetching(settings: RefreshSettings) -> IngestConfig:
+    """The ingest settings of a stage that may fetch a remote source.
+
+    Under a warehouse on object storage (the scale-out) the runs a source waited
+    are counted in ``<warehouse>/fetch-waits``, which every worker reaches: in
+    each worker's own cache, a source waited up to workers x ``max_waits`` runs.
+    """
+    warehouse = Location.of(settings.warehouse)
+    if warehouse.is_local:
+        return settings.ingest
+    fetch = replace(settings.ingest.fetch, waits_dir=warehouse.join(FETCH_WAITS).uri)
+    return replace(settings.ingest, fetch=fetch)
+
+
 def compute_subtitles(batch: Sequence[ClipWork], settings: RefreshSettings) -> list[ClipResult | None]:
     """Under a warehouse on object storage (the scale-out), the subtitles alone: the media are the clips
     stage's to fetch. Its task may run on another machine, which downloaded the whole video again."""
-    config = settings.ingest
+    config = fetching(settings)
     if not Location.of(settings.warehouse).is_local:
         config = downloading(config, False)
     return [_result("subtitles", w.clip_id, subtitle_rows(w.clip, config, settings.run)) for w in batch]
 
 
 def compute_clips(batch: Sequence[ClipWork], settings: RefreshSettings) -> list[ClipResult | None]:
-    shared = Location.of(settings.warehouse)
-    return [_result("clips", w.clip_id, clip_row(w.clip, settings.ingest, shared, settings.run)) for w in batch]
+    shared, config = Location.of(settings.warehouse), fetching(settings)
+    return [_result("clips", w.clip_id, clip_row(w.clip, config, shared, settings.run)) for w in batch]
 
 
 def _clip_rows(batch: Sequence[ClipWork], settings: RefreshSettings) -> list[dict[str, object] | None]:
     """Each clip's ``clips`` row with its media at hand (see :func:`with_media_at_hand`); ``None``: it waits."""
-    return [with_media_at_hand(w.clip, w.rows["clips"][0], settings.ingest, settings.run) for w in batch]
+    config = fetching(settings)
+    return [with_media_at_hand(w.clip, w.rows["clips"][0], config, settings.run) for w in batch]
 
 
 def compute_align(batch: Sequence[ClipWork], settings: RefreshSettings) -> list[ClipResult | None]:

@@ -14,7 +14,10 @@ Network errors that outlast the retries (an outage, a rate limit) raise
 saved, not even a worse track that did fetch (the automatic captions while the
 manual track is rate-limited). ``<key>.waits.json`` counts the runs in a row
 that ended so; after ``FetchConfig.max_waits`` of them the next run settles for
-the best track that fetches, or gives up with a plain :class:`FetchError`.
+the best track that fetches, or gives up with a plain :class:`FetchError`. The
+record is kept beside the fetch in the cache, or in ``FetchConfig.waits_dir``, a
+folder every worker reaches (the refresh names one under a warehouse on object
+storage), so that machines with caches of their own count one source's runs together.
 
 What a failed request means is :mod:`pipeline.fetch_errors`' to say: a site
 refusing the video (a rate limit waits, a removed or sign-in-only video has its
@@ -54,6 +57,7 @@ from pipeline.fetch_errors import (
     is_network_error,
 )
 from pipeline.subtitles import SubtitleError, parse_cues
+from warehouse.location import Location
 
 if TYPE_CHECKING:
     import yt_dlp
@@ -84,6 +88,9 @@ class FetchConfig:
     allow_file_urls: bool = False  # follow file:// URLs (saved info JSON of a local mirror)
     # a Netscape cookies file (yt-dlp's --cookies) of an account that may see sign-in-only videos; read only
     cookie_file: str | None = None
+    # where each source's record of the runs it waited lives (a folder or object-store URI every worker reaches);
+    # None: beside its fetch in the cache. With one per machine, W workers let a source wait up to W x max_waits runs
+    waits_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -211,8 +218,8 @@ def _fetch_or_wait(source: str, key: str, out_dir: Path, config: FetchConfig, ru
     if cached is not None:
         log.debug("%s: subtitles already fetched", source)
         return cached
-    waits_path = out_dir / f"{key}.waits.json"
-    waits = _read_json(waits_path, lambda saved: _Waits(**saved)) or _Waits()
+    waits_at = Location.of(config.waits_dir or out_dir).join(f"{key}.waits.json")
+    waits = _read_json(waits_at, lambda saved: _Waits(**saved)) or _Waits()
     if run is not None and waits.run == run:  # found unavailable earlier in this run: asked once, counted once
         raise FetchUnavailable(waits.message(config))
     may_wait, waiting = waits.runs < config.max_waits, False
@@ -222,12 +229,12 @@ def _fetch_or_wait(source: str, key: str, out_dir: Path, config: FetchConfig, ru
         if not may_wait:
             raise FetchError(f"{exc} (unavailable on {waits.runs + 1} run(s) in a row; no longer waiting)") from exc
         waits, waiting = _Waits(waits.runs + 1, run, str(exc)), True
-        _write_json(waits_path, asdict(waits))
+        _write_json(waits_at, asdict(waits))
         raise FetchUnavailable(waits.message(config)) from exc
     finally:
         if not waiting:  # the record lives while the source waits: fetched, failed for good or given up ends it
-            waits_path.unlink(missing_ok=True)
-    _write_json(record, {**asdict(fetched), "path": str(fetched.path),
+            waits_at.delete()
+    _write_json(Location.of(record), {**asdict(fetched), "path": str(fetched.path),
                          "media_path": str(fetched.media_path) if fetched.media_path else None})
     return fetched
 
@@ -269,12 +276,12 @@ class _Waits:
         return f"{self.why} (unavailable on {self.runs} run(s) in a row; waits {config.max_waits} at most)"
 
 
-def _read_json(path: Path, parse: Callable[[Any], T]) -> T | None:
+def _read_json(path: Path | Location, parse: Callable[[Any], T]) -> T | None:
     """``parse`` of the JSON record ``path``, or ``None``: no record, or one a killed run left unreadable
     (a traceback on every later run otherwise)."""
     try:
-        return parse(json.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
+        return parse(json.loads(Location.of(path).read_bytes().decode("utf-8")))
+    except OSError:  # no record (FileNotFoundError here; an object store's error names the URI)
         return None
     except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         log.info("%s: unreadable record (%s), ignored", path, exc)
@@ -303,17 +310,15 @@ def _read_record(record: Path, config: FetchConfig) -> FetchedSubtitles | None:
     return fetched if fetched.path.is_file() and wanted else None
 
 
-def _write_json(path: Path, record: dict[str, Any]) -> None:
+def _write_json(at: Location, record: dict[str, Any]) -> None:
     """Write the JSON ``record`` whole (see :func:`_write_whole`); :func:`_read_json` reads it."""
-    _write_whole(path, json.dumps(record, indent=1).encode("utf-8"))
+    _write_whole(at, json.dumps(record, indent=1).encode("utf-8"))
 
 
-def _write_whole(path: Path, content: bytes) -> None:
-    """Write ``path`` whole or not at all: a run killed mid-write must not leave a part that a later
-    run reads as the fetched file."""
-    from warehouse.durable import write_atomically
-
-    write_atomically(path, lambda handle: handle.write(content), "subtitles")
+def _write_whole(at: Path | Location, content: bytes) -> None:
+    """Write ``at`` whole or not at all: a run killed mid-write must not leave a part that a later
+    run reads as the fetched file (:meth:`Location.write`)."""
+    Location.of(at).write(lambda handle: handle.write(content), "subtitles")
 
 
 def _with_retries(call: Callable[[], T], source: str, config: FetchConfig, track: Track | None = None) -> T:

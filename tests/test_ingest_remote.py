@@ -164,6 +164,29 @@ def test_a_clip_whose_site_is_rate_limited_waits_for_the_next_refresh(site: str,
     assert set(Warehouse(uri).read("subtitles")["kind"].to_pylist()) == {"manual"} and not waits.exists()
 
 
+def test_workers_count_the_runs_a_source_waited_together_under_an_object_store_warehouse(
+        site: str, tmp_path: Path, s3_env, request, monkeypatch) -> None:
+    """Each machine kept its own record of the runs a rate-limited source waited, so on W workers it waited up
+    to W x max_waits runs. Under a warehouse on object storage the record is there: three runs on two machines
+    (a, b, a) with max_waits 2 end the wait."""
+    from pipeline.refresh_stages import FETCH_WAITS, stage_named
+
+    segments = tmp_path / "segments.csv"
+    segments.write_text(f"clip_id,source,start_s,end_s,speaker_id\ntalk,{site},0,,speaker1\n")
+    fetch = FetchConfig(attempts=1, backoff_s=0.01, socket_timeout_s=5.0, max_waits=2)
+    warehouse, clips = Warehouse(f"s3://talkface/{request.node.name}"), load_corpus(segments)
+    monkeypatch.setitem(TalkSite.rate_limited, "/talk.en.vtt", 100)
+    record = warehouse.location.join(FETCH_WAITS, f"{_source_key(site)}.waits.json")
+    for n, machine in enumerate("aba", 1):
+        config = IngestConfig(cache_dir=tmp_path / machine, fetch=fetch)
+        run_stages(warehouse, clips, [stage_named("subtitles")], RefreshSettings(warehouse.uri, ingest=config))
+        if n < 3:
+            assert json.loads(record.read_bytes())["runs"] == n and warehouse.read("rejects").num_rows == 0
+    assert not list(tmp_path.rglob("*.waits.json")) and record.size() is None  # given up: the record ends
+    (reject,) = warehouse.read("rejects").to_pylist()
+    assert (reject["stage"], reject["reason"]) == ("subtitles", "fetch_failed") and "3 run(s)" in reject["detail"]
+
+
 def test_media_cleared_from_the_cache_are_fetched_again_not_rejected(site: str, tmp_path: Path) -> None:
     """A local warehouse's ``clips`` rows name the downloads in the cache. Cleared to free room (as a full
     disk's error advises) between the stages, they made the clip a ``decode_error`` reject at alignment and at
