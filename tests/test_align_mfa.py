@@ -192,8 +192,8 @@ from pipeline.align.mfa import parse_textgrid
 corpus, out = Path(args[1]), Path(args[4])
 with open({log!r}, "a") as calls:
     calls.write(json.dumps({{"args": args, "stems": sorted(p.stem for p in corpus.glob("*.TextGrid"))}}) + "\\n")
-if os.environ.get("STAND_IN_FAIL"):
-    sys.stderr.write("Aligning...\\nNoAlignmentsError: no utterances were aligned\\n")
+if os.environ.get("STAND_IN_FAIL"):  # MFA's words for why it failed
+    sys.stderr.write("Aligning...\\n" + os.environ["STAND_IN_FAIL"] + "\\n")
     sys.exit(1)
 out.mkdir(parents=True, exist_ok=True)
 analysis = [["file", "begin", "end", "speaker", "overall_log_likelihood", "speech_log_likelihood"]]
@@ -304,7 +304,7 @@ def test_stand_in_mfa_unaligned_and_unknown_words_give_cue_outcomes(stand_in_mfa
 
 
 @pytest.mark.parametrize("env, config, message", [
-    ({"STAND_IN_FAIL": "1"}, MfaConfig(),
+    ({"STAND_IN_FAIL": "NoAlignmentsError: no utterances were aligned"}, MfaConfig(),
      "mfa align exited 1 on the batch of 2 clip(s) a, b: Aligning...\nNoAlignmentsError: no utterances were aligned"),
     ({"STAND_IN_SLEEP": "30"}, MfaConfig(timeout_s=1), "mfa align timed out after 1 s on the batch of 2 clip(s) a, b"),
 ], ids=["exit_1", "timeout"])  # fmt: skip
@@ -318,6 +318,32 @@ def test_stand_in_mfa_failing_fails_every_clip_of_the_batch(stand_in_mfa: Path, 
     assert [type(r) for r in results] == [AlignmentError, AlignmentError]
     for clip, error in zip(clips, results, strict=True):
         assert str(error).startswith(f"clip {clip.clip_id}: {message}")
+
+
+# The last lines MFA 3.4.3 prints for these (its MFAError.__str__: the class name, then the message).
+MFA_SETUP_FAILURES = {
+    "model_not_downloaded": "montreal_forced_aligner.exceptions.PretrainedModelNotFoundError: "
+                            "PretrainedModelNotFoundError:\n\nCould not find a model named \"english_us_arpa\" "
+                            "for acoustic.",
+    "database_server": "montreal_forced_aligner.exceptions.DatabaseError: DatabaseError:\n\n"
+                       "There was an error connecting to the MFA database server.",
+    "kaldi_binary": "ThirdpartyError:\n\nThere was an error when invoking 'gmm-align-compiled':",
+}
+
+
+@pytest.mark.parametrize("failure", MFA_SETUP_FAILURES.values(), ids=MFA_SETUP_FAILURES.keys())
+def test_stand_in_mfa_failing_for_its_setup_stops_the_stage_and_rejects_nothing(
+        stand_in_mfa: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, failure: str) -> None:
+    """A model not downloaded (or MFA's database server, or Kaldi, failing) made every clip of the batch an
+    ``alignment_failed`` reject: a night's corpus gone until ``rejects --retry``. It is the setup's fault, so
+    ``align_many`` raises :class:`MfaUnavailable`, naming it, as when ``mfa`` is missing: the align stage's
+    task fails, the flow with it, and the clips stay pending (the flow test of a missing ``mfa`` shows that)."""
+    monkeypatch.setenv("STAND_IN_FAIL", failure)
+    clips = [_clip(c, Utterance(0, 0.5, 1.5, ("hello",))) for c in ("a", "b")]
+    name = failure.split(":")[0].rsplit(".", 1)[-1]
+    with pytest.raises(MfaUnavailable, match=rf"on the batch of 2 clip\(s\) a, b \({name}; nothing was rejected"):
+        MfaAligner().align_many(clips, 16000)
+    assert len(_calls(stand_in_mfa)) == 1  # asked once, not once more per clip
 
 
 def test_overlapping_cues_are_one_utterance_and_input_intervals_never_overlap(tmp_path: Path) -> None:

@@ -60,7 +60,20 @@ Interval = tuple[float, float, str]
 
 
 class MfaUnavailable(RuntimeError):
-    """The ``mfa`` executable is not on this machine (it needs conda-forge Kaldi)."""
+    """MFA cannot align anything here: ``mfa`` is not on this machine (it needs conda-forge Kaldi), or its
+    setup failed (:data:`SETUP_ERRORS`). Not the clips' fault: the stage stops, and none is rejected."""
+
+
+SETUP_ERRORS = re.compile(
+    r"\b(PretrainedModelNotFoundError|RemoteModelNotFoundError|RemoteModelVersionNotFoundError|ModelLoadError"
+    r"|ModelsConnectionError|ModelTypeNotSupportedError|ModelExtensionError|MultipleModelTypesFoundError"
+    r"|FileArgumentNotFoundError|DictionaryPathError|DictionaryFileError|ThirdpartyError|DatabaseError"
+    r"|PlatformError|RootDirectoryError)\b")
+"""The exceptions of ``montreal_forced_aligner.exceptions`` (3.4) that say MFA's setup cannot run: a model or
+dictionary missing or unreadable, Kaldi's binaries, MFA's own database server, its temporary folder. An
+``mfa align`` failing with one of these rejected every clip of the batch (``alignment_failed``), a night's
+corpus for a model not downloaded; it now stops the stage. Any other failure (``NoAlignmentsError``: nothing
+of the batch aligned; a time-out) is still each clip's reject."""
 
 
 @dataclass(frozen=True)
@@ -325,6 +338,9 @@ class MfaAligner:
             outside its audio or MFA wrote no alignment for it. When ``mfa``
             fails or times out, every clip of the batch gets one, with the tail
             of MFA's messages.
+
+        Raises:
+            MfaUnavailable: ``mfa`` failed for its setup, not for the clips (:data:`SETUP_ERRORS`).
         """
         with tempfile.TemporaryDirectory(prefix="talkface-mfa-") as scratch:
             corpus, out = Path(scratch, "corpus"), Path(scratch, "out")
@@ -345,6 +361,9 @@ class MfaAligner:
     def _run(self, corpus: Path, out: Path, work: Path, clips: Sequence[ClipAudio]) -> str | None:
         """``mfa align`` over the batch corpus; why it failed, naming the batch, or None.
 
+        Raises:
+            MfaUnavailable: MFA's setup cannot run (:data:`SETUP_ERRORS`).
+
         MFA's working files go to ``work`` (``--temporary_directory``), so
         batches aligned at the same time never share MFA's default folder.
         """
@@ -359,7 +378,13 @@ class MfaAligner:
         except subprocess.TimeoutExpired as exc:
             return f"mfa align timed out after {exc.timeout:g} s on {batch}: {_tail(exc.stderr)}"
         if result.returncode != 0:
-            return f"mfa align exited {result.returncode} on {batch}: {_tail(result.stderr or result.stdout)}"
+            messages = result.stderr or result.stdout
+            if (setup := SETUP_ERRORS.search(messages)) is not None:
+                raise MfaUnavailable(
+                    f"mfa align could not run on {batch} ({setup.group(1)}; nothing was rejected: fix MFA's "
+                    f"setup, for example `mfa model download acoustic {self.config.acoustic_model}`, and run "
+                    f"again): {_tail(messages)}")
+            return f"mfa align exited {result.returncode} on {batch}: {_tail(messages)}"
         return None
 
 
