@@ -4,7 +4,8 @@
   the run; past the tries the source waits for a later run (:class:`FetchUnavailable`).
 - A site that refuses the video with an error page is told apart by yt-dlp's words
   for it (``_REFUSALS``): a rate limit or bot check waits as network errors do, with
-  no retry in the run; a removed, private or geo-blocked video is
+  no retry in the run, and so does a live stream or premiere still to come (see also
+  :func:`not_yet_a_video`); a removed, private or geo-blocked video is
   :class:`VideoUnavailable`, a sign-in-only one :class:`SignInRequired`, each its own
   rejects reason, so a retry of fetch failures does not ask for them again.
 - No room to store a download (a full disk, a quota) is not the source's fault: an
@@ -58,6 +59,9 @@ class SignInRequired(FetchError):
 # source waits (FetchUnavailable); asking again within the run only prolongs them.
 _REFUSALS: tuple[tuple[re.Pattern[str], type[FetchError]], ...] = (
     (re.compile(r"try again later|rate.limit|not a bot|captcha|too many requests", re.I), FetchUnavailable),
+    # a scheduled live stream or premiere: a video once it has been (YouTube's words: "Premieres in 6 hours",
+    # "This live event will begin in 2 days.")
+    (re.compile(r"premieres in|premiere will begin|live event will begin", re.I), FetchUnavailable),
     (re.compile(r"video unavailable|private video|has been removed|no longer available|has been terminated"
                 r"|not available in your country|not made this video available", re.I), VideoUnavailable),
     (re.compile(r"sign in|age.restricted|members.only|join this channel|registered users|--cookies", re.I),
@@ -92,6 +96,24 @@ def _refusal(exc: BaseException) -> type[FetchError] | None:
     if any(isinstance(seen, GeoRestrictedError) for seen in _causes(exc)):
         return VideoUnavailable
     return next((kind for pattern, kind in _REFUSALS if pattern.search(str(exc))), None)
+
+
+LIVE_STATUSES = frozenset({"is_live", "is_upcoming", "post_live"})
+"""yt-dlp's ``live_status`` of a stream that is no video yet: on air, scheduled, or ended and still being
+processed (YouTube's "post-live" stream)."""
+
+
+def not_yet_a_video(info: dict, what: str) -> FetchUnavailable | None:
+    """Why the source of yt-dlp's ``info`` must wait, when it is a live stream: ``None`` for a video.
+
+    A stream on air has no captions and no end: downloading its media recorded it for as long as it went on
+    (for ever, for a channel's round-the-clock stream), holding the worker and the run. Once it has ended,
+    the site keeps its recording as a video, with captions.
+    """
+    status = info.get("live_status") or ("is_live" if info.get("is_live") else None)
+    if status not in LIVE_STATUSES:
+        return None
+    return FetchUnavailable(f"{what}: a live stream ({status}): its recording and captions come once it has ended")
 
 
 _NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})  # a full disk, a quota, a file size limit

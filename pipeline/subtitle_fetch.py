@@ -55,6 +55,7 @@ from pipeline.fetch_errors import (
     final_error,
     first_line,
     is_network_error,
+    not_yet_a_video,
 )
 from pipeline.subtitles import SubtitleError, parse_cues
 from warehouse.location import Location
@@ -382,6 +383,8 @@ def _fetch(source: str, key: str, out_dir: Path, config: FetchConfig, patient: b
         options["ffmpeg_location"] = ffmpeg
     with _private_copy(config.cookie_file) as cookies, yt_dlp.YoutubeDL({**options, "cookiefile": cookies}) as ydl:
         info = _with_retries(lambda: _info(ydl, source), source, config)
+        if (live := not_yet_a_video(info, source)) is not None:
+            raise live
         tracks = candidate_tracks(info, config.lang)
         track, content = _first_good_track(ydl, tracks, source, key, out_dir, config, patient)
         media_path = None

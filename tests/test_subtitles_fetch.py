@@ -556,11 +556,15 @@ YOUTUBE_REFUSALS = [
      "sign_in_required"),
     ("Unable to extract yt initial data; please report this issue on https://github.com/yt-dlp/yt-dlp/issues",
      "fetch_failed"),
+    # scheduled streams, in YouTube's words as yt-dlp reported them (yt-dlp users' logs, ytdl-sub issue 1323)
+    ("Premieres in 6 hours", None),
+    ("This live event will begin in 2 days.", None),
 ]
 
 
 @pytest.mark.parametrize("message, reason", YOUTUBE_REFUSALS, ids=["rate_limit", "bot_check", "removed", "private",
-                                                                    "terminated", "age", "members", "other"])
+                                                                    "terminated", "age", "members", "other",
+                                                                    "premiere", "live_event"])
 def test_youtube_refusals_simulated_without_youtube_wait_or_get_their_own_reason(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, message: str, reason: str | None) -> None:
     """All of these were ``fetch_failed`` before: an hour's rate limit rejected every clip of the run for good,
@@ -586,6 +590,32 @@ def test_youtube_refusals_simulated_without_youtube_wait_or_get_their_own_reason
         assert isinstance(out, Reject) and out.reason == reason
         assert out.detail.startswith("dQw4w9WgXcQ: ") and "[youtube] dQw4w9WgXcQ: " in out.detail
         assert out.detail.endswith("may see it)") == (reason == "sign_in_required")
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("status", ["is_live", "post_live"])
+def test_a_live_stream_waits_for_its_recording_instead_of_being_recorded(server: tuple[str, Path], tmp_path: Path,
+                                                                         status: str) -> None:
+    """A source on air, as yt-dlp describes it (``live_status``): its media were downloaded for as long as the
+    stream went on (a channel's round-the-clock stream: for ever, holding the worker and the run), and a
+    stream has no captions yet. Now it waits, asking for nothing more, and once over its recording is
+    fetched; a stream still on air after ``max_waits`` runs is a fetch failure."""
+    base, root = server
+    info = json.loads(info_json(tmp_path, {"en": [{"ext": "vtt", "url": f"{base}/clip.en.vtt"}]}, {}).read_text())
+    formats = [{"format_id": "hls", "url": f"{base}/clip.mp4", "ext": "mp4", "protocol": "https"}]
+    source = tmp_path / "stream.info.json"
+    source.write_text(json.dumps({**info, "formats": formats, "live_status": status, "is_live": status == "is_live"}))
+    config, out = replace(FAST, download_media=True, max_waits=1), tmp_path / "out"
+
+    with pytest.raises(FetchUnavailable, match=f"a live stream \\({status}\\): its recording and captions"):
+        fetch_subtitles(str(source), "abc", out, config, run="1")
+    assert Handler.requests == [] and not list(out.glob("abc.*.vtt")) and not list(out.glob("abc.mp4"))
+    with pytest.raises(FetchError, match="no longer waiting"):
+        fetch_subtitles(str(source), "abc", out, config, run="2")
+
+    source.write_text(json.dumps({**info, "formats": formats, "live_status": "was_live"}))  # over: a video
+    got = fetch_subtitles(str(source), "abc", out, config, run="3")
+    assert got.path.read_text() == VTT and got.media_path.read_bytes() == (root / "clip.mp4").read_bytes()
 
 
 def test_a_geo_restricted_video_is_unavailable_simulated_without_youtube(tmp_path: Path,
