@@ -236,7 +236,7 @@ def _fetch_or_wait(source: str, key: str, out_dir: Path, config: FetchConfig, ru
         if not waiting:  # the record lives while the source waits: fetched, failed for good or given up ends it
             waits_at.delete()
     _write_json(Location.of(record), {**asdict(fetched), "path": str(fetched.path),
-                         "media_path": str(fetched.media_path) if fetched.media_path else None})
+                                      "media_path": str(fetched.media_path) if fetched.media_path else None})
     return fetched
 
 
