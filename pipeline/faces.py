@@ -175,9 +175,11 @@ class FaceTracker:
     def __init__(self, config: TrackerConfig = TrackerConfig()) -> None:
         self.config = config
         self._mesh = _face_mesh(config)
-        self._region_mesh = _face_mesh(config) if config.small_faces else None
         self._detector = _face_detector(0, config) if config.max_faces > 1 else None
-        self._far_detector = _face_detector(1, config) if config.small_faces else None
+        # The small-face search's graphs, made when the whole-frame mesh first misses a face: most clips never
+        # need them, and each graph costs a clip about 0.02 core-seconds to make.
+        self._region_mesh = None
+        self._far_detector = None
         self._region: Region | None = None  # where the region mesh tracks a small face; None: search the frame
         self._last: Box | None = None
         self._others = 0  # other faces at the last count
@@ -205,7 +207,7 @@ class FaceTracker:
         points, counter = _mesh_points(self._mesh, rgb), self._detector
         if points is not None:
             self._region, self._search_in = None, 0
-        elif self._region_mesh is not None:
+        elif self.config.small_faces:
             points = self._small_face(rgb, step)
             # A second face as small as this one would escape the short-range detector.
             counter = self._far_detector if self._detector is not None else None
@@ -228,6 +230,8 @@ class FaceTracker:
         and a small face coming into view is found up to ``recount_every - 1``
         frames late. A face big enough for the whole-frame mesh is never late.
         """
+        if self._region_mesh is None:
+            self._region_mesh, self._far_detector = _face_mesh(self.config), _face_detector(1, self.config)
         height, width = rgb.shape[:2]
         points = self._track_region(rgb) if self._region is not None else None
         if points is None and self._region is None:

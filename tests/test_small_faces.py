@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from fixtures.faces_media import AOC, SUN, shared
+from pipeline import faces
 from pipeline.faces import FaceObservation, FaceTracker, TrackerConfig
 from pipeline.pose import head_pose
 from pipeline.video import probe_video, read_frames
@@ -95,15 +96,48 @@ def test_a_second_small_face_is_counted_and_a_frame_without_a_face_has_none():
 
 
 @pytest.mark.integration
-def test_a_stretch_without_a_face_is_searched_every_recount_frames_and_a_small_face_found_late_by_less():
+def _counting_graphs(monkeypatch: pytest.MonkeyPatch, searched: list[int], found: list[bool]) -> list[str]:
+    """The mediapipe graphs each tracker makes, by kind; each call of the full-range detector (the small-face
+    search) appends the frame it searched to ``searched``."""
+    made, make_mesh, make_detector = [], faces._face_mesh, faces._face_detector
+
+    def mesh(config):
+        made.append("mesh")
+        return make_mesh(config)
+
+    def detector(model, config):
+        made.append(f"detector {model}")
+        graph = make_detector(model, config)
+        if model == 1:
+            process = graph.process
+            graph.process = lambda rgb: (searched.append(len(found)), process(rgb))[1]  # counts the real calls
+        return graph
+
+    monkeypatch.setattr(faces, "_face_mesh", mesh)
+    monkeypatch.setattr(faces, "_face_detector", detector)
+    return made
+
+
+def test_a_clip_whose_face_the_mesh_always_finds_makes_no_small_face_graphs(monkeypatch: pytest.MonkeyPatch):
+    """Making a graph costs a clip about 0.02 core-seconds (a whole tracker 0.08): the small-face search's two
+    are made when the whole-frame mesh first misses a face, not for every clip."""
+    searched: list[int] = []
+    made = _counting_graphs(monkeypatch, searched, [])
+    with FaceTracker(TrackerConfig()) as tracker:
+        assert all(tracker.observe(rgb).face_found for rgb in _frames(AOC, 10))
+        assert made == ["mesh", "detector 0"] and searched == []
+        assert not tracker.observe(np.full((HEIGHT, WIDTH, 3), 110, np.uint8)).face_found
+    assert made == ["mesh", "detector 0", "mesh", "detector 1"] and searched == [0]
+
+
+def test_a_stretch_without_a_face_is_searched_every_recount_frames_and_a_small_face_found_late_by_less(
+        monkeypatch: pytest.MonkeyPatch):
     blank = np.full((HEIGHT, WIDTH, 3), 110, np.uint8)
     frames = [blank] * 12 + [_paste(rgb, 0.07)[0] for rgb in _frames(AOC, 10)]
-    searched = []
+    searched: list[int] = []
+    found: list[bool] = []
+    _counting_graphs(monkeypatch, searched, found)
     with FaceTracker(TrackerConfig(recount_every=5)) as tracker:
-        detector = tracker._far_detector
-        process = detector.process
-        detector.process = lambda rgb: (searched.append(len(found)), process(rgb))[1]  # counts the real calls
-        found = []
         for rgb in frames:
             found.append(tracker.observe(rgb).face_found)
     assert [k for k in searched if k < 12] == [0, 5, 10]  # 3 of the 12 empty frames, not all 12
