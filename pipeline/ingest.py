@@ -280,10 +280,11 @@ def with_media_at_hand(clip: ClipSpec, row: dict[str, object], config: IngestCon
     there: a cache cleared to free room (as a full disk's error advises) made every clip not yet through
     alignment and faces a ``decode_error`` reject. Now its source is fetched again (whatever
     ``--download-media`` says: the clip's media were downloaded before) and the row, for this run, names
-    the new file; so for its copy shared under a warehouse on object storage (removed by
-    :mod:`pipeline.prune`). ``None``: the source is unavailable now, and the clip waits. Media that are
-    no download, and a fetch that fails for good, leave the row as it is, so the stage rejects it naming
-    the missing file.
+    the new file. A copy shared under a warehouse on object storage (removed by :mod:`pipeline.prune`) is
+    shared again where the row names it, so that the next stage, on another machine, finds it there
+    instead of downloading the video once more. ``None``: the source is unavailable now, and the clip
+    waits. Media that are no download, and a fetch that fails for good, leave the row as it is, so the
+    stage rejects it naming the missing file.
     """
     uri = str(row["video_uri"])
     if not clip.is_remote or Location.of(uri).size() is not None:
@@ -297,7 +298,12 @@ def with_media_at_hand(clip: ClipSpec, row: dict[str, object], config: IngestCon
         return None
     except FetchError:
         return row
-    return row if fetched.media_path is None else {**row, "video_uri": str(fetched.media_path)}
+    if fetched.media_path is None:
+        return row
+    if not Location.of(uri).is_local:
+        share_media(fetched.media_path, Location.of(uri))
+        return row
+    return {**row, "video_uri": str(fetched.media_path)}
 
 
 def downloading(config: IngestConfig, media: bool) -> IngestConfig:

@@ -266,9 +266,16 @@ def test_a_pruned_shared_copy_on_an_object_store_is_fetched_again(site: str, tmp
     assert prune_cache(done, config.cache_dir).files == 1  # the download; no stage here copied the shared one
     assert prune_shared(done, Location.of(warehouse.uri)).files == 1
     assert list(warehouse.location.join("media").file_sizes()) == []
+    downloads = TalkSite.requests.count("/talk.mp4")
     run_stages(warehouse, clips, [stage_named("align"), stage_named("histograms")], settings)
     assert warehouse.read("phoneme_histograms")["clip_id"].to_pylist() == ["talk"]
     assert warehouse.read("rejects").num_rows == 0
+    # shared again, so the faces stage on another machine (another cache) reads it there: no third download
+    assert list(warehouse.location.join("media").file_sizes()) == [f"{_source_key(site)}.mp4"]
+    elsewhere = RefreshSettings(warehouse.uri, ingest=replace(config, cache_dir=tmp_path / "elsewhere"))
+    run_stages(warehouse, clips, [stage_named("faces")], elsewhere)
+    assert warehouse.read("clip_spans")["clip_id"].to_pylist() == ["talk"]
+    assert TalkSite.requests.count("/talk.mp4") == downloads + 1
 
 
 def test_pruning_reaches_the_media_every_dask_worker_cached_and_the_shared_copy(site: str, tmp_path: Path,
