@@ -379,8 +379,10 @@ def _fetch(source: str, key: str, out_dir: Path, config: FetchConfig, patient: b
         "outtmpl": str(out_dir / f"{key}.%(ext)s"),
         "format_sort": media_format_sort(config.max_height),
     }
-    if config.download_media and (ffmpeg := _ffmpeg()) is not None:
-        options["ffmpeg_location"] = ffmpeg
+    if config.download_media:
+        options["progress_hooks"] = [DownloadProgress(source)]
+        if (ffmpeg := _ffmpeg()) is not None:
+            options["ffmpeg_location"] = ffmpeg
     with _private_copy(config.cookie_file) as cookies, yt_dlp.YoutubeDL({**options, "cookiefile": cookies}) as ydl:
         info = _with_retries(lambda: _info(ydl, source), source, config)
         if (live := not_yet_a_video(info, source)) is not None:
@@ -394,6 +396,31 @@ def _fetch(source: str, key: str, out_dir: Path, config: FetchConfig, patient: b
     _write_whole(path, content)
     log.info("%s: %s subtitles -> %s", source, track.label, path.name)
     return FetchedSubtitles(source, path, track.kind, track.lang, media_path)
+
+
+class DownloadProgress:
+    """yt-dlp's progress hook for media: an info line (``-v``) at most every :attr:`every_s` seconds of a
+    download, and one when a file is done. An hour of 720p video takes minutes to download, and nothing
+    else said that anything was happening."""
+
+    every_s: float = 10.0
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self._next = time.monotonic() + self.every_s
+
+    def __call__(self, status: dict[str, Any]) -> None:
+        done, total = status.get("downloaded_bytes") or 0, status.get("total_bytes") or status.get(
+            "total_bytes_estimate")
+        if status.get("status") == "finished":
+            log.info("%s: media downloaded: %s, %.1f MB in %.1f s", self.source, Path(status.get("filename", "")).name,
+                     (total or done) / 1e6, status.get("elapsed") or 0.0)
+        elif status.get("status") == "downloading" and time.monotonic() >= self._next:
+            self._next = time.monotonic() + self.every_s
+            share = f"{done / total:.0%} of {total / 1e6:.1f} MB" if total else f"{done / 1e6:.1f} MB"
+            speed, eta = status.get("speed"), status.get("eta")
+            log.info("%s: downloading media: %s%s%s", self.source, share,
+                     f", {speed / 1e6:.1f} MB/s" if speed else "", f", {eta:.0f} s left" if eta is not None else "")
 
 
 def _ffmpeg() -> str | None:

@@ -88,6 +88,27 @@ def test_media_asked_for_after_the_subtitles_were_fetched_without_it_is_download
 
 
 @pytest.mark.integration
+def test_a_media_download_says_how_far_it_is(server: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    """An hour of 720p video takes minutes to download, and nothing said that anything was happening: with -v
+    a line every 10 s of a download (here every chunk), and one when it is done."""
+    import logging
+
+    from pipeline.subtitle_fetch import DownloadProgress
+
+    base, root = server
+    (root / "clip.mp4").write_bytes(bytes(range(256)) * 8192)  # 2.1 MB
+    monkeypatch.setattr(DownloadProgress, "every_s", 0.0)
+    with caplog.at_level(logging.INFO, logger="pipeline.subtitle_fetch"):
+        got = fetch_subtitles(f"{base}/index.html", "talk", tmp_path / "out", replace(FAST, download_media=True))
+    lines = [r.getMessage() for r in caplog.records]
+    progress = [line for line in lines if "downloading media: " in line]
+    assert progress and all(line.startswith(f"{base}/index.html: downloading media: ") for line in progress)
+    assert re.search(r": \d+% of 2\.1 MB, [\d.]+ MB/s, \d+ s left$", progress[-1]), progress[-1]
+    assert f"{base}/index.html: media downloaded: {got.media_path.name}, 2.1 MB in " in "\n".join(lines)
+
+
+@pytest.mark.integration
 @pytest.mark.parametrize(("max_height", "want"), [(720, "v720_avc.mp4"), (480, "v360_avc.mp4"), (0, "v1080_av1.mp4")])
 def test_media_is_downloaded_at_the_height_asked_for_h264_first(server: tuple[str, Path], tmp_path: Path,
                                                                 max_height: int, want: str) -> None:
