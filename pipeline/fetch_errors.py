@@ -4,7 +4,8 @@
   the run; past the tries the source waits for a later run (:class:`FetchUnavailable`).
 - A site that refuses the video with an error page is told apart by yt-dlp's words
   for it (``_REFUSALS``): a rate limit or bot check waits as network errors do, with
-  no retry in the run, and so does a live stream or premiere still to come (see also
+  no retry in the run and no other source of the site asked in it (:class:`SiteRefused`),
+  and so does a live stream or premiere still to come (see also
   :func:`not_yet_a_video`); a removed, private or geo-blocked video is
   :class:`VideoUnavailable`, a sign-in-only one :class:`SignInRequired`, each its own
   rejects reason, so a retry of fetch failures does not ask for them again.
@@ -34,6 +35,11 @@ class FetchUnavailable(FetchError):
     """
 
 
+class SiteRefused(FetchUnavailable):
+    """The site refuses every video for now (a rate limit, a bot check), not this one: asking it for the
+    other sources in the same run only prolongs the refusal."""
+
+
 class NoEnglishSubtitles(FetchError):
     """The source has neither manual nor automatic English subtitles."""
 
@@ -58,7 +64,7 @@ class SignInRequired(FetchError):
 # sign in). Rate limits and bot checks answer with an error page, not a network error: they pass, so the
 # source waits (FetchUnavailable); asking again within the run only prolongs them.
 _REFUSALS: tuple[tuple[re.Pattern[str], type[FetchError]], ...] = (
-    (re.compile(r"try again later|rate.limit|not a bot|captcha|too many requests", re.I), FetchUnavailable),
+    (re.compile(r"try again later|rate.limit|not a bot|captcha|too many requests", re.I), SiteRefused),
     # a scheduled live stream or premiere: a video once it has been (YouTube's words: "Premieres in 6 hours",
     # "This live event will begin in 2 days.")
     (re.compile(r"premieres in|premiere will begin|live event will begin", re.I), FetchUnavailable),

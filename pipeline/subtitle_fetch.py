@@ -47,11 +47,13 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from urllib.parse import urlsplit
 
 from pipeline.fetch_errors import (
     FetchError,
     FetchUnavailable,
     NoEnglishSubtitles,
+    SiteRefused,
     final_error,
     first_line,
     is_network_error,
@@ -120,6 +122,15 @@ class Track(NamedTuple):
 def is_youtube_id(source: str) -> bool:
     """Whether a source is a bare YouTube video id (11 characters of ``A-Za-z0-9_-``)."""
     return bool(_YOUTUBE_ID.match(source))
+
+
+def site_of(source: str) -> str:
+    """A file-safe name of the site a source is fetched from (``youtube`` for an id or a YouTube URL, else the
+    URL's host), under which its refusals of a run are kept (``<site>.refused.json``)."""
+    host = (urlsplit(source_url(source)).hostname or "local").removeprefix("www.")
+    if host in ("youtube.com", "m.youtube.com", "youtu.be", "music.youtube.com"):
+        return "youtube"
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", host)
 
 
 def source_url(source: str) -> str:
@@ -219,14 +230,21 @@ def _fetch_or_wait(source: str, key: str, out_dir: Path, config: FetchConfig, ru
     if cached is not None:
         log.debug("%s: subtitles already fetched", source)
         return cached
-    waits_at = Location.of(config.waits_dir or out_dir).join(f"{key}.waits.json")
+    records = Location.of(config.waits_dir or out_dir)
+    waits_at = records.join(f"{key}.waits.json")
     waits = _read_json(waits_at, lambda saved: _Waits(**saved)) or _Waits()
     if run is not None and waits.run == run:  # found unavailable earlier in this run: asked once, counted once
         raise FetchUnavailable(waits.message(config))
+    refused_at = records.join(f"{site_of(source)}.refused.json")
+    refused = _read_json(refused_at, lambda saved: _Waits(**saved)) if run is not None else None
+    if refused is not None and refused.run == run:  # not asked, not counted: the site, not the source
+        raise FetchUnavailable(f"{source}: not asked in this run, the site refused another source: {refused.why}")
     may_wait, waiting = waits.runs < config.max_waits, False
     try:
         fetched = _fetch(source, key, out_dir, config, patient=may_wait)
     except FetchUnavailable as exc:
+        if isinstance(exc, SiteRefused) and run is not None:
+            _write_json(refused_at, asdict(_Waits(1, run, str(exc))))
         if not may_wait:
             raise FetchError(f"{exc} (unavailable on {waits.runs + 1} run(s) in a row; no longer waiting)") from exc
         waits, waiting = _Waits(waits.runs + 1, run, str(exc)), True

@@ -639,6 +639,48 @@ def test_a_live_stream_waits_for_its_recording_instead_of_being_recorded(server:
     assert got.path.read_text() == VTT and got.media_path.read_bytes() == (root / "clip.mp4").read_bytes()
 
 
+def test_a_site_refusing_one_source_is_not_asked_for_the_others_in_that_run_simulated_without_youtube(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """YouTube's rate limit is for the machine, not the video: the run asked it for every source of the
+    corpus (prolonging the limit) and counted a run waited for each, so three limited nights rejected the
+    whole corpus as ``fetch_failed``. Now the first refusal of a run marks the site: the other sources wait
+    unasked and uncounted, and the next run asks again."""
+    from yt_dlp import YoutubeDL
+    from yt_dlp.utils import ExtractorError
+
+    asked: list[str] = []
+
+    def refuse(self, url: str, download: bool = True) -> dict:
+        asked.append(url)
+        error = ExtractorError("This content isn't available, try again later.", video_id=url[-11:], ie="youtube",
+                               expected=True)
+        self.report_error(str(error), error.format_traceback())
+
+    vtt = tmp_path / "track.vtt"
+    vtt.write_text(VTT)
+
+    def answer(self, url: str, download: bool = True) -> dict:
+        asked.append(url)
+        return {"id": url[-11:], "title": "t", "extractor": "youtube",
+                "subtitles": {"en": [{"ext": "vtt", "url": vtt.as_uri()}]}}
+
+    ids = ["dQw4w9WgXcQ", "9bZkp7q19f0", "kJQP7kiw5Fk"]
+    config = IngestConfig(cache_dir=tmp_path / "cache", fetch=replace(FAST, allow_file_urls=True))
+    records = tmp_path / "cache" / "subtitles"
+
+    def night(run: str) -> list:
+        return [subtitle_rows(ClipSpec(f"clip{i}", video, 0.0, None), config, run) for i, video in enumerate(ids)]
+
+    monkeypatch.setattr(YoutubeDL, "extract_info", refuse)
+    for n in (1, 2):
+        assert night(f"night-{n}") == [None] * 3 and len(asked) == n  # one question a night
+    assert [json.loads((records / f"{v}.waits.json").read_text())["runs"] if (records / f"{v}.waits.json").exists()
+            else 0 for v in ids] == [2, 0, 0]  # only the source asked counts the nights
+    monkeypatch.setattr(YoutubeDL, "extract_info", answer)
+    assert all(isinstance(rows, list) and rows for rows in night("night-3")) and len(asked) == 5
+    assert not list(records.glob("*.waits.json"))
+
+
 def test_a_geo_restricted_video_is_unavailable_simulated_without_youtube(tmp_path: Path,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     from yt_dlp import YoutubeDL
