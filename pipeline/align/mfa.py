@@ -361,11 +361,11 @@ class MfaAligner:
     def _run(self, corpus: Path, out: Path, work: Path, clips: Sequence[ClipAudio]) -> str | None:
         """``mfa align`` over the batch corpus; why it failed, naming the batch, or None.
 
-        Raises:
-            MfaUnavailable: MFA's setup cannot run (:data:`SETUP_ERRORS`).
-
         MFA's working files go to ``work`` (``--temporary_directory``), so
         batches aligned at the same time never share MFA's default folder.
+
+        Raises:
+            MfaUnavailable: MFA's setup cannot run (:data:`SETUP_ERRORS`).
         """
         command = [self._executable, "align", str(corpus), self.config.dictionary, self.config.acoustic_model,
                    str(out), "--output_format", self.config.output_format, "--temporary_directory", str(work),
