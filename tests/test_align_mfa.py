@@ -177,7 +177,8 @@ STAND_IN_MFA = """#!{python}
 # `<stem>.json` (MFA's JSON: words and phones tiers) and a row of alignment_analysis.csv per aligned
 # utterance, as MFA 3 does. Caption words steer it: an utterance holding "inaudible" is not aligned
 # (absent from the output, as when MFA's beam fails); "zyzzyva" is out of MFA's dictionary (text kept,
-# phone spn); "qwxz" comes out as <unk>/spn; a file whose stem holds "lost" gets no output at all.
+# phone spn); "qwxz" comes out as <unk>/spn; a file whose stem holds "lost" gets no output at all; a
+# batch holding a file whose stem holds "kaldi_fails" stops with a Kaldi error, as one bad utterance may.
 import csv, json, os, sys, time
 from pathlib import Path
 
@@ -194,6 +195,9 @@ with open({log!r}, "a") as calls:
     calls.write(json.dumps({{"args": args, "stems": sorted(p.stem for p in corpus.glob("*.TextGrid"))}}) + "\\n")
 if os.environ.get("STAND_IN_FAIL"):  # MFA's words for why it failed
     sys.stderr.write("Aligning...\\n" + os.environ["STAND_IN_FAIL"] + "\\n")
+    sys.exit(1)
+if any("kaldi_fails" in stem for stem in sorted(p.stem for p in corpus.glob("*.TextGrid"))):
+    sys.stderr.write("ThirdpartyError:\\n\\nThere was an error when invoking 'gmm-align-compiled':\\n")
     sys.exit(1)
 out.mkdir(parents=True, exist_ok=True)
 analysis = [["file", "begin", "end", "speaker", "overall_log_likelihood", "speech_log_likelihood"]]
@@ -327,7 +331,8 @@ MFA_SETUP_FAILURES = {
                             "for acoustic.",
     "database_server": "montreal_forced_aligner.exceptions.DatabaseError: DatabaseError:\n\n"
                        "There was an error connecting to the MFA database server.",
-    "kaldi_binary": "ThirdpartyError:\n\nThere was an error when invoking 'gmm-align-compiled':",
+    "dictionary_missing": "montreal_forced_aligner.exceptions.DictionaryPathError: DictionaryPathError:\n\n"
+                          "The specified path for the dictionary (english_us_arpa) was not found.",
 }
 
 
@@ -344,6 +349,18 @@ def test_stand_in_mfa_failing_for_its_setup_stops_the_stage_and_rejects_nothing(
     with pytest.raises(MfaUnavailable, match=rf"on the batch of 2 clip\(s\) a, b \({name}; nothing was rejected"):
         MfaAligner().align_many(clips, 16000)
     assert len(_calls(stand_in_mfa)) == 1  # asked once, not once more per clip
+
+
+def test_stand_in_mfa_failing_on_one_clip_costs_that_clip_only(stand_in_mfa: Path) -> None:
+    """A Kaldi error on one utterance stopped ``mfa align`` and rejected every clip of its batch. Now the
+    batch's clips are aligned each alone, and only the clip that fails alone is rejected."""
+    clips = [_clip(c, Utterance(0, 0.5, 1.5, ("hello",))) for c in ("a", "kaldi_fails", "c")]
+    results = MfaAligner().align_many(clips, 16000)
+    assert [len(call["stems"]) for call in _calls(stand_in_mfa)] == [3, 1, 1, 1]
+    assert isinstance(results[0], ClipAlignment) and isinstance(results[2], ClipAlignment)
+    assert isinstance(results[1], AlignmentError)
+    assert str(results[1]).startswith("clip kaldi_fails: mfa align exited 1 on the batch of 1 clip(s) kaldi_fails: ")
+    assert "gmm-align-compiled" in str(results[1])
 
 
 def test_overlapping_cues_are_one_utterance_and_input_intervals_never_overlap(tmp_path: Path) -> None:

@@ -39,6 +39,7 @@ import wave
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -67,13 +68,13 @@ class MfaUnavailable(RuntimeError):
 SETUP_ERRORS = re.compile(
     r"\b(PretrainedModelNotFoundError|RemoteModelNotFoundError|RemoteModelVersionNotFoundError|ModelLoadError"
     r"|ModelsConnectionError|ModelTypeNotSupportedError|ModelExtensionError|MultipleModelTypesFoundError"
-    r"|FileArgumentNotFoundError|DictionaryPathError|DictionaryFileError|ThirdpartyError|DatabaseError"
-    r"|PlatformError|RootDirectoryError)\b")
+    r"|FileArgumentNotFoundError|DictionaryPathError|DictionaryFileError|DatabaseError|PlatformError"
+    r"|RootDirectoryError)\b")
 """The exceptions of ``montreal_forced_aligner.exceptions`` (3.4) that say MFA's setup cannot run: a model or
-dictionary missing or unreadable, Kaldi's binaries, MFA's own database server, its temporary folder. An
-``mfa align`` failing with one of these rejected every clip of the batch (``alignment_failed``), a night's
-corpus for a model not downloaded; it now stops the stage. Any other failure (``NoAlignmentsError``: nothing
-of the batch aligned; a time-out) is still each clip's reject."""
+dictionary missing or unreadable, MFA's own database server, its platform or temporary folder. An ``mfa
+align`` failing with one of these rejected every clip of the batch (``alignment_failed``), a night's corpus
+for a model not downloaded; it now stops the stage. Not ``ThirdpartyError``: a Kaldi binary failing may be
+one utterance's doing, so that batch's clips are aligned each alone (:class:`_Failure`)."""
 
 
 @dataclass(frozen=True)
@@ -336,8 +337,10 @@ class MfaAligner:
             One entry per clip, in order: its phones and cue outcomes, or an
             :class:`AlignmentError` naming it when one of its utterances lies
             outside its audio or MFA wrote no alignment for it. When ``mfa``
-            fails or times out, every clip of the batch gets one, with the tail
-            of MFA's messages.
+            times out or aligns nothing of the batch (``NoAlignmentsError``),
+            every clip of the batch gets one, with the tail of MFA's messages;
+            when it fails otherwise, each clip is aligned alone (a batch of one
+            clip gets the error).
 
         Raises:
             MfaUnavailable: ``mfa`` failed for its setup, not for the clips (:data:`SETUP_ERRORS`).
@@ -353,12 +356,15 @@ class MfaAligner:
                     _write_wav(corpus / f"{stem}.wav", clip.audio, sample_rate)
                     _write_utterance_textgrid(corpus / f"{stem}.TextGrid", duration_s, stem, clip.utterances)
             failure = self._run(corpus, out, Path(scratch, "mfa"), clips) if any(f is None for f in faults) else None
+            if failure is not None and failure.each_alone and len(clips) > 1:
+                log.warning("%s; aligning each of its clips alone", failure.message)
+                return [self.align_many([clip], sample_rate)[0] for clip in clips]
             scores = read_utterance_scores(out / "alignment_analysis.csv")
-            return [fault or (AlignmentError(f"clip {clip.clip_id}: {failure}") if failure else
+            return [fault or (AlignmentError(f"clip {clip.clip_id}: {failure.message}") if failure else
                               _read_clip(out, stem, clip, sample_rate, scores.get(stem, ())))
                     for clip, stem, fault in zip(clips, stems, faults, strict=True)]
 
-    def _run(self, corpus: Path, out: Path, work: Path, clips: Sequence[ClipAudio]) -> str | None:
+    def _run(self, corpus: Path, out: Path, work: Path, clips: Sequence[ClipAudio]) -> _Failure | None:
         """``mfa align`` over the batch corpus; why it failed, naming the batch, or None.
 
         MFA's working files go to ``work`` (``--temporary_directory``), so
@@ -376,7 +382,7 @@ class MfaAligner:
         try:
             result = subprocess.run(command, capture_output=True, text=True, timeout=self.config.timeout_s)
         except subprocess.TimeoutExpired as exc:
-            return f"mfa align timed out after {exc.timeout:g} s on {batch}: {_tail(exc.stderr)}"
+            return _Failure(f"mfa align timed out after {exc.timeout:g} s on {batch}: {_tail(exc.stderr)}")
         if result.returncode != 0:
             messages = result.stderr or result.stdout
             if (setup := SETUP_ERRORS.search(messages)) is not None:
@@ -384,8 +390,21 @@ class MfaAligner:
                     f"mfa align could not run on {batch} ({setup.group(1)}; nothing was rejected: fix MFA's "
                     f"setup, for example `mfa model download acoustic {self.config.acoustic_model}`, and run "
                     f"again): {_tail(messages)}")
-            return f"mfa align exited {result.returncode} on {batch}: {_tail(messages)}"
+            return _Failure(f"mfa align exited {result.returncode} on {batch}: {_tail(messages)}",
+                            each_alone="NoAlignmentsError" not in messages)
         return None
+
+
+class _Failure(NamedTuple):
+    """Why ``mfa align`` failed on a batch.
+
+    ``each_alone``: it may be one clip's doing (MFA stops on an input it cannot read or a Kaldi error on one
+    utterance), so each clip is aligned alone and only the clips failing alone are rejected. Not for
+    ``NoAlignmentsError`` (no utterance of the batch aligned: each clip's own failure) or a time-out.
+    """
+
+    message: str
+    each_alone: bool = False
 
 
 def _read_clip(out: Path, stem: str, clip: ClipAudio, sample_rate: int,
