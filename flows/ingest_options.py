@@ -45,6 +45,11 @@ _FETCH_AND_ALIGN = (
                       "videos a site shows only when signed in (age-restricted, members only, past a bot "
                       "check). Read only: each fetch works on a private copy. Every worker must find it "
                       "at this path."),
+    click.option("--fetch-sleep", type=click.FloatRange(0.0), default=0.0, show_default=True, metavar="SECONDS",
+                 help="Pause this long before each request to a site while fetching, and before each subtitle "
+                      "and media download (as yt-dlp's --sleep-requests, --sleep-subtitles, --sleep-interval). "
+                      "A big YouTube corpus fetched at full speed gets rate-limited for an hour or more (its "
+                      "clips wait for a later run); 1-5 s keeps under the limit, at that much more time a video."),
     click.option("--min-coverage", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
                  help="Reject a clip when its aligned cues hold less than this share of its caption words "
                       "(a failed or mismatched cue costs only that cue). Applies to the clips aligned "
@@ -73,8 +78,8 @@ keyword arguments for :func:`ingest_settings`."""
 
 
 def ingest_settings(cache_dir: Path, download_media: bool, max_height: int, prune_downloads: bool,
-                    cookies: Path | None, min_coverage: float, cue_pad: float, pin_core: bool, batch_size: int,
-                    task_size: int, **face_filter: Any) -> tuple[IngestConfig, FacesConfig]:
+                    cookies: Path | None, fetch_sleep: float, min_coverage: float, cue_pad: float, pin_core: bool,
+                    batch_size: int, task_size: int, **face_filter: Any) -> tuple[IngestConfig, FacesConfig]:
     """The refresh's configuration from the values of :func:`ingest_options`."""
     from pipeline.ingest import IngestConfig
 
@@ -82,5 +87,5 @@ def ingest_settings(cache_dir: Path, download_media: bool, max_height: int, prun
     config = replace(base, cache_dir=cache_dir, batch_size=batch_size, task_size=task_size,
                      min_coverage=min_coverage, cue_pad_s=cue_pad, prune_downloads=prune_downloads,
                      fetch=replace(base.fetch, download_media=download_media, max_height=max_height,
-                                   cookie_file=str(cookies.resolve()) if cookies else None))
+                                   cookie_file=str(cookies.resolve()) if cookies else None, sleep_s=fetch_sleep))
     return config, faces_config(**face_filter, pin_core=pin_core)

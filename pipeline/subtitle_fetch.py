@@ -91,6 +91,9 @@ class FetchConfig:
     allow_file_urls: bool = False  # follow file:// URLs (saved info JSON of a local mirror)
     # a Netscape cookies file (yt-dlp's --cookies) of an account that may see sign-in-only videos; read only
     cookie_file: str | None = None
+    # a pause before each request to the site and each subtitle and media download (yt-dlp's sleep options):
+    # a big YouTube corpus fetched at full speed is rate-limited for an hour or more
+    sleep_s: float = 0.0
     # where each source's record of the runs it waited lives (a folder or object-store URI every worker reaches);
     # None: beside its fetch in the cache. With one per machine, W workers let a source wait up to W x max_waits runs
     waits_dir: str | None = None
@@ -397,11 +400,14 @@ def _fetch(source: str, key: str, out_dir: Path, config: FetchConfig, patient: b
         "outtmpl": str(out_dir / f"{key}.%(ext)s"),
         "format_sort": media_format_sort(config.max_height),
     }
+    if config.sleep_s:  # before the extractor's requests after its first, and each media download
+        options.update(sleep_interval_requests=config.sleep_s, sleep_interval=config.sleep_s)
     if config.download_media:
         options["progress_hooks"] = [DownloadProgress(source)]
         if (ffmpeg := _ffmpeg()) is not None:
             options["ffmpeg_location"] = ffmpeg
     with _private_copy(config.cookie_file) as cookies, yt_dlp.YoutubeDL({**options, "cookiefile": cookies}) as ydl:
+        _pause(config)  # yt-dlp does not pause before a new instance's first request: the next source's page
         info = _with_retries(lambda: _info(ydl, source), source, config)
         if (live := not_yet_a_video(info, source)) is not None:
             raise live
@@ -414,6 +420,12 @@ def _fetch(source: str, key: str, out_dir: Path, config: FetchConfig, patient: b
     _write_whole(path, content)
     log.info("%s: %s subtitles -> %s", source, track.label, path.name)
     return FetchedSubtitles(source, path, track.kind, track.lang, media_path)
+
+
+def _pause(config: FetchConfig) -> None:
+    """``config.sleep_s`` before a request to the site that yt-dlp would send unpaused (``--fetch-sleep``)."""
+    if config.sleep_s:
+        time.sleep(config.sleep_s)
 
 
 class DownloadProgress:
@@ -522,6 +534,7 @@ def _track_content(ydl: yt_dlp.YoutubeDL, track: Track, path: Path, source: str,
         FetchUnavailable: network errors outlasted the retries; the message starts with the track's label.
         FetchError: not fetched, a web page, or not subtitles we parse; the message starts the same way.
     """
+    _pause(config)  # yt-dlp's own pause before a subtitle download is not on this path
     content = _with_retries(lambda: ydl.urlopen(track.format["url"]).read(), source, config, track)
     _refuse_web_page(content, track.label)
     try:

@@ -109,6 +109,25 @@ def test_a_media_download_says_how_far_it_is(server: tuple[str, Path], tmp_path:
 
 
 @pytest.mark.integration
+def test_the_fetcher_pauses_before_each_request_when_asked(server: tuple[str, Path], tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A big YouTube corpus fetched at full speed is rate-limited for an hour or more: with ``sleep_s`` (the
+    refresh's --fetch-sleep) the page request, the track and the media download each wait first. The pauses
+    are recorded instead of slept; the requests are real."""
+    import time as clock
+
+    base, _ = server
+    pauses: list[tuple[float, int]] = []
+    monkeypatch.setattr(clock, "sleep", lambda seconds: pauses.append((seconds, len(Handler.requests))))
+    fetch_subtitles(f"{base}/index.html", "talk", tmp_path / "out", replace(FAST, download_media=True, sleep_s=2.5))
+    assert Handler.requests == ["/index.html", "/clip.en.vtt", "/clip.mp4"]
+    assert pauses == [(2.5, 0), (2.5, 1), (2.5, 2)]  # one before each request
+    pauses.clear()
+    fetch_subtitles(f"{base}/index.html", "fast", tmp_path / "out", replace(FAST, download_media=True))
+    assert pauses == []
+
+
+@pytest.mark.integration
 @pytest.mark.parametrize(("max_height", "want"), [(720, "v720_avc.mp4"), (480, "v360_avc.mp4"), (0, "v1080_av1.mp4")])
 def test_media_is_downloaded_at_the_height_asked_for_h264_first(server: tuple[str, Path], tmp_path: Path,
                                                                 max_height: int, want: str) -> None:
