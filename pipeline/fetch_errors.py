@@ -132,6 +132,17 @@ def first_line(exc: BaseException) -> str:
     return str(exc).removeprefix("ERROR: ").splitlines()[0][:300]
 
 
+_OUT_OF_DATE = re.compile(r"please report this issue|yt-dlp -U|update to the latest|--update", re.I)
+
+
+def cannot_read(exc: BaseException) -> str:
+    """What to say of an error that is no network error and no refusal: its first line, and where yt-dlp's
+    words say its extractor may no longer understand the site (sites change weekly), what to do."""
+    hint = (" (yt-dlp may be out of date for this site: pip install -U yt-dlp, then talkface rejects --reason "
+            "fetch_failed --retry)") if _OUT_OF_DATE.search(str(exc)) else ""
+    return first_line(exc) + hint
+
+
 def final_error(exc: BaseException, what: str) -> BaseException | None:
     """The error a failed request ends in at once, whatever tries are left, its message starting with
     ``what``; ``None`` when it is no refusal and no want of room (a network error may be tried again).

@@ -54,6 +54,7 @@ from pipeline.fetch_errors import (
     FetchUnavailable,
     NoEnglishSubtitles,
     SiteRefused,
+    cannot_read,
     final_error,
     first_line,
     is_network_error,
@@ -367,7 +368,7 @@ def _with_retries(call: Callable[[], T], source: str, config: FetchConfig, track
             if not network or attempt == config.attempts:
                 error = FetchUnavailable if network else FetchError
                 raise error(f"{what}: {'network error' if network else 'cannot read'} "
-                            f"after {attempt} attempt(s): {first_line(exc)}") from exc
+                            f"after {attempt} attempt(s): {first_line(exc) if network else cannot_read(exc)}") from exc
             log.info("%s: network error (attempt %d of %d), retrying in %.1fs",
                      retrying, attempt, config.attempts, delay)
             time.sleep(delay)

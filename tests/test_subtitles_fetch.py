@@ -630,6 +630,8 @@ def test_youtube_refusals_simulated_without_youtube_wait_or_get_their_own_reason
         assert isinstance(out, Reject) and out.reason == reason
         assert out.detail.startswith("dQw4w9WgXcQ: ") and "[youtube] dQw4w9WgXcQ: " in out.detail
         assert out.detail.endswith("may see it)") == (reason == "sign_in_required")
+        assert out.detail.endswith("pip install -U yt-dlp, then talkface rejects --reason fetch_failed --retry)") == (
+            "report this issue" in message)  # an extractor that may no longer understand the site
 
 
 @pytest.mark.integration
