@@ -28,6 +28,7 @@ class Summary:
     word_coverage: float | None = None  # caption words aligned in kept cues / caption words
     spans: int = 0  # clips with a valid face span and a feature shard
     waiting: int = 0  # clips with neither subtitles nor a subtitles reject: their source was unavailable
+    waiting_media: int = 0  # clips with subtitles but neither media (a clips row) nor a reject
     pruned: Pruned | None = None  # cached media removed after the run (--prune-downloads)
 
     def rows(self) -> list[tuple[str, str]]:
@@ -36,6 +37,9 @@ class Summary:
         out = [("clips in", f"{self.clips_in}"), ("with subtitles", f"{self.subtitled}")]
         if self.waiting:
             out.append(("waiting for subtitles", f"{self.waiting} (source unavailable; tried again next run)"))
+        if self.waiting_media:
+            out.append(("waiting for media", f"{self.waiting_media} (source unavailable, or a remote source "
+                                             "without --download-media; tried again next run)"))
         out += [("aligned", f"{self.aligned}"), ("histograms", f"{self.histograms}"), ("face spans", f"{self.spans}")]
         if self.cues:
             out.append(("cues", ", ".join(f"{n} {status}" for status, n in self.cues.items())
@@ -87,5 +91,6 @@ def summarize(warehouse: Warehouse, clip_ids: Sequence[str]) -> Summary:
     return Summary(len(clip_ids), len(subtitled), len(clips_of("phone_alignments")),
                    len(clips_of("phoneme_histograms")), dict(reasons), len({r["clip_id"] for r in rejects}),
                    {s: statuses[s] for s in CUE_STATUSES if statuses[s]}, kept / caption if caption else None,
-                   len(clips_of("clip_spans")), len(set(clip_ids) - settled))
+                   len(clips_of("clip_spans")), len(set(clip_ids) - settled),
+                   len(subtitled - clips_of("clips") - {r["clip_id"] for r in rejects}))
 

@@ -46,4 +46,22 @@ def test_a_clip_with_neither_subtitles_nor_a_subtitles_reject_waits(tmp_path):
     assert (summary.subtitled, summary.rejected_clips, summary.waiting) == (1, 1, 1)
     assert summary.lines()[:3] == ["clips in: 3", "with subtitles: 1",
                                    "waiting for subtitles: 1 (source unavailable; tried again next run)"]
-    assert not any(line.startswith("waiting") for line in summarize(store, ["a", "b"]).lines())
+    assert not any(line.startswith("waiting for subtitles") for line in summarize(store, ["a", "b"]).lines())
+
+
+def test_a_clip_with_subtitles_but_neither_media_nor_a_reject_waits_for_its_media(tmp_path):
+    """A remote clip whose media the clips stage could not fetch (the site refused, or no --download-media)
+    stopped after its subtitles, and the summary said only "with subtitles: 3, aligned: 1"."""
+    store = Warehouse(tmp_path / "wh")
+    cues = [{"clip_id": c, "cue": 0, "start_s": 0.0, "end_s": 1.0, "text_raw": "hi", "text": "hi", "kind": "manual",
+             "lang": "en"} for c in ("a", "b", "c")]
+    store.upsert("subtitles", pa.Table.from_pylist(cues, schema=table_spec("subtitles").schema))
+    clip = {"clip_id": "a", "speaker_id": "s", "source": "a", "video_uri": "/m/a.mp4", "start_s": 0.0, "end_s": 2.0,
+            "fps": 25.0, "width": 64, "height": 64, "has_audio": True}
+    store.upsert("clips", pa.Table.from_pylist([clip], schema=table_spec("clips").schema))
+    reject = Reject("b", "clips", "bad_media", "b: not a video").to_row(datetime(2026, 11, 27, tzinfo=UTC))
+    store.upsert("rejects", pa.Table.from_pylist([reject], schema=table_spec("rejects").schema))
+    summary = summarize(store, ["a", "b", "c"])
+    assert (summary.subtitled, summary.waiting, summary.waiting_media) == (3, 0, 1)
+    assert "waiting for media: 1 (source unavailable, or a remote source without --download-media; tried again " \
+           "next run)" in summary.lines()
