@@ -125,7 +125,8 @@ def not_yet_a_video(info: dict, what: str) -> FetchUnavailable | None:
 _NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})  # a full disk, a quota, a file size limit
 
 _HINTS = {SignInRequired: " (talkface refresh --cookies FILE: a cookies file of an account that may see it)",
-          SiteRefused: " (the clip waits for a later run; talkface refresh --fetch-sleep 2 fetches more slowly)"}
+          SiteRefused: " (the clip waits for a later run; talkface refresh --fetch-sleep 2 fetches more slowly, "
+                       "--cookies FILE passes a bot check signed in)"}
 
 
 def first_line(exc: BaseException) -> str:
