@@ -626,6 +626,9 @@ def test_youtube_refusals_simulated_without_youtube_wait_or_get_their_own_reason
     assert len(asked) == 1
     if reason is None:
         assert out is None
+        why = json.loads((tmp_path / "cache" / "subtitles" / "dQw4w9WgXcQ.waits.json").read_text())["why"]
+        site_wide = "try again later" in message or "not a bot" in message  # not a stream still to come
+        assert ("--fetch-sleep 2 fetches more slowly, --cookies FILE passes a bot check signed in" in why) == site_wide
     else:
         assert isinstance(out, Reject) and out.reason == reason
         assert out.detail.startswith("dQw4w9WgXcQ: ") and "[youtube] dQw4w9WgXcQ: " in out.detail
