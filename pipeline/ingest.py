@@ -286,10 +286,10 @@ def with_media_at_hand(clip: ClipSpec, row: dict[str, object], config: IngestCon
     waits. Media that are no download, and a fetch that fails for good, leave the row as it is, so the
     stage rejects it naming the missing file.
     """
-    uri = str(row["video_uri"])
-    if not clip.is_remote or Location.of(uri).size() is not None:
+    media = Location.of(str(row["video_uri"]))
+    if not clip.is_remote or media.size() is not None:
         return row
-    log.info("%s: %s is no longer in the cache; fetching %s again", clip.clip_id, uri, clip.source)
+    log.info("%s: %s is no longer in the cache; fetching %s again", clip.clip_id, media.uri, clip.source)
     try:
         fetched = _fetched(clip, downloading(config, True), run)
     except FetchUnavailable as exc:
@@ -300,8 +300,8 @@ def with_media_at_hand(clip: ClipSpec, row: dict[str, object], config: IngestCon
         return row
     if fetched.media_path is None:
         return row
-    if not Location.of(uri).is_local:
-        share_media(fetched.media_path, Location.of(uri))
+    if not media.is_local:
+        share_media(fetched.media_path, media)
         return row
     return {**row, "video_uri": str(fetched.media_path)}
 

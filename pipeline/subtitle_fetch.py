@@ -257,8 +257,8 @@ def _fetch_or_wait(source: str, key: str, out_dir: Path, config: FetchConfig, ru
     finally:
         if not waiting:  # the record lives while the source waits: fetched, failed for good or given up ends it
             waits_at.delete()
-    _write_json(Location.of(record), {**asdict(fetched), "path": str(fetched.path),
-                                      "media_path": str(fetched.media_path) if fetched.media_path else None})
+    _write_json(record, {**asdict(fetched), "path": str(fetched.path),
+                         "media_path": str(fetched.media_path) if fetched.media_path else None})
     return fetched
 
 
@@ -304,7 +304,7 @@ def _read_json(path: Path | Location, parse: Callable[[Any], T]) -> T | None:
     (a traceback on every later run otherwise)."""
     try:
         return parse(json.loads(Location.of(path).read_bytes().decode("utf-8")))
-    except OSError:  # no record (FileNotFoundError here; an object store's error names the URI)
+    except FileNotFoundError:
         return None
     except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         log.info("%s: unreadable record (%s), ignored", path, exc)
@@ -333,7 +333,7 @@ def _read_record(record: Path, config: FetchConfig) -> FetchedSubtitles | None:
     return fetched if fetched.path.is_file() and wanted else None
 
 
-def _write_json(at: Location, record: dict[str, Any]) -> None:
+def _write_json(at: Path | Location, record: dict[str, Any]) -> None:
     """Write the JSON ``record`` whole (see :func:`_write_whole`); :func:`_read_json` reads it."""
     _write_whole(at, json.dumps(record, indent=1).encode("utf-8"))
 

@@ -81,6 +81,7 @@ def summarize(warehouse: Warehouse, clip_ids: Sequence[str]) -> Summary:
     rejects = warehouse.read("rejects")
     rejects = rejects.filter(pc.is_in(rejects["clip_id"], value_set=ids)).to_pylist()
     reasons = Counter(f"{r['stage']}: {r['reason']}" for r in rejects)
+    rejected = {r["clip_id"] for r in rejects}
     subtitled = clips_of("subtitles")
     settled = subtitled | {r["clip_id"] for r in rejects if r["stage"] == "subtitles"}
     outcomes = warehouse.read("cue_outcomes", columns=["clip_id", "status", "caption_words", "aligned_words"])
@@ -89,8 +90,8 @@ def summarize(warehouse: Warehouse, clip_ids: Sequence[str]) -> Summary:
     caption = sum(o["caption_words"] or 0 for o in outcomes)
     kept = sum(o["aligned_words"] or 0 for o in outcomes if o["status"] in KEPT_STATUSES)
     return Summary(len(clip_ids), len(subtitled), len(clips_of("phone_alignments")),
-                   len(clips_of("phoneme_histograms")), dict(reasons), len({r["clip_id"] for r in rejects}),
+                   len(clips_of("phoneme_histograms")), dict(reasons), len(rejected),
                    {s: statuses[s] for s in CUE_STATUSES if statuses[s]}, kept / caption if caption else None,
                    len(clips_of("clip_spans")), len(set(clip_ids) - settled),
-                   len(subtitled - clips_of("clips") - {r["clip_id"] for r in rejects}))
+                   len(subtitled - clips_of("clips") - rejected))
 

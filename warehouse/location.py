@@ -127,7 +127,7 @@ class Location:
         return info.size
 
     def read_bytes(self) -> bytes:
-        """The whole file (``OSError`` naming it when it is missing or unreadable)."""
+        """The whole file (``OSError`` naming it when it is unreadable; ``FileNotFoundError`` when missing)."""
         if self.is_local:
             return self.path.read_bytes()
         filesystem, path = self.filesystem()
@@ -135,7 +135,7 @@ class Location:
             with filesystem.open_input_file(path) as handle:
                 return handle.read()
         except OSError as exc:
-            raise OSError(f"{self.uri}: {exc}") from exc
+            raise (FileNotFoundError if isinstance(exc, FileNotFoundError) else OSError)(f"{self.uri}: {exc}") from exc
 
     def write(self, writer: Callable[[IO[bytes]], None], what: str = "file") -> None:
         """Write the file whole or not at all.
