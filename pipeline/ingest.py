@@ -256,9 +256,13 @@ def _source_key(source: str) -> str:
     return safe_id(f"{tail}-{hashlib.sha1(source.encode()).hexdigest()[:10]}")
 
 
+SHARED_MEDIA = "media"
+"""The folder under a warehouse on object storage holding the downloads shared with every worker."""
+
+
 def _shared_copy(shared: Location, source: str, download: Path) -> Location:
     """Where the download of ``source`` is shared under a warehouse on object storage."""
-    return shared.join("media", f"{_source_key(source)}{download.suffix}")
+    return shared.join(SHARED_MEDIA, f"{_source_key(source)}{download.suffix}")
 
 
 def share_media(path: Path, target: Location) -> str:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.corpus import ClipSpec
-from pipeline.ingest import downloaded_media
+from pipeline.ingest import SHARED_MEDIA, downloaded_media
 from warehouse.location import Location
 
 log = logging.getLogger(__name__)
@@ -76,8 +76,7 @@ def prune_cache(sources: Iterable[DoneSource], cache_dir: Path) -> Pruned:
     """
     pruned = Pruned()
     for done in sources:
-        files = [Location.of(Location.of(uri).cached_at(cache_dir)) for uri in done.media
-                 if not Location.of(uri).is_local]
+        files = [Location.of(at.cached_at(cache_dir)) for at in map(Location.of, done.media) if not at.is_local]
         download = downloaded_media(done.source, cache_dir) if done.fetched else None
         if download is not None:
             files.append(Location.of(download))
@@ -89,7 +88,7 @@ def prune_shared(sources: Iterable[DoneSource], warehouse: Location) -> Pruned:
     """The shared copies of ``sources``' downloads under a warehouse on object storage (``<warehouse>/media``)."""
     if warehouse.is_local:
         return Pruned()  # a local warehouse's clips read the download in the cache itself
-    shared = warehouse.join("media").uri + "/"
+    shared = warehouse.join(SHARED_MEDIA).uri + "/"
     pruned = Pruned()
     for done in sources:
         if done.fetched:
